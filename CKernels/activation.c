@@ -1,0 +1,178 @@
+// activation.c — the ops built on exp: SwiGLU's silu(gate) * up and the row softmax, each as a
+// plain C reference and an AVX2+FMA version, plus the vector exp they (and attention.c) share.
+#include "ckernels.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <omp.h>
+
+// Below this many elements a parallel region costs more than it saves (decode-sized vectors).
+#define PARALLEL_MIN 32768
+// Elements per OpenMP work unit for the AVX2 loops: a multiple of 8, so only the last unit of a
+// vector has a tail.
+#define CHUNK 4096
+
+#define AVX2 __attribute__((target("avx2,fma")))
+#define AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
+
+// ---------------------------------------------------------------------------------------------
+// Vector exp
+// ---------------------------------------------------------------------------------------------
+
+// exp(x) for 8 floats, relative error about 1e-7 over the whole float range.
+// x = n ln2 + r with |r| <= ln2/2 (Cody-Waite: ln2 split in a part whose product with any n in
+// range is exact, and a correction); e^r from Cephes' degree-5 minimax polynomial; then scaled by
+// 2^n. 2^n is applied as two factors 2^(n/2) * 2^(n - n/2), each a normal float, so results
+// down to the subnormal range are right and anything below half the smallest subnormal
+// (x < about -103.97, including -inf used as a mask) is exactly +0. x is clamped to [-104, 89]:
+// above 88.72 the result overflows to +inf as it should. NaN stays NaN: max/min return their
+// second operand when either is NaN.
+AVX2_INLINE __m256 exp256(__m256 x) {
+    x = _mm256_min_ps(_mm256_set1_ps(89.0f), _mm256_max_ps(_mm256_set1_ps(-104.0f), x));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+
+    const __m256i ni = _mm256_cvtps_epi32(n);
+    const __m256i n1 = _mm256_srai_epi32(ni, 1);
+    const __m256i n2 = _mm256_sub_epi32(ni, n1);
+    const __m256i bias = _mm256_set1_epi32(127);
+    const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
+    const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
+    return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
+}
+
+// Lane mask selecting the first `rem` (0..8) lanes, for the masked tail loads and stores.
+AVX2_INLINE __m256i tail_mask(size_t rem) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)rem), lane);
+}
+
+AVX2_INLINE float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+AVX2_INLINE float hmax256(__m256 v) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// Not part of the public ABI (the kernels have no private header, so attention.c repeats this
+// declaration): the step shared by the row softmax and the online softmax of streaming attention.
+// x[i] <- exp(x[i] - shift) in place; returns the sum of the new x.   x: (n)
+float ck_exp_shift_sum_f32_avx2(float *x, size_t n, float shift);
+
+AVX2 float ck_exp_shift_sum_f32_avx2(float *x, size_t n, float shift) {
+    const __m256 vs = _mm256_set1_ps(shift);
+    __m256 sum = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), vs));
+        _mm256_storeu_ps(x + i, e);
+        sum = _mm256_add_ps(sum, e);
+    }
+    if (i < n) {
+        const __m256i m = tail_mask(n - i);
+        // Masked-off lanes load 0; exp(0 - shift) is then zeroed so it adds nothing.
+        __m256 e = exp256(_mm256_sub_ps(_mm256_maskload_ps(x + i, m), vs));
+        e = _mm256_and_ps(e, _mm256_castsi256_ps(m));
+        _mm256_maskstore_ps(x + i, m, e);
+        sum = _mm256_add_ps(sum, e);
+    }
+    return hsum256(sum);
+}
+
+// ---------------------------------------------------------------------------------------------
+// SwiGLU: out = silu(gate) * up
+// ---------------------------------------------------------------------------------------------
+
+// gate, up, out: (n); out may alias gate or up (each element is read before it is written).
+// For g -> -inf, exp(-g) overflows to inf and g / inf is -0; for g -> +inf, exp(-g) is 0:
+// neither gives NaN for finite g.
+void ck_silu_mul_f32_ref(const float *gate, const float *up, float *out, size_t n) {
+#pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
+    for (size_t i = 0; i < n; i++) out[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+}
+
+AVX2_INLINE __m256 silu_mul256(__m256 g, __m256 u) {
+    const __m256 e = exp256(_mm256_sub_ps(_mm256_setzero_ps(), g));
+    return _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(_mm256_set1_ps(1.0f), e)), u);
+}
+
+// Elements [i0, i1) of silu_mul.
+AVX2 static void silu_mul_range_avx2(const float *gate, const float *up, float *out, size_t i0,
+                                     size_t i1) {
+    size_t i = i0;
+    for (; i + 8 <= i1; i += 8)
+        _mm256_storeu_ps(out + i, silu_mul256(_mm256_loadu_ps(gate + i), _mm256_loadu_ps(up + i)));
+    if (i < i1) {
+        const __m256i m = tail_mask(i1 - i);
+        _mm256_maskstore_ps(out + i, m, silu_mul256(_mm256_maskload_ps(gate + i, m),
+                                                    _mm256_maskload_ps(up + i, m)));
+    }
+}
+
+// OpenMP's outlined parallel bodies do not inherit the target attribute, so every AVX2 kernel
+// below only splits its range in the parallel region and calls an AVX2 helper per unit.
+void ck_silu_mul_f32_avx2(const float *gate, const float *up, float *out, size_t n) {
+    const size_t chunks = (n + CHUNK - 1) / CHUNK;
+#pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
+    for (size_t c = 0; c < chunks; c++) {
+        const size_t i0 = c * CHUNK;
+        silu_mul_range_avx2(gate, up, out, i0, i0 + CHUNK < n ? i0 + CHUNK : n);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Softmax of one row, in place
+// ---------------------------------------------------------------------------------------------
+
+// x: (n), n >= 1. Subtracting the row maximum keeps exp <= 1, so large-magnitude logits neither
+// overflow nor lose the largest terms; -inf entries (masks) become exactly 0.
+void ck_softmax_f32_ref(float *x, size_t n) {
+    float max = x[0];
+    for (size_t i = 1; i < n; i++)
+        if (x[i] > max) max = x[i];
+    float sum = 0.0f;
+    for (size_t i = 0; i < n; i++) {
+        x[i] = expf(x[i] - max);
+        sum += x[i];
+    }
+    const float inv = 1.0f / sum;
+    for (size_t i = 0; i < n; i++) x[i] *= inv;
+}
+
+// x: (n), n >= 1. Single-threaded: a row is at most a context length long, and the callers
+// (attention, sampling) already run one row per thread.
+AVX2 void ck_softmax_f32_avx2(float *x, size_t n) {
+    __m256 vmax = _mm256_set1_ps(-INFINITY);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(x + i));
+    if (i < n) {
+        const __m256i m = tail_mask(n - i);
+        const __m256 v = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), _mm256_maskload_ps(x + i, m),
+                                          _mm256_castsi256_ps(m));
+        vmax = _mm256_max_ps(vmax, v);
+    }
+    const float sum = ck_exp_shift_sum_f32_avx2(x, n, hmax256(vmax));
+    const __m256 inv = _mm256_set1_ps(1.0f / sum);
+    for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
+    if (i < n) {
+        const __m256i m = tail_mask(n - i);
+        _mm256_maskstore_ps(x + i, m, _mm256_mul_ps(_mm256_maskload_ps(x + i, m), inv));
+    }
+}

@@ -1,0 +1,63 @@
+// convert.c — bfloat16 / half precision <-> float32, used once at load (plain C: the compiler
+// vectorises the bit manipulation, and load time is bound by reading the checkpoint).
+#include "ckernels.h"
+
+#include <string.h>
+
+// Below this many elements a parallel region costs more than it saves.
+#define PARALLEL_MIN 65536
+
+static inline float f32_from_bits(uint32_t u) {
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static inline uint32_t bits_from_f32(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+// src, dst: (n). bfloat16 is the upper half of a float32, so widening is exact.
+void ck_convert_bf16_to_f32(const uint16_t *src, float *dst, size_t n) {
+#pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
+    for (size_t i = 0; i < n; i++) dst[i] = f32_from_bits((uint32_t)src[i] << 16);
+}
+
+// One IEEE binary16 value, exactly. Normal numbers re-bias the exponent (15 -> 127); subnormals
+// are mantissa * 2^-24, exact in float32; exponent 31 is inf or NaN (the payload is kept, so a
+// NaN stays NaN).
+static inline float half_to_float(uint16_t h) {
+    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    const uint32_t exp = (h >> 10) & 0x1fu;
+    const uint32_t mant = h & 0x3ffu;
+    if (exp == 0x1fu) return f32_from_bits(sign | 0x7f800000u | (mant << 13));
+    if (exp == 0) {
+        const float mag = (float)mant * 0x1p-24f;
+        return sign ? -mag : mag;
+    }
+    return f32_from_bits(sign | ((exp + 112u) << 23) | (mant << 13));
+}
+
+// src, dst: (n)
+void ck_convert_f16_to_f32(const uint16_t *src, float *dst, size_t n) {
+#pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
+    for (size_t i = 0; i < n; i++) dst[i] = half_to_float(src[i]);
+}
+
+// Round to nearest, ties to even: adding 0x7fff plus the lowest kept bit carries into the kept
+// half exactly when the dropped half is above one half, or equal to it with the kept half odd.
+// The carry may run into the exponent, which is the right rounding (up to inf on overflow).
+// NaN is kept as a quiet NaN with its sign; truncating could turn a NaN with a low payload into inf.
+static inline uint16_t float_to_bf16(float f) {
+    const uint32_t u = bits_from_f32(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x0040u);
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+// src, dst: (n)
+void ck_convert_f32_to_bf16(const float *src, uint16_t *dst, size_t n) {
+#pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
+    for (size_t i = 0; i < n; i++) dst[i] = float_to_bf16(src[i]);
+}

@@ -1,0 +1,60 @@
+// cpu.c — runtime CPU-feature detection and the OpenMP thread controls.
+#include "ckernels.h"
+
+#include <cpuid.h>
+#include <omp.h>
+
+// XCR0 says which register states the OS saves on a context switch; a CPUID bit alone is not
+// enough to use YMM/ZMM registers.
+static uint64_t read_xcr0(void) {
+    uint32_t eax, edx;
+    __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
+    return ((uint64_t)edx << 32) | eax;
+}
+
+static int os_saves_ymm(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    if (!(c & bit_OSXSAVE)) return 0;
+    return (read_xcr0() & 0x6) == 0x6;
+}
+
+static int os_saves_zmm(void) {
+    return os_saves_ymm() && (read_xcr0() & 0xe6) == 0xe6;
+}
+
+int ck_cpu_has_avx2_fma(void) {
+    unsigned a, b, c, d;
+    if (!os_saves_ymm()) return 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_FMA)) return 0;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    return (b & bit_AVX2) != 0;
+}
+
+int ck_cpu_has_avx512(void) {
+    unsigned a, b, c, d;
+    if (!os_saves_zmm() || !__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    return (b & bit_AVX512F) && (b & bit_AVX512BW) && (b & bit_AVX512VL);
+}
+
+int ck_cpu_has_avx512_bf16(void) {
+    unsigned a, b, c, d;
+    if (!ck_cpu_has_avx512() || !__get_cpuid_count(7, 1, &a, &b, &c, &d)) return 0;
+    return (a & bit_AVX512BF16) != 0;
+}
+
+void ck_set_num_threads(int n) { omp_set_num_threads(n < 1 ? 1 : n); }
+
+int ck_available_cores(void) { return omp_get_num_procs(); }
+
+int ck_get_max_threads(void) { return omp_get_max_threads(); }
+
+int ck_parallel_region_threads(void) {
+    int n = 0;
+#pragma omp parallel
+    {
+#pragma omp single
+        n = omp_get_num_threads();
+    }
+    return n;
+}

@@ -1,0 +1,191 @@
+// elementwise.c — RMSNorm, rotary embedding, residual add and bias add: plain C references and
+// their AVX2+FMA versions.
+#include "ckernels.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <omp.h>
+
+// Below this many elements a parallel region costs more than it saves (decode-sized tensors).
+#define PARALLEL_MIN 32768
+// Elements per OpenMP work unit of the flat AVX2 loops: a multiple of 8, so only the last unit
+// has a tail.
+#define CHUNK 4096
+
+#define AVX2 __attribute__((target("avx2,fma")))
+#define AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
+
+// Lane mask selecting the first `rem` (0..8) lanes, for the masked tail loads and stores.
+AVX2_INLINE __m256i tail_mask(size_t rem) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)rem), lane);
+}
+
+AVX2_INLINE float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// OpenMP's outlined parallel bodies do not inherit the target attribute, so every AVX2 kernel
+// below only splits its range in the parallel region and calls an AVX2 helper per unit.
+
+// ---------------------------------------------------------------------------------------------
+// RMSNorm
+// ---------------------------------------------------------------------------------------------
+
+// x, y: (rows, dim), may alias  w: (dim)
+// As Hugging Face's Qwen3RMSNorm does in float32: var = mean(x^2), y = w * (x * rsqrt(var + eps)).
+// The sum of squares is accumulated in double, which stands in for torch's pairwise float sum.
+// Each y[i] is written after every read of x[i], so y == x works.
+void ck_rmsnorm_f32_ref(const float *x, const float *w, float *y, size_t rows, size_t dim,
+                        float eps) {
+#pragma omp parallel for schedule(static) if (rows > 1 && rows * dim >= PARALLEL_MIN)
+    for (size_t r = 0; r < rows; r++) {
+        const float *xr = x + r * dim;
+        float *yr = y + r * dim;
+        double ss = 0.0;
+        for (size_t i = 0; i < dim; i++) ss += (double)xr[i] * xr[i];
+        const float inv = 1.0f / sqrtf((float)(ss / (double)dim) + eps);
+        for (size_t i = 0; i < dim; i++) yr[i] = w[i] * (xr[i] * inv);
+    }
+}
+
+// One row. Four float accumulators (32 partial sums) keep the FMA pipes busy and the rounding
+// error of the sum of squares well under that of a single serial float sum.
+AVX2 static void rmsnorm_row_avx2(const float *x, const float *w, float *y, size_t dim,
+                                  float eps) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    size_t i = 0;
+    for (; i + 32 <= dim; i += 32) {
+        const __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(x + i + 8);
+        const __m256 c = _mm256_loadu_ps(x + i + 16), d = _mm256_loadu_ps(x + i + 24);
+        s0 = _mm256_fmadd_ps(a, a, s0);
+        s1 = _mm256_fmadd_ps(b, b, s1);
+        s2 = _mm256_fmadd_ps(c, c, s2);
+        s3 = _mm256_fmadd_ps(d, d, s3);
+    }
+    for (; i + 8 <= dim; i += 8) {
+        const __m256 a = _mm256_loadu_ps(x + i);
+        s0 = _mm256_fmadd_ps(a, a, s0);
+    }
+    if (i < dim) {
+        const __m256 a = _mm256_maskload_ps(x + i, tail_mask(dim - i));
+        s1 = _mm256_fmadd_ps(a, a, s1);
+    }
+    const float ss = hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    const __m256 inv = _mm256_set1_ps(1.0f / sqrtf(ss / (float)dim + eps));
+    for (i = 0; i + 8 <= dim; i += 8) {
+        const __m256 xn = _mm256_mul_ps(_mm256_loadu_ps(x + i), inv);
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(w + i), xn));
+    }
+    if (i < dim) {
+        const __m256i m = tail_mask(dim - i);
+        const __m256 xn = _mm256_mul_ps(_mm256_maskload_ps(x + i, m), inv);
+        _mm256_maskstore_ps(y + i, m, _mm256_mul_ps(_mm256_maskload_ps(w + i, m), xn));
+    }
+}
+
+// x, y: (rows, dim), may alias  w: (dim)
+void ck_rmsnorm_f32_avx2(const float *x, const float *w, float *y, size_t rows, size_t dim,
+                         float eps) {
+#pragma omp parallel for schedule(static) if (rows > 1 && rows * dim >= PARALLEL_MIN)
+    for (size_t r = 0; r < rows; r++) rmsnorm_row_avx2(x + r * dim, w, y + r * dim, dim, eps);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rotary embedding (rotate-half layout), in place
+// ---------------------------------------------------------------------------------------------
+
+// x: (T, H, D)  positions: (T)  cos_table, sin_table: (max_pos, D/2)   D even
+void ck_rope_f32_ref(float *x, size_t T, size_t H, size_t D, const int32_t *positions,
+                     const float *cos_table, const float *sin_table) {
+    const size_t half = D / 2;
+#pragma omp parallel for collapse(2) schedule(static) if (T * H * D >= PARALLEL_MIN)
+    for (size_t t = 0; t < T; t++) {
+        for (size_t h = 0; h < H; h++) {
+            float *xh = x + (t * H + h) * D;
+            const float *c = cos_table + (size_t)positions[t] * half;
+            const float *s = sin_table + (size_t)positions[t] * half;
+            for (size_t i = 0; i < half; i++) {
+                const float a = xh[i], b = xh[i + half];
+                xh[i] = a * c[i] - b * s[i];
+                xh[i + half] = b * c[i] + a * s[i];
+            }
+        }
+    }
+}
+
+// One head vector xh: (D), c, s: (D/2).
+AVX2 static void rope_head_avx2(float *xh, size_t half, const float *c, const float *s) {
+    size_t i = 0;
+    for (; i + 8 <= half; i += 8) {
+        const __m256 a = _mm256_loadu_ps(xh + i), b = _mm256_loadu_ps(xh + i + half);
+        const __m256 vc = _mm256_loadu_ps(c + i), vs = _mm256_loadu_ps(s + i);
+        _mm256_storeu_ps(xh + i, _mm256_fmsub_ps(a, vc, _mm256_mul_ps(b, vs)));
+        _mm256_storeu_ps(xh + i + half, _mm256_fmadd_ps(b, vc, _mm256_mul_ps(a, vs)));
+    }
+    if (i < half) {
+        const __m256i m = tail_mask(half - i);
+        const __m256 a = _mm256_maskload_ps(xh + i, m), b = _mm256_maskload_ps(xh + i + half, m);
+        const __m256 vc = _mm256_maskload_ps(c + i, m), vs = _mm256_maskload_ps(s + i, m);
+        _mm256_maskstore_ps(xh + i, m, _mm256_fmsub_ps(a, vc, _mm256_mul_ps(b, vs)));
+        _mm256_maskstore_ps(xh + i + half, m, _mm256_fmadd_ps(b, vc, _mm256_mul_ps(a, vs)));
+    }
+}
+
+// x: (T, H, D)  positions: (T)  cos_table, sin_table: (max_pos, D/2)   D even
+void ck_rope_f32_avx2(float *x, size_t T, size_t H, size_t D, const int32_t *positions,
+                      const float *cos_table, const float *sin_table) {
+    const size_t half = D / 2;
+#pragma omp parallel for collapse(2) schedule(static) if (T * H * D >= PARALLEL_MIN)
+    for (size_t t = 0; t < T; t++) {
+        for (size_t h = 0; h < H; h++) {
+            const size_t off = (size_t)positions[t] * half;
+            rope_head_avx2(x + (t * H + h) * D, half, cos_table + off, sin_table + off);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Residual add and bias add
+// ---------------------------------------------------------------------------------------------
+
+// y, x: (n)
+void ck_add_f32_ref(float *y, const float *x, size_t n) {
+#pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
+    for (size_t i = 0; i < n; i++) y[i] += x[i];
+}
+
+// Elements [i0, i1) of y += x.
+AVX2 static void add_range_avx2(float *y, const float *x, size_t i0, size_t i1) {
+    size_t i = i0;
+    for (; i + 8 <= i1; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(y + i), _mm256_loadu_ps(x + i)));
+    if (i < i1) {
+        const __m256i m = tail_mask(i1 - i);
+        _mm256_maskstore_ps(y + i, m, _mm256_add_ps(_mm256_maskload_ps(y + i, m),
+                                                    _mm256_maskload_ps(x + i, m)));
+    }
+}
+
+// y, x: (n)
+void ck_add_f32_avx2(float *y, const float *x, size_t n) {
+    const size_t chunks = (n + CHUNK - 1) / CHUNK;
+#pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
+    for (size_t c = 0; c < chunks; c++) {
+        const size_t i0 = c * CHUNK;
+        add_range_avx2(y, x, i0, i0 + CHUNK < n ? i0 + CHUNK : n);
+    }
+}
+
+// y: (M, N)  bias: (N). Plain C for every ISA: the compiler vectorises the inner loop, and it is
+// one pass over y, bound by memory.
+void ck_add_bias_f32(float *y, const float *bias, size_t M, size_t N) {
+#pragma omp parallel for schedule(static) if (M > 1 && M * N >= PARALLEL_MIN)
+    for (size_t m = 0; m < M; m++) {
+        float *ym = y + m * N;
+        for (size_t n = 0; n < N; n++) ym[n] += bias[n];
+    }
+}

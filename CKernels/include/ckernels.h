@@ -1,0 +1,147 @@
+// ckernels.h — the flat C ABI of the hot kernels (umbrella header of the CKernels module).
+//
+// Conventions
+// - Names: ck_<op>_<dtype>_<isa>. `_ref` is the plain C loop: it is the scalar reference the tests
+//   compare against AND the kernel of the `baseline` method (plain loops, OpenMP where the work
+//   splits naturally). `_avx2` uses AVX2+FMA intrinsics; it is compiled with a per-function
+//   target attribute, so the library runs on any x86-64 and the caller must check
+//   ck_cpu_has_avx2_fma() before calling it.
+// - Buffers are caller-owned; no kernel allocates. Sizes are explicit, in elements.
+// - Matrices are row-major. A linear layer's weight is stored as Hugging Face stores it,
+//   W[N, K] (out_features, in_features), and y = x · W^T.
+// - OpenMP lives only here. Kernels use the current OpenMP thread count (ck_set_num_threads).
+#ifndef CKERNELS_H
+#define CKERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// ---------------------------------------------------------------------------------------------
+// CPU features and threads
+// ---------------------------------------------------------------------------------------------
+
+// 1 if the CPU and OS support AVX2 and FMA (CPUID + XGETBV), else 0.
+int ck_cpu_has_avx2_fma(void);
+// 1 if AVX-512 F, BW and VL are usable (CPUID + XGETBV for ZMM state), else 0.
+int ck_cpu_has_avx512(void);
+// 1 if AVX512_BF16 is usable, else 0.
+int ck_cpu_has_avx512_bf16(void);
+
+// Sets the OpenMP thread count used by every kernel (n >= 1).
+void ck_set_num_threads(int n);
+// The OpenMP thread count kernels will use.
+int ck_get_max_threads(void);
+// Cores this process may run on (its affinity mask), as OpenMP sees them.
+int ck_available_cores(void);
+// Number of threads an OpenMP parallel region really starts (proves the runtime is not serial).
+int ck_parallel_region_threads(void);
+
+// ---------------------------------------------------------------------------------------------
+// Conversion (weights are converted once, at load)
+// ---------------------------------------------------------------------------------------------
+
+// dst[n] = (float) src[n] for bfloat16 (upper 16 bits of an IEEE float32).
+void ck_convert_bf16_to_f32(const uint16_t *src, float *dst, size_t n);
+// dst[n] = (float) src[n] for IEEE half precision (handles subnormals, inf, nan).
+void ck_convert_f16_to_f32(const uint16_t *src, float *dst, size_t n);
+// dst[n] = round-to-nearest-even bfloat16 of src[n] (NaN stays NaN).
+void ck_convert_f32_to_bf16(const float *src, uint16_t *dst, size_t n);
+
+// ---------------------------------------------------------------------------------------------
+// Matrix multiply: y[M, N] = x[M, K] · W[N, K]^T
+// ---------------------------------------------------------------------------------------------
+
+// Baseline / reference: plain loops over W in its checkpoint layout, OpenMP over output rows
+// and columns.
+// x: (M, K)  w: (N, K)  y: (M, N)
+void ck_matmul_f32_ref(const float *x, const float *w, float *y, size_t M, size_t N, size_t K);
+
+// AVX2+FMA: W is packed once, at load, into column panels of CK_AVX2_NR outputs:
+// packed[p][k][j] = W[p*NR + j][k], zero-padded to a whole panel. Number of floats to allocate:
+size_t ck_pack_f32_avx2_size(size_t N, size_t K);
+// w: (N, K)  packed: (ceil(N/NR), K, NR)
+void ck_pack_f32_avx2(const float *w, float *packed, size_t N, size_t K);
+// x: (M, K)  packed: from ck_pack_f32_avx2  y: (M, N)
+void ck_matmul_f32_avx2(const float *x, const float *packed, float *y, size_t M, size_t N,
+                        size_t K);
+
+// y[M, N] += bias[N]
+void ck_add_bias_f32(float *y, const float *bias, size_t M, size_t N);
+
+// ---------------------------------------------------------------------------------------------
+// Element-wise and row-wise ops
+// ---------------------------------------------------------------------------------------------
+
+// RMSNorm per row, Hugging Face Qwen3RMSNorm: y = w * x / sqrt(mean(x^2) + eps).
+// x, y: (rows, dim), may alias (in place)  w: (dim)
+void ck_rmsnorm_f32_ref(const float *x, const float *w, float *y, size_t rows, size_t dim,
+                        float eps);
+void ck_rmsnorm_f32_avx2(const float *x, const float *w, float *y, size_t rows, size_t dim,
+                         float eps);
+
+// Rotary embedding, Hugging Face rotate-half layout, in place. For token t and every head:
+//   (x[i], x[i + D/2]) <- (x[i] cos - x[i + D/2] sin, x[i + D/2] cos + x[i] sin), i < D/2,
+// with cos = cos_table[positions[t] * D/2 + i], sin likewise.
+// x: (T, H, D)  positions: (T)  cos_table, sin_table: (max_pos, D/2)   D even
+void ck_rope_f32_ref(float *x, size_t T, size_t H, size_t D, const int32_t *positions,
+                     const float *cos_table, const float *sin_table);
+void ck_rope_f32_avx2(float *x, size_t T, size_t H, size_t D, const int32_t *positions,
+                      const float *cos_table, const float *sin_table);
+
+// SwiGLU activation: out = silu(gate) * up, silu(g) = g / (1 + exp(-g)).
+// gate, up, out: (n); out may alias gate or up.
+void ck_silu_mul_f32_ref(const float *gate, const float *up, float *out, size_t n);
+void ck_silu_mul_f32_avx2(const float *gate, const float *up, float *out, size_t n);
+
+// y[n] += x[n]   (residual connection)
+void ck_add_f32_ref(float *y, const float *x, size_t n);
+void ck_add_f32_avx2(float *y, const float *x, size_t n);
+
+// Numerically stable softmax of one row, in place. x: (n), n >= 1
+void ck_softmax_f32_ref(float *x, size_t n);
+void ck_softmax_f32_avx2(float *x, size_t n);
+
+// ---------------------------------------------------------------------------------------------
+// Causal attention with grouped-query heads
+// ---------------------------------------------------------------------------------------------
+// Queries are T new tokens at absolute positions pos0 .. pos0+T-1; the cache already holds keys
+// and values for positions 0 .. pos0+T-1. Query token t attends to keys 0 .. pos0+t.
+// Query head h reads KV head h / (Hq / Hkv); Hq is a multiple of Hkv.
+//   q:   (T, Hq, D)          out: (T, Hq, D)
+//   k, v: (Hkv, cap, D)      cap >= pos0 + T (the cache capacity, the row stride per head)
+//   scale: usually 1/sqrt(D)
+// Prefill is T = prompt length, pos0 = 0; a decode step is T = 1, pos0 = tokens so far.
+
+// Standard attention: per head, the causal block of scores (T x (pos0+T)) is materialised,
+// softmaxed row by row, and multiplied by V. OpenMP over heads; each thread uses its own slot
+// of scratch. Floats of scratch needed for `slots` threads:
+size_t ck_attention_standard_scratch(size_t T, size_t pos0, int slots);
+void ck_attention_standard_f32_ref(const float *q, const float *k, const float *v, float *out,
+                                   size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D,
+                                   size_t cap, float scale, float *scratch, int slots);
+void ck_attention_standard_f32_avx2(const float *q, const float *k, const float *v, float *out,
+                                    size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D,
+                                    size_t cap, float scale, float *scratch, int slots);
+
+// Streaming attention: Q blocks of q_block tokens against KV blocks of kv_block keys with an
+// online softmax (running max and denominator); nothing T x T is stored, blocks wholly above
+// the causal diagonal are skipped. OpenMP over (head, Q block). Floats of scratch needed:
+size_t ck_attention_streaming_scratch(size_t q_block, size_t kv_block, size_t D, int slots);
+void ck_attention_streaming_f32_ref(const float *q, const float *k, const float *v, float *out,
+                                    size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D,
+                                    size_t cap, float scale, size_t q_block, size_t kv_block,
+                                    float *scratch, int slots);
+void ck_attention_streaming_f32_avx2(const float *q, const float *k, const float *v, float *out,
+                                     size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D,
+                                     size_t cap, float scale, size_t q_block, size_t kv_block,
+                                     float *scratch, int slots);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif  // CKERNELS_H

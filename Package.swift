@@ -1,0 +1,48 @@
+// swift-tools-version:5.9
+// Qwen3 CPU inference engine and benchmark.
+// CKernels holds the hot loops (C, AVX2 intrinsics, OpenMP); Qwen3 is the Swift model library;
+// benchmark_qwen3 is the command-line tool.
+import PackageDescription
+
+// LLVM's OpenMP runtime from Debian's libomp-19-dev. Swift's clang 21 needs it: libgomp compiles but
+// runs serially, and libomp-dev (LLVM 14) lacks __kmpc_dispatch_deinit, which clang 21 emits for
+// dynamic schedules. omp.h is not on Swift clang's include path, hence the explicit -I.
+let openMPRoot = "/usr/lib/llvm-19/lib"
+
+let package = Package(
+    name: "Qwen3Bench",
+    products: [
+        .executable(name: "benchmark_qwen3", targets: ["benchmark_qwen3"]),
+        .library(name: "Qwen3", targets: ["Qwen3"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(
+            name: "CKernels",
+            path: "CKernels",
+            cSettings: [
+                .unsafeFlags(["-O3", "-fopenmp", "-I\(openMPRoot)/clang/19/include",
+                              "-fno-math-errno", "-Wall", "-Wextra", "-Wno-unused-parameter"]),
+            ],
+            linkerSettings: [
+                .unsafeFlags(["-L\(openMPRoot)", "-Xlinker", "-rpath", "-Xlinker", openMPRoot]),
+                .linkedLibrary("omp"),
+            ]
+        ),
+        .target(
+            name: "Qwen3",
+            dependencies: ["CKernels"],
+            path: "Sources/Qwen3"
+        ),
+        .executableTarget(
+            name: "benchmark_qwen3",
+            dependencies: ["Qwen3", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/benchmark_qwen3"
+        ),
+        .testTarget(name: "CKernelsTests", dependencies: ["CKernels"], path: "Tests/CKernelsTests"),
+        .testTarget(name: "Qwen3Tests", dependencies: ["Qwen3", "CKernels"], path: "Tests/Qwen3Tests"),
+        .testTarget(name: "CLITests", dependencies: ["benchmark_qwen3"], path: "Tests/CLITests"),
+    ]
+)

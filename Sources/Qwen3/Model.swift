@@ -1,0 +1,215 @@
+// Model.swift — the Qwen3 forward pass: one function for every method, attention kind and shard.
+import CKernels
+import Foundation
+
+/// A loaded Qwen3 model: configuration, this rank's weights, its kernels and its communicator.
+public final class Qwen3Model {
+    public let config: Qwen3Config
+    public let plan: ShardPlan
+    public let isa: KernelISA
+    let kernels: Kernels
+    let weights: ModelWeights
+    let communicator: Communicator
+
+    /// Loads `path` (a .safetensors file with config.json beside it, a shard index, or a folder).
+    public init(path: String, isa: KernelISA, communicator: Communicator = SingleProcessCommunicator()) throws {
+        let folder = Self.folder(of: path)
+        config = try Qwen3Config.load(from: folder.appendingPathComponent("config.json"))
+        plan = try ShardPlan(config: config, rank: communicator.rank, size: communicator.size)
+        kernels = try Kernels(isa)
+        self.isa = isa
+        self.communicator = communicator
+        let checkpoint = try SafetensorsCheckpoint(path: path)
+        weights = try WeightLoader(checkpoint: checkpoint, config: config, plan: plan, kernels: kernels,
+                                   path: path).load()
+    }
+
+    /// The folder that holds config.json for a model path.
+    static func folder(of path: String) -> URL {
+        var isDirectory: ObjCBool = false
+        let url = URL(fileURLWithPath: path)
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            return url
+        }
+        return url.deletingLastPathComponent()
+    }
+
+    /// Bytes of weights this rank holds in memory.
+    public var weightBytes: Int { weights.byteCount }
+
+    /// Element type the checkpoint stored (weights are computed in float32 either way).
+    public var checkpointDType: TensorDType { weights.checkpointDType }
+}
+
+/// Everything one run needs besides the weights: activations, KV cache, rotary tables, scratch,
+/// all allocated here once, sized from the request; `forward` never allocates.
+public final class InferenceSession {
+    public let model: Qwen3Model
+    public let attention: AttentionKind
+    public let capacity: Int
+    public let maxTokens: Int
+    /// Tokens already in the KV cache.
+    public private(set) var position = 0
+
+    private let cache: KVCache
+    private let rotary: RotaryTable
+    private let localHeads: Int
+    private let scratchSlots: Int
+    // Activations, each (maxTokens, width).
+    private let x: FloatBuffer          // residual stream (hidden)
+    private let xn: FloatBuffer         // normed input of a sublayer (hidden)
+    private let q: FloatBuffer          // queries (local heads * head_dim)
+    private let k: FloatBuffer          // new keys (local kv slots * head_dim)
+    private let v: FloatBuffer          // new values (local kv slots * head_dim)
+    private let attended: FloatBuffer   // attention output (local heads * head_dim)
+    private let projected: FloatBuffer  // o_proj / down_proj partial sums (hidden)
+    private let gate: FloatBuffer       // (local intermediate)
+    private let up: FloatBuffer         // (local intermediate)
+    private let logits: FloatBuffer     // (logit rows, local vocab)
+    private let scratch: FloatBuffer
+    private let positions: UnsafeMutablePointer<Int32>
+
+    /// - Parameters:
+    ///   - capacity: most tokens the KV cache will hold (prompt plus generated).
+    ///   - maxTokens: most tokens one `forward` call processes.
+    ///   - allLogits: whether `forward` may be asked for logits of every token, not only the last.
+    public init(model: Qwen3Model, attention: AttentionKind, capacity: Int, maxTokens: Int,
+                allLogits: Bool) throws {
+        let c = model.config, plan = model.plan
+        guard maxTokens >= 1, capacity >= maxTokens else {
+            throw RequestError("invalid session size: \(maxTokens) tokens per step, cache of \(capacity)")
+        }
+        if capacity > c.maxPositionEmbeddings {
+            throw RequestError("\(capacity) tokens exceed the model's max_position_embeddings (\(c.maxPositionEmbeddings))")
+        }
+        if case .streaming(let qBlock, let kvBlock) = attention, qBlock < 1 || kvBlock < 1 {
+            throw RequestError("attention block sizes must be at least 1 (q-block \(qBlock), kv-block \(kvBlock))")
+        }
+        self.model = model
+        self.attention = attention
+        self.capacity = capacity
+        self.maxTokens = maxTokens
+        localHeads = plan.queryHeads.count
+        let slots = plan.kvHeads.count, d = c.headDim
+        scratchSlots = Int(ck_get_max_threads())
+        let scratchFloats: Int
+        switch attention {
+        case .standard:
+            scratchFloats = ck_attention_standard_scratch(maxTokens, capacity - maxTokens, Int32(scratchSlots))
+        case .streaming(let qBlock, let kvBlock):
+            scratchFloats = ck_attention_streaming_scratch(qBlock, kvBlock, d, Int32(scratchSlots))
+        }
+        let logitRows = allLogits ? maxTokens : 1
+        let needed = MemoryLayout<Float>.stride * (
+            scratchFloats + maxTokens * (3 * c.hiddenSize + 2 * localHeads * d + 2 * slots * d
+                                         + 2 * plan.intermediate.count)
+            + logitRows * plan.vocab.count + 2 * c.numLayers * slots * capacity * d)
+        let available = Self.physicalMemory()
+        if needed > available / 10 * 9 {
+            throw RequestError("this request needs \(needed) bytes of activations, KV cache and attention scratch (\(attention.name) attention), more than this machine's \(available) bytes of memory")
+        }
+        cache = KVCache(layers: c.numLayers, slots: slots, capacity: capacity, headDim: d)
+        rotary = RotaryTable(positions: capacity, headDim: d, theta: c.ropeTheta)
+        x = FloatBuffer(count: maxTokens * c.hiddenSize)
+        xn = FloatBuffer(count: maxTokens * c.hiddenSize)
+        q = FloatBuffer(count: maxTokens * localHeads * d)
+        k = FloatBuffer(count: maxTokens * slots * d)
+        v = FloatBuffer(count: maxTokens * slots * d)
+        attended = FloatBuffer(count: maxTokens * localHeads * d)
+        projected = FloatBuffer(count: maxTokens * c.hiddenSize)
+        gate = FloatBuffer(count: maxTokens * plan.intermediate.count)
+        up = FloatBuffer(count: maxTokens * plan.intermediate.count)
+        logits = FloatBuffer(count: logitRows * plan.vocab.count)
+        scratch = FloatBuffer(count: scratchFloats)
+        positions = .allocate(capacity: maxTokens)
+    }
+
+    deinit { positions.deallocate() }
+
+    /// Bytes of activations, KV cache and scratch this session holds.
+    public var byteCount: Int {
+        [x, xn, q, k, v, attended, projected, gate, up, logits, scratch, rotary.cos, rotary.sin]
+            .reduce(cache.byteCount) { $0 + $1.byteCount }
+    }
+
+    /// Empties the KV cache.
+    public func reset() { position = 0 }
+
+    /// Runs `tokens` through the model at positions position..<position+tokens.count, appending their
+    /// keys and values to the cache. Returns the logits (rows, vocab) of the last token, or of every
+    /// token when `allLogits`; valid until the next call.
+    @discardableResult
+    public func forward(_ tokens: [Int32], allLogits: Bool = false) throws -> UnsafeBufferPointer<Float> {
+        let c = model.config, kernels = model.kernels, weights = model.weights, comm = model.communicator
+        let n = tokens.count, h = c.hiddenSize, d = c.headDim, eps = c.rmsNormEps
+        let slots = cache.slots, inter = model.plan.intermediate.count
+        guard n >= 1, n <= maxTokens else {
+            throw RequestError("\(n) tokens in one step; this session takes 1 to \(maxTokens)")
+        }
+        guard position + n <= capacity else {
+            throw RequestError("the KV cache holds \(capacity) tokens; \(position + n) requested")
+        }
+        if allLogits && logits.count < n * model.plan.vocab.count {
+            throw RequestError("this session was not created for all-token logits")
+        }
+        for (t, token) in tokens.enumerated() {
+            guard token >= 0, Int(token) < c.vocabSize else {
+                throw RequestError("token id \(token) is outside the vocabulary (0..<\(c.vocabSize))")
+            }
+            (x.pointer + t * h).update(from: weights.embedding.pointer + Int(token) * h, count: h)
+            positions[t] = Int32(position + t)
+        }
+        let scale = 1 / Float(d).squareRoot()
+
+        for (l, layer) in weights.layers.enumerated() {
+            // Attention block: pre-norm, q/k/v, per-head q/k RMSNorm, RoPE, cache, attention.
+            kernels.rmsnorm(x.pointer, layer.inputNorm.pointer, xn.pointer, n, h, eps)
+            layer.qProj.apply(kernels, xn.pointer, q.pointer, rows: n)
+            layer.kProj.apply(kernels, xn.pointer, k.pointer, rows: n)
+            layer.vProj.apply(kernels, xn.pointer, v.pointer, rows: n)
+            kernels.rmsnorm(q.pointer, layer.qNorm.pointer, q.pointer, n * localHeads, d, eps)
+            kernels.rmsnorm(k.pointer, layer.kNorm.pointer, k.pointer, n * slots, d, eps)
+            kernels.rope(q.pointer, n, localHeads, d, positions, rotary.cos.pointer, rotary.sin.pointer)
+            kernels.rope(k.pointer, n, slots, d, positions, rotary.cos.pointer, rotary.sin.pointer)
+            cache.store(layer: l, keys: k.pointer, values: v.pointer, tokens: n, start: position)
+            attend(layer: l, tokens: n, scale: scale)
+            // Row-parallel o_proj: partial sums over this rank's heads, then one all-reduce.
+            layer.oProj.apply(kernels, attended.pointer, projected.pointer, rows: n)
+            comm.allReduceSum(projected.pointer, count: n * h)
+            if let bias = layer.oBias { ck_add_bias_f32(projected.pointer, bias.pointer, n, h) }
+            kernels.add(x.pointer, projected.pointer, n * h)
+
+            // MLP block: x += down(silu(gate(xn)) * up(xn)), down row-parallel.
+            kernels.rmsnorm(x.pointer, layer.postAttentionNorm.pointer, xn.pointer, n, h, eps)
+            layer.gateProj.apply(kernels, xn.pointer, gate.pointer, rows: n)
+            layer.upProj.apply(kernels, xn.pointer, up.pointer, rows: n)
+            kernels.siluMul(gate.pointer, up.pointer, gate.pointer, n * inter)
+            layer.downProj.apply(kernels, gate.pointer, projected.pointer, rows: n)
+            comm.allReduceSum(projected.pointer, count: n * h)
+            kernels.add(x.pointer, projected.pointer, n * h)
+        }
+
+        // Final norm and lm_head, for the last token only unless every row is asked for.
+        let first = allLogits ? 0 : n - 1, rows = n - first
+        kernels.rmsnorm(x.pointer + first * h, weights.finalNorm.pointer, xn.pointer, rows, h, eps)
+        weights.lmHead.apply(kernels, xn.pointer, logits.pointer, rows: rows)
+        position += n
+        return UnsafeBufferPointer(start: logits.pointer, count: rows * model.plan.vocab.count)
+    }
+
+    private func attend(layer l: Int, tokens n: Int, scale: Float) {
+        let kernels = model.kernels, d = model.config.headDim
+        let keys = cache.keys[l].pointer, values = cache.values[l].pointer
+        switch attention {
+        case .standard:
+            kernels.standardAttention(q.pointer, keys, values, attended.pointer, n, position, localHeads,
+                                      cache.slots, d, capacity, scale, scratch.pointer, Int32(scratchSlots))
+        case .streaming(let qBlock, let kvBlock):
+            kernels.streamingAttention(q.pointer, keys, values, attended.pointer, n, position, localHeads,
+                                       cache.slots, d, capacity, scale, qBlock, kvBlock, scratch.pointer,
+                                       Int32(scratchSlots))
+        }
+    }
+
+    static func physicalMemory() -> Int { Int(ProcessInfo.processInfo.physicalMemory) }
+}

@@ -1,0 +1,225 @@
+// Weights.swift — binds checkpoint tensor names to this rank's shard of every layer, converted to float32.
+import CKernels
+import Foundation
+
+/// One decoder layer's weights, as this rank holds them.
+final class LayerWeights {
+    let inputNorm: FloatBuffer      // (hidden)
+    let qProj: Linear               // column-parallel: (local q heads * head_dim, hidden)
+    let kProj: Linear               // column-parallel: (local kv slots * head_dim, hidden)
+    let vProj: Linear               // column-parallel: (local kv slots * head_dim, hidden)
+    let qNorm: FloatBuffer          // (head_dim)
+    let kNorm: FloatBuffer          // (head_dim)
+    let oProj: Linear               // row-parallel: (hidden, local q heads * head_dim)
+    let oBias: FloatBuffer?         // (hidden), added once after the all-reduce
+    let postAttentionNorm: FloatBuffer  // (hidden)
+    let gateProj: Linear            // column-parallel: (local intermediate, hidden)
+    let upProj: Linear              // column-parallel: (local intermediate, hidden)
+    let downProj: Linear            // row-parallel: (hidden, local intermediate)
+
+    init(inputNorm: FloatBuffer, qProj: Linear, kProj: Linear, vProj: Linear, qNorm: FloatBuffer,
+         kNorm: FloatBuffer, oProj: Linear, oBias: FloatBuffer?, postAttentionNorm: FloatBuffer,
+         gateProj: Linear, upProj: Linear, downProj: Linear) {
+        self.inputNorm = inputNorm
+        self.qProj = qProj
+        self.kProj = kProj
+        self.vProj = vProj
+        self.qNorm = qNorm
+        self.kNorm = kNorm
+        self.oProj = oProj
+        self.oBias = oBias
+        self.postAttentionNorm = postAttentionNorm
+        self.gateProj = gateProj
+        self.upProj = upProj
+        self.downProj = downProj
+    }
+
+    var byteCount: Int {
+        [inputNorm, qNorm, kNorm, postAttentionNorm].reduce(0) { $0 + $1.byteCount }
+            + [qProj, kProj, vProj, oProj, gateProj, upProj, downProj].reduce(0) { $0 + $1.byteCount }
+            + (oBias?.byteCount ?? 0)
+    }
+}
+
+/// Every weight this rank holds.
+final class ModelWeights {
+    let embedding: FloatBuffer      // (vocab, hidden), replicated: row t is token t's embedding
+    let layers: [LayerWeights]
+    let finalNorm: FloatBuffer      // (hidden)
+    let lmHead: Linear              // column-parallel over the vocabulary: (local vocab, hidden)
+    let checkpointDType: TensorDType
+
+    init(embedding: FloatBuffer, layers: [LayerWeights], finalNorm: FloatBuffer, lmHead: Linear,
+         checkpointDType: TensorDType) {
+        self.embedding = embedding
+        self.layers = layers
+        self.finalNorm = finalNorm
+        self.lmHead = lmHead
+        self.checkpointDType = checkpointDType
+    }
+
+    var byteCount: Int {
+        let head = lmHead.weight === embedding ? 0 : lmHead.byteCount
+        return embedding.byteCount + finalNorm.byteCount + head + layers.reduce(0) { $0 + $1.byteCount }
+    }
+}
+
+/// Reads this rank's shard out of a mapped checkpoint, checking every name and shape once.
+struct WeightLoader {
+    let checkpoint: SafetensorsCheckpoint
+    let config: Qwen3Config
+    let plan: ShardPlan
+    let kernels: Kernels
+    let path: String
+
+    func load() throws -> ModelWeights {
+        try checkNames()
+        let c = config, d = c.headDim
+        let embedding = try full("model.embed_tokens.weight", shape: [c.vocabSize, c.hiddenSize])
+        var layers: [LayerWeights] = []
+        for i in 0..<c.numLayers {
+            let p = "model.layers.\(i)."
+            let attention = p + "self_attn."
+            let qRows = plan.queryHeads.lowerBound * d ..< plan.queryHeads.upperBound * d
+            let kvRows = plan.kvHeads.map { $0 * d ..< ($0 + 1) * d }
+            let bias = c.attentionBias
+            layers.append(LayerWeights(
+                inputNorm: try full(p + "input_layernorm.weight", shape: [c.hiddenSize]),
+                qProj: try columnParallel(attention + "q_proj", rows: [qRows], total: c.numHeads * d, bias: bias),
+                kProj: try columnParallel(attention + "k_proj", rows: kvRows, total: c.numKVHeads * d, bias: bias),
+                vProj: try columnParallel(attention + "v_proj", rows: kvRows, total: c.numKVHeads * d, bias: bias),
+                qNorm: try full(attention + "q_norm.weight", shape: [d]),
+                kNorm: try full(attention + "k_norm.weight", shape: [d]),
+                oProj: try rowParallel(attention + "o_proj.weight", columns: qRows, total: c.numHeads * d),
+                oBias: bias ? try full(attention + "o_proj.bias", shape: [c.hiddenSize]) : nil,
+                postAttentionNorm: try full(p + "post_attention_layernorm.weight", shape: [c.hiddenSize]),
+                gateProj: try columnParallel(p + "mlp.gate_proj", rows: [plan.intermediate], total: c.intermediateSize, bias: false),
+                upProj: try columnParallel(p + "mlp.up_proj", rows: [plan.intermediate], total: c.intermediateSize, bias: false),
+                downProj: try rowParallel(p + "mlp.down_proj.weight", columns: plan.intermediate, total: c.intermediateSize)))
+        }
+        let finalNorm = try full("model.norm.weight", shape: [c.hiddenSize])
+        let lmHead: Linear
+        // As Hugging Face does: a stored lm_head.weight is used even when the config says tied
+        // (it is normally an identical copy); otherwise the embedding doubles as the output layer.
+        if checkpoint.tensor("lm_head.weight") != nil {
+            lmHead = try vocabularyShard(of: "lm_head.weight", embedding: nil)
+        } else {
+            lmHead = try vocabularyShard(of: "model.embed_tokens.weight", embedding: embedding)
+        }
+        return ModelWeights(embedding: embedding, layers: layers, finalNorm: finalNorm, lmHead: lmHead,
+                            checkpointDType: checkpoint.tensor("model.embed_tokens.weight")!.dtype)
+    }
+
+    /// Every tensor the config implies is present, and nothing else is.
+    private func checkNames() throws {
+        var expected: Set<String> = ["model.embed_tokens.weight", "model.norm.weight"]
+        if !config.tieWordEmbeddings { expected.insert("lm_head.weight") }
+        for i in 0..<config.numLayers {
+            let p = "model.layers.\(i)."
+            for name in ["input_layernorm", "post_attention_layernorm", "self_attn.q_norm", "self_attn.k_norm",
+                         "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+                         "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"] {
+                expected.insert(p + name + ".weight")
+            }
+            if config.attentionBias {
+                for name in ["q_proj", "k_proj", "v_proj", "o_proj"] { expected.insert(p + "self_attn.\(name).bias") }
+            }
+        }
+        let present = Set(checkpoint.tensors.keys)
+        if let missing = expected.subtracting(present).sorted().first {
+            throw ModelLoadError(path, "missing tensor \(missing)")
+        }
+        // A tied checkpoint may store lm_head.weight anyway, usually a copy of the embedding.
+        let allowed = expected.union(config.tieWordEmbeddings ? ["lm_head.weight"] : [])
+        if let unexpected = present.subtracting(allowed).sorted().first {
+            throw ModelLoadError(path, "unexpected tensor \(unexpected) for a \(config.numLayers)-layer Qwen3 config")
+        }
+    }
+
+    private func tensor(_ name: String, shape: [Int]) throws -> TensorView {
+        let t = checkpoint.tensor(name)!
+        if t.shape != shape {
+            throw ModelLoadError(t.path, "tensor \(name) has shape \(t.shape), config.json implies \(shape)")
+        }
+        return t
+    }
+
+    /// A whole tensor as float32.
+    private func full(_ name: String, shape: [Int]) throws -> FloatBuffer {
+        let t = try tensor(name, shape: shape)
+        let out = FloatBuffer(count: t.elementCount)
+        Self.convert(t, from: 0, count: t.elementCount, into: out.pointer)
+        return out
+    }
+
+    /// Output rows `rows` (concatenated in order) of a (total, hidden) weight and its bias.
+    private func columnParallel(_ prefix: String, rows: [Range<Int>], total: Int, bias: Bool) throws -> Linear {
+        let k = config.hiddenSize
+        let t = try tensor(prefix + ".weight", shape: [total, k])
+        let n = rows.reduce(0) { $0 + $1.count }
+        let raw = FloatBuffer(count: n * k)
+        var at = 0
+        for range in rows {
+            Self.convert(t, from: range.lowerBound * k, count: range.count * k, into: raw.pointer + at * k)
+            at += range.count
+        }
+        var biasBuffer: FloatBuffer?
+        if bias {
+            let b = try tensor(prefix + ".bias", shape: [total])
+            let buffer = FloatBuffer(count: n)
+            at = 0
+            for range in rows {
+                Self.convert(b, from: range.lowerBound, count: range.count, into: buffer.pointer + at)
+                at += range.count
+            }
+            biasBuffer = buffer
+        }
+        return Linear(outFeatures: n, inFeatures: k,
+                      weight: kernels.prepare(weight: raw, outFeatures: n, inFeatures: k), bias: biasBuffer)
+    }
+
+    /// Input columns `columns` of a (hidden, total) weight: this rank's partial sum of the output.
+    private func rowParallel(_ name: String, columns: Range<Int>, total: Int) throws -> Linear {
+        let n = config.hiddenSize, k = columns.count
+        let t = try tensor(name, shape: [n, total])
+        let raw = FloatBuffer(count: n * k)
+        for row in 0..<n {
+            Self.convert(t, from: row * total + columns.lowerBound, count: k, into: raw.pointer + row * k)
+        }
+        return Linear(outFeatures: n, inFeatures: k,
+                      weight: kernels.prepare(weight: raw, outFeatures: n, inFeatures: k), bias: nil)
+    }
+
+    /// This rank's vocabulary rows of the output projection. A tied baseline run on one rank reads
+    /// the embedding itself rather than a second copy.
+    private func vocabularyShard(of name: String, embedding: FloatBuffer?) throws -> Linear {
+        let (v, k) = (config.vocabSize, config.hiddenSize)
+        let t = try tensor(name, shape: [v, k])
+        let rows = plan.vocab
+        if let embedding, rows.count == v, kernels.isa == .baseline {
+            return Linear(outFeatures: v, inFeatures: k, weight: embedding, bias: nil)
+        }
+        let raw = FloatBuffer(count: rows.count * k)
+        if let embedding {
+            (raw.pointer).update(from: embedding.pointer + rows.lowerBound * k, count: rows.count * k)
+        } else {
+            Self.convert(t, from: rows.lowerBound * k, count: rows.count * k, into: raw.pointer)
+        }
+        return Linear(outFeatures: rows.count, inFeatures: k,
+                      weight: kernels.prepare(weight: raw, outFeatures: rows.count, inFeatures: k), bias: nil)
+    }
+
+    /// Converts `count` elements starting at element `from` of a tensor to float32.
+    static func convert(_ t: TensorView, from: Int, count: Int, into dst: UnsafeMutablePointer<Float>) {
+        if count == 0 { return }
+        let src = t.data + from * t.dtype.byteSize
+        switch t.dtype {
+        case .f32:
+            UnsafeMutableRawPointer(dst).copyMemory(from: src, byteCount: count * 4)
+        case .bf16:
+            ck_convert_bf16_to_f32(src.assumingMemoryBound(to: UInt16.self), dst, count)
+        case .f16:
+            ck_convert_f16_to_f32(src.assumingMemoryBound(to: UInt16.self), dst, count)
+        }
+    }
+}

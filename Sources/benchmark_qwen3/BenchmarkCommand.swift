@@ -1,0 +1,93 @@
+// BenchmarkCommand.swift — the benchmark_qwen3 command line: options, their checks, and the run.
+import ArgumentParser
+import CKernels
+import Foundation
+import Qwen3
+
+@main
+struct BenchmarkQwen3: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "benchmark_qwen3",
+        abstract: "Measure Qwen3 prefill and decode speed on CPUs, and dump logits for correctness checks.",
+        discussion: """
+        Without --model, a synthetic checkpoint with the exact Qwen3-0.6B shapes (bf16, random weights \
+        from a fixed seed) is generated on first use into $QWEN3_BENCH_CACHE, else \
+        $XDG_CACHE_HOME/qwen3-bench, else ~/.cache/qwen3-bench, and loaded like a real one. \
+        Weights are converted to float32 at load and all compute is float32.
+
+        Prefill times one forward pass over the prompt with logits for the last position only; \
+        decode times --gen-len single-token steps through the KV cache after an untimed-for-throughput \
+        prefill (its time is reported separately).
+
+        Logits dump: --tokens 1,2,3 --dump-logits OUT.npy runs the model once and writes float32 logits \
+        of shape [tokens, vocab]; rows before --decode-from come from one prefill, later rows from \
+        one decode step each.
+        """,
+        subcommands: [GenerateSynthetic.self])
+
+    @Option(help: "Model: a .safetensors file (config.json beside it), a shard index, or a model folder. Default: synthetic Qwen3-0.6B.")
+    var model: String?
+
+    @Option(help: "Phase to time: prefill or decode.")
+    var phase: String = "prefill"
+
+    @Option(help: "baseline (plain OpenMP loops), avx2 (AVX2+FMA kernels), mpi or mpi+avx2 (tensor parallel over MPI processes). Default: the fastest this CPU supports.")
+    var method: String?
+
+    @Option(help: "Parallel mode, as in the original tool: omp (one process) or mpi (turns --method baseline/avx2 into mpi/mpi+avx2). Default: implied by --method.")
+    var mode: String?
+
+    @Option(help: "Attention: standard (scores materialised per head) or streaming (block-wise online softmax).")
+    var attention: String = "standard"
+
+    @Option(help: "Streaming attention: queries per block.")
+    var qBlock: Int?
+
+    @Option(help: "Streaming attention: keys per block.")
+    var kvBlock: Int?
+
+    @Option(help: "Prompt tokens (synthetic ids from --seed). Default 128.")
+    var promptLen: Int?
+
+    @Option(help: "Timed iterations.")
+    var iters: Int?
+
+    @Option(help: "Untimed warm-up iterations before the timed ones.")
+    var warmup: Int?
+
+    @Option(help: "OpenMP threads per process. Default: OMP_NUM_THREADS if set, else every available core.")
+    var threads: Int?
+
+    @Option(help: "Decode phase: tokens generated per iteration. Default 32.")
+    var genLen: Int?
+
+    @Option(help: "Seed for the synthetic prompt and decode token ids. Default 0.")
+    var seed: UInt64?
+
+    @Option(help: "Append one JSON object per run (options, every iteration's time, environment) to this file.")
+    var json: String?
+
+    @Option(help: "Comma-separated token ids: the prompt for a benchmark, or the input of --dump-logits.")
+    var tokens: String?
+
+    @Option(help: "Run the model once over --tokens and write all logits as a float32 .npy file.")
+    var dumpLogits: String?
+
+    @Option(help: "With --dump-logits: prefill the first K tokens, then decode the rest one at a time. Default: all prefill.")
+    var decodeFrom: Int?
+
+    mutating func run() throws {
+        do {
+            try BenchmarkRun(options: self).execute()
+        } catch let error as RequestError {
+            Self.fail(error.description)
+        } catch let error as ModelLoadError {
+            Self.fail(error.description)
+        }
+    }
+
+    static func fail(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("benchmark_qwen3: error: \(message)\n".utf8))
+        Foundation.exit(1)
+    }
+}

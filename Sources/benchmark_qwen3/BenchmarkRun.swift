@@ -1,0 +1,213 @@
+// BenchmarkRun.swift — turns validated options into a loaded model, timed iterations and a report.
+import CKernels
+import Foundation
+import Qwen3
+
+/// Options checked against each other once, before anything is loaded.
+struct RunSettings {
+    enum Phase: String { case prefill, decode }
+
+    var modelPath: String?
+    var method: Method
+    var methodSource: String
+    var attention: AttentionKind
+    var phase: Phase
+    var prompt: [Int32]
+    var promptSource: String
+    var iterations: Int
+    var warmup: Int
+    var genLen: Int
+    var seed: UInt64
+    var threads: ThreadChoice
+    var jsonPath: String?
+    var dumpPath: String?
+    var decodeFrom: Int?
+
+    static let defaultQBlock = 64
+    static let defaultKVBlock = 64
+
+    init(_ o: BenchmarkQwen3) throws {
+        func given(_ name: String, _ present: Bool, only context: String, when allowed: Bool) throws {
+            if present && !allowed { throw RequestError("\(name) applies only \(context)") }
+        }
+        guard let phase = Phase(rawValue: o.phase) else {
+            throw RequestError("--phase must be prefill or decode, got \(o.phase)")
+        }
+        self.phase = phase
+        var method = Method.fastestLocal
+        methodSource = "fastest on this CPU"
+        if let name = o.method {
+            guard let m = Method(rawValue: name) else {
+                throw RequestError("--method must be one of \(Method.allCases.map(\.rawValue).joined(separator: ", ")), got \(name)")
+            }
+            method = m
+            methodSource = "--method"
+        }
+        if let mode = o.mode { method = try method.under(mode: mode) }
+        self.method = method
+
+        switch o.attention {
+        case "standard":
+            try given("--q-block", o.qBlock != nil, only: "to --attention streaming", when: false)
+            try given("--kv-block", o.kvBlock != nil, only: "to --attention streaming", when: false)
+            attention = .standard
+        case "streaming":
+            let q = o.qBlock ?? Self.defaultQBlock, kv = o.kvBlock ?? Self.defaultKVBlock
+            guard q >= 1, q <= 65_536, kv >= 1, kv <= 65_536 else {
+                throw RequestError("--q-block and --kv-block must be between 1 and 65536, got \(q) and \(kv)")
+            }
+            attention = .streaming(qBlock: q, kvBlock: kv)
+        default:
+            throw RequestError("--attention must be standard or streaming, got \(o.attention)")
+        }
+
+        let dumping = o.dumpLogits != nil
+        try given("--decode-from", o.decodeFrom != nil, only: "with --dump-logits", when: dumping)
+        try given("--iters", o.iters != nil, only: "to benchmarks, not --dump-logits", when: !dumping)
+        try given("--warmup", o.warmup != nil, only: "to benchmarks, not --dump-logits", when: !dumping)
+        try given("--json", o.json != nil, only: "to benchmarks, not --dump-logits", when: !dumping)
+        try given("--phase", o.phase != "prefill", only: "to benchmarks; --dump-logits uses --decode-from", when: !dumping)
+        try given("--gen-len", o.genLen != nil, only: "to --phase decode", when: !dumping && phase == .decode)
+        try given("--prompt-len", o.promptLen != nil, only: "without --tokens", when: o.tokens == nil)
+        try given("--seed", o.seed != nil, only: "to synthetic prompts, not --tokens", when: o.tokens == nil || phase == .decode)
+        if dumping && o.tokens == nil { throw RequestError("--dump-logits needs --tokens") }
+
+        iterations = o.iters ?? 10
+        warmup = o.warmup ?? 1
+        genLen = o.genLen ?? 32
+        seed = o.seed ?? 0
+        guard iterations >= 1 else { throw RequestError("--iters must be at least 1, got \(iterations)") }
+        guard warmup >= 0 else { throw RequestError("--warmup must be 0 or more, got \(warmup)") }
+        guard genLen >= 1 else { throw RequestError("--gen-len must be at least 1, got \(genLen)") }
+
+        if let list = o.tokens {
+            prompt = try list.split(separator: ",", omittingEmptySubsequences: false).map { item in
+                let text = item.trimmingCharacters(in: .whitespaces)
+                guard let id = Int32(text) else { throw RequestError("--tokens: \"\(text)\" is not a token id") }
+                return id
+            }
+            promptSource = "--tokens"
+        } else {
+            let length = o.promptLen ?? 128
+            guard length >= 1 else { throw RequestError("--prompt-len must be at least 1, got \(length)") }
+            prompt = Array(repeating: 0, count: length)  // ids drawn once the vocabulary is known
+            promptSource = "synthetic, seed \(seed)"
+        }
+        if let k = o.decodeFrom, k < 1 || k > prompt.count {
+            throw RequestError("--decode-from must be between 1 and the number of tokens (\(prompt.count)), got \(k)")
+        }
+        decodeFrom = o.decodeFrom
+        threads = try ThreadChoice.resolve(option: o.threads)
+        modelPath = o.model
+        jsonPath = o.json
+        dumpPath = o.dumpLogits
+    }
+}
+
+struct BenchmarkRun {
+    let options: BenchmarkQwen3
+
+    func execute() throws {
+        var settings = try RunSettings(options)
+        if settings.method.isDistributed {
+            throw RequestError("--method \(settings.method.rawValue) is not available in this build yet: MPI tensor parallelism is not implemented; use --method \(settings.method.isa.rawValue)")
+        }
+        ck_set_num_threads(Int32(settings.threads.count))
+
+        let (path, synthetic) = try resolveModel(settings.modelPath)
+        let model = try Qwen3Model(path: path, isa: settings.method.isa)
+        if settings.promptSource != "--tokens" {
+            settings.prompt = Self.syntheticTokens(count: settings.prompt.count, vocab: model.config.vocabSize, seed: settings.seed)
+        }
+        if let dump = settings.dumpPath {
+            try dumpLogits(model: model, settings: settings, to: dump)
+            return
+        }
+        let header = ReportHeader(settings: settings, model: model, path: path, synthetic: synthetic)
+        header.print()
+        let result = try measure(model: model, settings: settings)
+        let report = Report(header: header, result: result)
+        report.printResults()
+        if let jsonPath = settings.jsonPath { try report.appendJSON(to: jsonPath) }
+    }
+
+    /// The model path, or the cached synthetic Qwen3-0.6B (generated on first use).
+    private func resolveModel(_ path: String?) throws -> (String, Bool) {
+        if let path { return (path, false) }
+        let root = SyntheticCheckpoint.defaultCacheRoot()
+        let folder = try SyntheticCheckpoint.cached(config: .qwen3_0_6B, name: "qwen3-0.6b", dtype: .bf16, cacheRoot: root)
+        return (folder, true)
+    }
+
+    static func syntheticTokens(count: Int, vocab: Int, seed: UInt64) -> [Int32] {
+        var generator = SplitMix(seed: seed)
+        return (0..<count).map { _ in Int32(generator.next() % UInt64(vocab)) }
+    }
+
+    private func dumpLogits(model: Qwen3Model, settings: RunSettings, to path: String) throws {
+        let tokens = settings.prompt
+        let k = settings.decodeFrom ?? tokens.count
+        let session = try InferenceSession(model: model, attention: settings.attention, capacity: tokens.count,
+                                           maxTokens: k, allLogits: true)
+        let vocab = model.config.vocabSize
+        var all = [Float](repeating: 0, count: tokens.count * vocab)
+        let prefill = try session.forward(Array(tokens[0..<k]), allLogits: true)
+        all.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: prefill.baseAddress!, count: prefill.count) }
+        for t in k..<tokens.count {
+            let row = try session.forward([tokens[t]])
+            all.withUnsafeMutableBufferPointer { ($0.baseAddress! + t * vocab).update(from: row.baseAddress!, count: vocab) }
+        }
+        try all.withUnsafeBufferPointer { try NPYWriter.write($0, shape: [tokens.count, vocab], to: path) }
+    }
+
+    /// Runs warm-up and timed iterations of the requested phase.
+    private func measure(model: Qwen3Model, settings: RunSettings) throws -> Measurement {
+        let prompt = settings.prompt
+        let decoding = settings.phase == .decode
+        let capacity = prompt.count + (decoding ? settings.genLen : 0)
+        let session = try InferenceSession(model: model, attention: settings.attention, capacity: capacity,
+                                           maxTokens: prompt.count, allLogits: false)
+        var generator = SplitMix(seed: settings.seed &+ 1)
+        let decodeTokens = (0..<settings.genLen).map { _ in Int32(generator.next() % UInt64(model.config.vocabSize)) }
+        var prefillMs: [Double] = [], decodeMs: [Double] = []
+        for iteration in 0..<(settings.warmup + settings.iterations) {
+            session.reset()
+            let start = Clock.now()
+            try session.forward(prompt)
+            let prefillEnd = Clock.now()
+            if decoding {
+                for token in decodeTokens { try session.forward([token]) }
+            }
+            let end = Clock.now()
+            if iteration >= settings.warmup {
+                prefillMs.append(Clock.ms(start, prefillEnd))
+                if decoding { decodeMs.append(Clock.ms(prefillEnd, end)) }
+            }
+        }
+        return Measurement(prefillMs: prefillMs, decodeMs: decodeMs, sessionBytes: session.byteCount)
+    }
+}
+
+struct Measurement {
+    let prefillMs: [Double]
+    let decodeMs: [Double]
+    let sessionBytes: Int
+}
+
+enum Clock {
+    static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+    static func ms(_ a: UInt64, _ b: UInt64) -> Double { Double(b - a) / 1e6 }
+}
+
+/// SplitMix64, for reproducible synthetic token ids.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

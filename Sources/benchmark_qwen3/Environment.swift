@@ -1,0 +1,77 @@
+// Environment.swift — what the report says about the machine and build: CPU, cores, threads, commit.
+import CKernels
+import Foundation
+import Qwen3
+
+enum RunEnvironment {
+    static var cpuModel: String {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return "unknown" }
+        for line in text.split(separator: "\n") where line.hasPrefix("model name") {
+            if let colon = line.firstIndex(of: ":") {
+                return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            }
+        }
+        return "unknown"
+    }
+
+    /// Cores this process may run on (its affinity mask), which is what OpenMP would use.
+    static var availableCores: Int { Int(ck_available_cores()) }
+
+    /// CPU features the kernels can use, as a short list.
+    static var cpuFeatures: String {
+        var features: [String] = []
+        if ck_cpu_has_avx2_fma() != 0 { features.append("AVX2+FMA") }
+        if ck_cpu_has_avx512() != 0 { features.append("AVX-512") }
+        if ck_cpu_has_avx512_bf16() != 0 { features.append("AVX512_BF16") }
+        return features.isEmpty ? "scalar only" : features.joined(separator: ", ")
+    }
+
+    /// The build's git commit: $QWEN3_BENCH_COMMIT, else the repository the executable was built in.
+    static var commit: String {
+        if let commit = ProcessInfo.processInfo.environment["QWEN3_BENCH_COMMIT"], !commit.isEmpty { return commit }
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/git")
+        process.arguments = ["-C", executable.deletingLastPathComponent().path, "rev-parse", "--short=12", "HEAD"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return "unknown" }
+        process.waitUntilExit()
+        let out = String(data: pipe.fileHandleForReading.readDataToEndOfFile(), encoding: .utf8) ?? ""
+        let hash = out.trimmingCharacters(in: .whitespacesAndNewlines)
+        return process.terminationStatus == 0 && !hash.isEmpty ? hash : "unknown"
+    }
+
+    static var hostname: String { ProcessInfo.processInfo.hostName }
+
+    static var residentBytes: Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+        for line in text.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            let kb = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
+            return kb * 1024
+        }
+        return 0
+    }
+}
+
+/// How many OpenMP threads to use and where the number came from.
+struct ThreadChoice {
+    let count: Int
+    let source: String
+
+    static func resolve(option: Int?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ThreadChoice {
+        if let option {
+            guard option >= 1 else { throw RequestError("--threads must be at least 1, got \(option)") }
+            return ThreadChoice(count: option, source: "--threads")
+        }
+        if let value = environment["OMP_NUM_THREADS"], !value.isEmpty {
+            // OpenMP allows a comma list (one count per nesting level); the first level is ours.
+            guard let first = value.split(separator: ",").first, let n = Int(first), n >= 1 else {
+                throw RequestError("OMP_NUM_THREADS=\(value) is not a positive thread count")
+            }
+            return ThreadChoice(count: n, source: "OMP_NUM_THREADS")
+        }
+        return ThreadChoice(count: RunEnvironment.availableCores, source: "all available cores")
+    }
+}

@@ -1,0 +1,162 @@
+// Report.swift — the human report (the original tool's layout) and the JSON record of a run.
+import Foundation
+import Qwen3
+
+struct ReportHeader {
+    let settings: RunSettings
+    let modelPath: String
+    let synthetic: Bool
+    let config: Qwen3Config
+    let checkpointDType: TensorDType
+    let weightBytes: Int
+    let commit: String
+    let cpu: String
+
+    init(settings: RunSettings, model: Qwen3Model, path: String, synthetic: Bool) {
+        self.settings = settings
+        modelPath = path
+        self.synthetic = synthetic
+        config = model.config
+        checkpointDType = model.checkpointDType
+        weightBytes = model.weightBytes
+        commit = RunEnvironment.commit
+        cpu = RunEnvironment.cpuModel
+    }
+
+    var attentionDescription: String {
+        switch settings.attention {
+        case .standard: return "standard"
+        case .streaming(let q, let kv): return "streaming (q-block \(q), kv-block \(kv))"
+        }
+    }
+
+    var isaDescription: String { settings.method.isa == .avx2 ? "AVX2+FMA" : "plain C loops (baseline)" }
+
+    func print() {
+        let rule = String(repeating: "=", count: 44)
+        let s = settings
+        var lines = [rule, "  Qwen3 Benchmark", rule,
+                     "Model: \(modelPath)"]
+        if synthetic {
+            lines.append("Weights: SYNTHETIC (random, seeded) with the Qwen3-0.6B shapes; speed is real, outputs are meaningless")
+        }
+        lines += [
+            "Config: \(config.numLayers) layers, hidden \(config.hiddenSize), heads \(config.numHeads)/\(config.numKVHeads) (q/kv), head_dim \(config.headDim), intermediate \(config.intermediateSize), vocab \(config.vocabSize)",
+            "Method: \(s.method.rawValue) (\(s.methodSource))",
+            "Attention: \(attentionDescription)",
+            "Phase: \(s.phase.rawValue)",
+            "Processes: 1   Threads per process: \(s.threads.count) (\(s.threads.source))",
+            "CPU: \(cpu) [\(RunEnvironment.cpuFeatures)]; kernels: \(isaDescription)",
+            "Weight precision: \(checkpointDType.rawValue) in checkpoint, float32 in memory and compute (\(Report.megabytes(weightBytes)) MB)",
+            "Prompt: \(s.prompt.count) tokens (\(s.promptSource))" + (s.phase == .decode ? ", then \(s.genLen) decode steps" : ""),
+            "Warm-up: \(s.warmup)   Iterations: \(s.iterations)",
+            rule, "",
+            "Running \(s.phase.rawValue) benchmark...", "",
+        ]
+        Swift.print(lines.joined(separator: "\n"))
+        fflush(stdout)
+    }
+}
+
+struct Statistics {
+    let samples: [Double]
+    var total: Double { samples.reduce(0, +) }
+    var mean: Double { total / Double(samples.count) }
+    var median: Double {
+        let sorted = samples.sorted(), n = sorted.count
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
+    }
+    var stddev: Double {
+        guard samples.count > 1 else { return 0 }
+        let m = mean
+        return (samples.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(samples.count - 1)).squareRoot()
+    }
+    var min: Double { samples.min() ?? 0 }
+    var max: Double { samples.max() ?? 0 }
+
+    var json: [String: Any] {
+        ["samples_ms": samples, "total_ms": total, "median_ms": median, "mean_ms": mean,
+         "stddev_ms": stddev, "min_ms": min, "max_ms": max]
+    }
+}
+
+struct Report {
+    let header: ReportHeader
+    let result: Measurement
+
+    static func megabytes(_ bytes: Int) -> String { String(format: "%.1f", Double(bytes) / 1_048_576) }
+
+    /// Timings of the phase the run measures: prefill passes, or the decode steps after them.
+    var timed: Statistics {
+        Statistics(samples: header.settings.phase == .decode ? result.decodeMs : result.prefillMs)
+    }
+
+    var tokensPerIteration: Int {
+        header.settings.phase == .decode ? header.settings.genLen : header.settings.prompt.count
+    }
+
+    func printResults() {
+        let s = timed, n = tokensPerIteration, iters = header.settings.iterations
+        let rule = String(repeating: "=", count: 44)
+        let tokens = n * iters
+        var lines = [rule, "  Benchmark Results", rule,
+                     String(format: "Total time: %.2f ms", s.total),
+                     "Iterations: \(iters)",
+                     "Tokens processed: \(tokens) (\(n) * \(iters))",
+                     String(format: "Throughput: %.2f tokens/sec", Double(tokens) / s.total * 1000),
+                     String(format: "Time per token: %.2f ms/token", s.total / Double(tokens)),
+                     String(format: "Per iteration: median %.2f ms (%.2f tokens/sec), mean %.2f, stddev %.2f, min %.2f, max %.2f",
+                            s.median, Double(n) / s.median * 1000, s.mean, s.stddev, s.min, s.max)]
+        if header.settings.phase == .decode {
+            let p = Statistics(samples: result.prefillMs), len = header.settings.prompt.count
+            lines.append(String(format: "Prefill before decode: median %.2f ms for %d tokens (%.2f tokens/sec)",
+                                p.median, len, Double(len) / p.median * 1000))
+        }
+        lines.append("Memory: \(Report.megabytes(header.weightBytes)) MB weights, \(Report.megabytes(result.sessionBytes)) MB activations and KV cache, \(Report.megabytes(RunEnvironment.residentBytes)) MB resident")
+        lines.append(rule)
+        print(lines.joined(separator: "\n"))
+    }
+
+    var jsonObject: [String: Any] {
+        let h = header, s = h.settings
+        var blocks: [String: Any] = [:]
+        if case .streaming(let q, let kv) = s.attention { blocks = ["q_block": q, "kv_block": kv] }
+        let t = timed
+        var object: [String: Any] = [
+            "test": (s.phase == .decode ? "tg" : "pp") + "\(tokensPerIteration)",
+            "method": s.method.rawValue, "attention": s.attention.name, "phase": s.phase.rawValue,
+            "prompt_len": s.prompt.count, "iters": s.iterations, "warmup": s.warmup,
+            "threads": s.threads.count, "threads_source": s.threads.source, "procs": 1,
+            "tokens_per_s": Double(tokensPerIteration) / t.median * 1000,
+            "timing": t.json, "prefill": Statistics(samples: result.prefillMs).json,
+            "model": h.modelPath, "synthetic": h.synthetic, "checkpoint_dtype": h.checkpointDType.rawValue,
+            "compute_dtype": "f32", "isa": s.method.isa.rawValue, "cpu": h.cpu,
+            "cpu_features": RunEnvironment.cpuFeatures, "commit": h.commit, "host": RunEnvironment.hostname,
+            "timestamp": ISO8601DateFormatter().string(from: Date()),
+            "weight_bytes": h.weightBytes, "session_bytes": result.sessionBytes,
+            "resident_bytes": RunEnvironment.residentBytes,
+            "config": ["layers": h.config.numLayers, "hidden": h.config.hiddenSize, "heads": h.config.numHeads,
+                       "kv_heads": h.config.numKVHeads, "head_dim": h.config.headDim,
+                       "intermediate": h.config.intermediateSize, "vocab": h.config.vocabSize],
+        ]
+        object["samples_ms"] = t.samples
+        if s.phase == .decode { object["gen_len"] = s.genLen }
+        if s.promptSource != "--tokens" { object["seed"] = s.seed }
+        object.merge(blocks) { a, _ in a }
+        return object
+    }
+
+    /// Appends the run as one JSON line.
+    func appendJSON(to path: String) throws {
+        var line = try JSONSerialization.data(withJSONObject: jsonObject, options: [.sortedKeys])
+        line.append(UInt8(ascii: "\n"))
+        let fm = FileManager.default
+        if !fm.fileExists(atPath: path) && !fm.createFile(atPath: path, contents: nil) {
+            throw RequestError("cannot create \(path)")
+        }
+        guard let handle = FileHandle(forWritingAtPath: path) else { throw RequestError("cannot write \(path)") }
+        defer { try? handle.close() }
+        handle.seekToEndOfFile()
+        handle.write(line)
+    }
+}

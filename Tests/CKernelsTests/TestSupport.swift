@@ -1,0 +1,65 @@
+// TestSupport.swift — deterministic inputs, the float rounding unit, and small helpers shared by
+// the kernel tests.
+import CKernels
+import XCTest
+
+/// Unit roundoff of float32 (round to nearest): every correctly rounded operation has relative
+/// error at most u. Error bounds in the tests are multiples of u derived from the inputs.
+let u = Double(Float.ulpOfOne) / 2
+
+/// SplitMix64: the same inputs on every run, so a failure reproduces.
+struct Rng {
+    var state: UInt64
+
+    init(_ seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Uniform in [-scale, scale).
+    mutating func float(_ scale: Float = 1) -> Float {
+        Float(Double(next() >> 11) * 0x1p-53 * 2 - 1) * scale
+    }
+
+    mutating func floats(_ n: Int, scale: Float = 1) -> [Float] {
+        (0..<n).map { _ in float(scale) }
+    }
+
+    mutating func int(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
+}
+
+func skipUnlessAVX2() throws {
+    if ck_cpu_has_avx2_fma() == 0 { throw XCTSkip("CPU lacks AVX2+FMA") }
+}
+
+/// Runs body with the kernels' OpenMP thread count set to n, restoring the previous count.
+func withThreads<R>(_ n: Int32, _ body: () throws -> R) rethrows -> R {
+    let saved = ck_get_max_threads()
+    ck_set_num_threads(n)
+    defer { ck_set_num_threads(saved) }
+    return try body()
+}
+
+/// Asserts |got[i] - want[i]| <= tol[i] for every i, reporting the worst offender.
+func assertClose(_ got: [Float], _ want: [Double], tol: [Double], _ what: String,
+                 file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(got.count, want.count, what, file: file, line: line)
+    var worst = -1
+    var worstRatio = 1.0
+    for i in 0..<min(got.count, want.count) {
+        let err = abs(Double(got[i]) - want[i])
+        if !(err <= tol[i]) {
+            let ratio = tol[i] > 0 ? err / tol[i] : .infinity
+            if worst < 0 || ratio > worstRatio || ratio.isNaN { worst = i; worstRatio = ratio }
+        }
+    }
+    if worst >= 0 {
+        XCTFail("\(what): element \(worst) is \(got[worst]), want \(want[worst]) ± \(tol[worst])",
+                file: file, line: line)
+    }
+}

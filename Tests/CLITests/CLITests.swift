@@ -1,0 +1,146 @@
+// CLITests.swift — benchmark_qwen3 as users run it: reports, JSON, logits dumps and clear errors.
+import Foundation
+import XCTest
+
+final class CLITests: XCTestCase {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Fixtures")
+
+    /// The benchmark_qwen3 built beside this test bundle.
+    var executable: URL {
+        var dir = Bundle(for: CLITests.self).bundleURL
+        while !FileManager.default.fileExists(atPath: dir.appendingPathComponent("benchmark_qwen3").path), dir.path != "/" {
+            dir.deleteLastPathComponent()
+        }
+        return dir.appendingPathComponent("benchmark_qwen3")
+    }
+
+    struct Output { let status: Int32; let stdout: String; let stderr: String }
+
+    func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Output {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env.merge(environment) { _, new in new }
+        process.environment = env
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Output(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                      stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    func temporary() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("qwen3-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
+        return url
+    }
+
+    func readNPY(_ url: URL) throws -> (shape: [Int], values: [Float]) {
+        let data = try Data(contentsOf: url)
+        let headerLength = Int(data[8]) | Int(data[9]) << 8
+        let header = String(decoding: data[10..<(10 + headerLength)], as: UTF8.self)
+        XCTAssertTrue(header.hasPrefix("{'descr': '<f4', 'fortran_order': False, 'shape': ("))
+        XCTAssertEqual((10 + headerLength) % 64, 0)
+        let dims = header.split(separator: "(")[1].split(separator: ")")[0]
+        let shape = dims.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let values = data[(10 + headerLength)...].withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        return (shape, values)
+    }
+
+    func testDumpLogitsMatchesHuggingFace() throws {
+        let dir = try temporary()
+        for name in ["untied-sharded-f32", "tied-bf16"] {
+            let fixture = Self.fixtures.appendingPathComponent(name)
+            let reference = try JSONSerialization.jsonObject(with: Data(contentsOf: fixture.appendingPathComponent("reference.json"))) as! [String: Any]
+            let tokens = (reference["tokens"] as! [Int]).map(String.init).joined(separator: ",")
+            let expected = try readNPY(fixture.appendingPathComponent("logits.npy"))
+            for extra in [["--method", "baseline"], ["--method", "avx2", "--attention", "streaming", "--decode-from", "5"]] {
+                let out = dir.appendingPathComponent("\(name).npy")
+                let result = try run(["--model", fixture.path, "--tokens", tokens, "--dump-logits", out.path] + extra)
+                XCTAssertEqual(result.status, 0, result.stderr)
+                let got = try readNPY(out)
+                XCTAssertEqual(got.shape, expected.shape)
+                let diff = zip(got.values, expected.values).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
+                XCTAssertLessThanOrEqual(diff, 1e-3, "\(name) \(extra)")
+            }
+        }
+    }
+
+    func makeTinyModel() throws -> URL {
+        let dir = try temporary()
+        let result = try run(["generate-synthetic", "--out", dir.path, "--layers", "2", "--hidden", "64", "--heads", "4",
+                              "--kv-heads", "2", "--head-dim", "16", "--intermediate", "96", "--vocab", "500"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        return dir
+    }
+
+    func testBenchmarkReportAndJSON() throws {
+        let model = try makeTinyModel()
+        let json = model.appendingPathComponent("runs.jsonl")
+        for phase in ["prefill", "decode"] {
+            var args = ["--model", model.path, "--method", "avx2", "--attention", "streaming", "--prompt-len", "12",
+                        "--iters", "3", "--threads", "1", "--phase", phase, "--json", json.path]
+            if phase == "decode" { args += ["--gen-len", "4"] }
+            let result = try run(args)
+            XCTAssertEqual(result.status, 0, result.stderr)
+            for line in ["  Qwen3 Benchmark", "  Benchmark Results", "Method: avx2", "Attention: streaming",
+                         "Phase: \(phase)", "Threads per process: 1 (--threads)", "Iterations: 3",
+                         phase == "decode" ? "Tokens processed: 12 (4 * 3)" : "Tokens processed: 36 (12 * 3)",
+                         "Throughput: ", "Time per token: "] {
+                XCTAssertTrue(result.stdout.contains(line), "missing \"\(line)\" in:\n\(result.stdout)")
+            }
+        }
+        let lines = try String(contentsOf: json, encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, 2)
+        let first = try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as! [String: Any]
+        XCTAssertEqual(first["test"] as? String, "pp12")
+        XCTAssertEqual((first["samples_ms"] as? [Double])?.count, 3)
+        XCTAssertEqual(first["threads"] as? Int, 1)
+        XCTAssertEqual(first["q_block"] as? Int, 64)
+        let second = try JSONSerialization.jsonObject(with: Data(lines[1].utf8)) as! [String: Any]
+        XCTAssertEqual(second["test"] as? String, "tg4")
+        XCTAssertGreaterThan(second["tokens_per_s"] as? Double ?? 0, 0)
+    }
+
+    func testThreadsComeFromEnvironmentWhenNotGiven() throws {
+        let model = try makeTinyModel()
+        let result = try run(["--model", model.path, "--prompt-len", "4", "--iters", "1"], environment: ["OMP_NUM_THREADS": "1"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("Threads per process: 1 (OMP_NUM_THREADS)"), result.stdout)
+    }
+
+    func testBadOptionsFailWithOneLine() throws {
+        let model = try makeTinyModel()
+        let cases: [([String], String)] = [
+            (["--attention", "standard", "--q-block", "8"], "--q-block applies only to --attention streaming"),
+            (["--method", "mpi"], "not available"),
+            (["--method", "fast"], "--method must be one of"),
+            (["--iters", "0"], "--iters must be at least 1"),
+            (["--threads", "0"], "--threads must be at least 1"),
+            (["--prompt-len", "0"], "--prompt-len must be at least 1"),
+            (["--prompt-len", "100000"], "max_position_embeddings"),
+            (["--phase", "prefill", "--gen-len", "4"], "--gen-len applies only to --phase decode"),
+            (["--attention", "fast"], "--attention must be standard or streaming"),
+            (["--tokens", "1,2,500", "--dump-logits", "/tmp/x.npy"], "outside the vocabulary"),
+            (["--tokens", "1,2", "--dump-logits", "/nonexistent-dir/x.npy"], "cannot write /nonexistent-dir/x.npy"),
+            (["--tokens", "1,2", "--dump-logits", "/tmp/x.npy", "--decode-from", "3"], "--decode-from must be between 1"),
+            (["--mode", "omp", "--method", "mpi+avx2"], "--mode omp conflicts"),
+        ]
+        for (args, message) in cases {
+            let result = try run(["--model", model.path] + args)
+            XCTAssertEqual(result.status, 1, "\(args): \(result.stdout)")
+            XCTAssertTrue(result.stderr.contains(message), "\(args): \(result.stderr)")
+            XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, "\(args): \(result.stderr)")
+        }
+        let missing = try run(["--model", "/nonexistent/model.safetensors", "--iters", "1"])
+        XCTAssertEqual(missing.status, 1)
+        XCTAssertTrue(missing.stderr.contains("/nonexistent/config.json"), missing.stderr)
+    }
+}
