@@ -1,6 +1,7 @@
 // activation.c — the ops built on exp: SwiGLU's silu(gate) * up and the row softmax, each as a
 // plain C reference and an AVX2+FMA version, plus the vector exp they (and attention.c) share.
 #include "ckernels.h"
+#include "simd_avx2.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -71,10 +72,6 @@ AVX2_INLINE float hmax256(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-// Not part of the public ABI (the kernels have no private header, so attention.c repeats this
-// declaration): the step shared by the row softmax and the online softmax of streaming attention.
-// x[i] <- exp(x[i] - shift) in place; returns the sum of the new x.   x: (n)
-float ck_exp_shift_sum_f32_avx2(float *x, size_t n, float shift);
 
 AVX2 float ck_exp_shift_sum_f32_avx2(float *x, size_t n, float shift) {
     const __m256 vs = _mm256_set1_ps(shift);
@@ -101,16 +98,23 @@ AVX2 float ck_exp_shift_sum_f32_avx2(float *x, size_t n, float shift) {
 // ---------------------------------------------------------------------------------------------
 
 // gate, up, out: (n); out may alias gate or up (each element is read before it is written).
-// For g -> -inf, exp(-g) overflows to inf and g / inf is -0; for g -> +inf, exp(-g) is 0:
-// neither gives NaN for finite g.
+// silu(g) = g * sigmoid(g), with sigmoid from e = exp(-|g|) <= 1: 1 / (1 + e) for g >= 0 and
+// e / (1 + e) for g < 0. Nothing overflows (g / (1 + exp(-g)) would flush silu to 0 below
+// g = -88.7 while it is still a normal float down to about -92), and no finite g gives NaN.
 void ck_silu_mul_f32_ref(const float *gate, const float *up, float *out, size_t n) {
 #pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
-    for (size_t i = 0; i < n; i++) out[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+    for (size_t i = 0; i < n; i++) {
+        const float g = gate[i], e = expf(-fabsf(g));
+        out[i] = g * ((g >= 0.0f ? 1.0f : e) / (1.0f + e)) * up[i];
+    }
 }
 
+// The reference's formula; -|g| sets the sign bit, and the sign bit of g picks the numerator.
 AVX2_INLINE __m256 silu_mul256(__m256 g, __m256 u) {
-    const __m256 e = exp256(_mm256_sub_ps(_mm256_setzero_ps(), g));
-    return _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(_mm256_set1_ps(1.0f), e)), u);
+    const __m256 e = exp256(_mm256_or_ps(g, _mm256_set1_ps(-0.0f)));
+    const __m256 num = _mm256_blendv_ps(_mm256_set1_ps(1.0f), e, g);
+    const __m256 sigmoid = _mm256_div_ps(num, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+    return _mm256_mul_ps(_mm256_mul_ps(g, sigmoid), u);
 }
 
 // Elements [i0, i1) of silu_mul.
@@ -170,7 +174,8 @@ AVX2 void ck_softmax_f32_avx2(float *x, size_t n) {
     }
     const float sum = ck_exp_shift_sum_f32_avx2(x, n, hmax256(vmax));
     const __m256 inv = _mm256_set1_ps(1.0f / sum);
-    for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
+    for (i = 0; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
     if (i < n) {
         const __m256i m = tail_mask(n - i);
         _mm256_maskstore_ps(x + i, m, _mm256_mul_ps(_mm256_maskload_ps(x + i, m), inv));

@@ -8,6 +8,7 @@
 //   query t (absolute position pos0 + t) attends to keys 0 .. pos0 + t;
 //   query head h reads KV head h / (Hq / Hkv).
 #include "ckernels.h"
+#include "simd_avx2.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -17,8 +18,6 @@
 #define AVX2 __attribute__((target("avx2,fma")))
 #define AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
 
-// activation.c: x[i] <- exp(x[i] - shift) in place, returns the sum. x: (n)
-float ck_exp_shift_sum_f32_avx2(float *x, size_t n, float shift);
 
 static inline size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
 
@@ -61,67 +60,100 @@ AVX2_INLINE float hmax256(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-// s[j] = scale * (q · k_j), j < n.   q: (D)  k: (n, D)  s: (n)
-// Four keys at a time share each load of q.
-AVX2_INLINE void scores_avx2(const float *q, const float *k, size_t n, size_t D, float scale,
-                             float *s) {
+// Both building blocks below take nq = 1 or 2 query rows (a constant once inlined): two rows
+// share every load of K or V, which is what keeps them off the load ports' limit.
+
+// s_r[j] = scale * (q_r · k_j) for rows r < nq and keys j < n.
+// q_r: q + r ldq, (D)  k: (n, D)  s_r: s + r lds, (n)
+// 2 rows x 4 keys = 8 accumulators (8 FMA chains: the FMA latency times two pipes) for
+// 6 loads; each accumulator holds 8 partial sums over d, added up at the end.
+AVX2_INLINE void scores_avx2(const int nq, const float *q, size_t ldq, const float *k, size_t n,
+                             size_t D, float scale, float *s, size_t lds) {
     const size_t dv = D & ~(size_t)7;
     const __m256i tail = lane_mask(D - dv);
     size_t j = 0;
     for (; j + 4 <= n; j += 4) {
-        const float *k0 = k + j * D, *k1 = k0 + D, *k2 = k1 + D, *k3 = k2 + D;
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        const float *kj = k + j * D;
+        __m256 a[2][4];
+        for (int r = 0; r < nq; r++)
+            for (int c = 0; c < 4; c++) a[r][c] = _mm256_setzero_ps();
         for (size_t d = 0; d < dv; d += 8) {
-            const __m256 qv = _mm256_loadu_ps(q + d);
-            a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + d), a0);
-            a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k1 + d), a1);
-            a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k2 + d), a2);
-            a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k3 + d), a3);
+            __m256 kv[4];
+            for (int c = 0; c < 4; c++) kv[c] = _mm256_loadu_ps(kj + c * D + d);
+            for (int r = 0; r < nq; r++) {
+                const __m256 qv = _mm256_loadu_ps(q + r * ldq + d);
+                for (int c = 0; c < 4; c++) a[r][c] = _mm256_fmadd_ps(qv, kv[c], a[r][c]);
+            }
         }
         if (dv < D) {
-            const __m256 qv = _mm256_maskload_ps(q + dv, tail);
-            a0 = _mm256_fmadd_ps(qv, _mm256_maskload_ps(k0 + dv, tail), a0);
-            a1 = _mm256_fmadd_ps(qv, _mm256_maskload_ps(k1 + dv, tail), a1);
-            a2 = _mm256_fmadd_ps(qv, _mm256_maskload_ps(k2 + dv, tail), a2);
-            a3 = _mm256_fmadd_ps(qv, _mm256_maskload_ps(k3 + dv, tail), a3);
+            __m256 kv[4];
+            for (int c = 0; c < 4; c++) kv[c] = _mm256_maskload_ps(kj + c * D + dv, tail);
+            for (int r = 0; r < nq; r++) {
+                const __m256 qv = _mm256_maskload_ps(q + r * ldq + dv, tail);
+                for (int c = 0; c < 4; c++) a[r][c] = _mm256_fmadd_ps(qv, kv[c], a[r][c]);
+            }
         }
-        _mm_storeu_ps(s + j, _mm_mul_ps(hsum4(a0, a1, a2, a3), _mm_set1_ps(scale)));
+        for (int r = 0; r < nq; r++)
+            _mm_storeu_ps(s + r * lds + j, _mm_mul_ps(hsum4(a[r][0], a[r][1], a[r][2], a[r][3]),
+                                                      _mm_set1_ps(scale)));
     }
     for (; j < n; j++) {
         const float *kj = k + j * D;
-        __m256 a = _mm256_setzero_ps();
-        for (size_t d = 0; d < dv; d += 8)
-            a = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(kj + d), a);
-        if (dv < D)
-            a = _mm256_fmadd_ps(_mm256_maskload_ps(q + dv, tail), _mm256_maskload_ps(kj + dv, tail),
-                                a);
-        s[j] = scale * hsum256(a);
+        __m256 a[2];
+        for (int r = 0; r < nq; r++) a[r] = _mm256_setzero_ps();
+        for (size_t d = 0; d < dv; d += 8) {
+            const __m256 kv = _mm256_loadu_ps(kj + d);
+            for (int r = 0; r < nq; r++)
+                a[r] = _mm256_fmadd_ps(_mm256_loadu_ps(q + r * ldq + d), kv, a[r]);
+        }
+        if (dv < D) {
+            const __m256 kv = _mm256_maskload_ps(kj + dv, tail);
+            for (int r = 0; r < nq; r++)
+                a[r] = _mm256_fmadd_ps(_mm256_maskload_ps(q + r * ldq + dv, tail), kv, a[r]);
+        }
+        for (int r = 0; r < nq; r++) s[r * lds + j] = scale * hsum256(a[r]);
     }
 }
 
-// o = alpha * o + sum_j p[j] v_j.   o: (D)  p: (n)  v: (n, D)
-// o is held in registers across all n keys, 64 floats (8 FMA chains, enough to hide the FMA
-// latency) at a time; what is left of D goes 8 floats at a time, the last one masked.
-AVX2_INLINE void pv_avx2(float *o, float alpha, const float *p, size_t n, const float *v,
-                         size_t D) {
-    const __m256 va = _mm256_set1_ps(alpha);
+// o_r = alpha[r] o_r + sum_j p_r[j] v_j for rows r < nq.
+// o_r: o + r ldo, (D)  p_r: p + r ldp, (n)  v: (n, D)
+// The rows of o stay in registers across all n keys, 64 / nq floats of each at a time (8
+// accumulators, 8 FMA chains); what is left of D goes 8 floats at a time, the last one masked.
+AVX2_INLINE void pv_avx2(const int nq, float *o, size_t ldo, const float *alpha, const float *p,
+                         size_t ldp, size_t n, const float *v, size_t D) {
+    enum { CHUNK = 64 };
+    const int nv = 8 / nq;  // vectors per row in a chunk
+    const size_t width = (size_t)(CHUNK / nq);
     size_t d = 0;
-    for (; d + 64 <= D; d += 64) {
-        __m256 a[8];
-        for (int u = 0; u < 8; u++) a[u] = _mm256_mul_ps(va, _mm256_loadu_ps(o + d + 8 * u));
-        for (size_t j = 0; j < n; j++) {
-            const __m256 pj = _mm256_broadcast_ss(p + j);
-            const float *vj = v + j * D + d;
-            for (int u = 0; u < 8; u++) a[u] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 8 * u), a[u]);
+    for (; d + width <= D; d += width) {
+        __m256 a[2][8];
+        for (int r = 0; r < nq; r++) {
+            const __m256 va = _mm256_set1_ps(alpha[r]);
+            for (int u = 0; u < nv; u++)
+                a[r][u] = _mm256_mul_ps(va, _mm256_loadu_ps(o + r * ldo + d + 8 * u));
         }
-        for (int u = 0; u < 8; u++) _mm256_storeu_ps(o + d + 8 * u, a[u]);
+        for (size_t j = 0; j < n; j++) {
+            __m256 vv[8];
+            for (int u = 0; u < nv; u++) vv[u] = _mm256_loadu_ps(v + j * D + d + 8 * u);
+            for (int r = 0; r < nq; r++) {
+                const __m256 pj = _mm256_broadcast_ss(p + r * ldp + j);
+                for (int u = 0; u < nv; u++) a[r][u] = _mm256_fmadd_ps(pj, vv[u], a[r][u]);
+            }
+        }
+        for (int r = 0; r < nq; r++)
+            for (int u = 0; u < nv; u++) _mm256_storeu_ps(o + r * ldo + d + 8 * u, a[r][u]);
     }
     for (; d < D; d += 8) {
         const __m256i m = lane_mask(D - d);
-        __m256 a = _mm256_mul_ps(va, _mm256_maskload_ps(o + d, m));
-        for (size_t j = 0; j < n; j++)
-            a = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j), _mm256_maskload_ps(v + j * D + d, m), a);
-        _mm256_maskstore_ps(o + d, m, a);
+        __m256 a[2];
+        for (int r = 0; r < nq; r++)
+            a[r] = _mm256_mul_ps(_mm256_set1_ps(alpha[r]), _mm256_maskload_ps(o + r * ldo + d, m));
+        for (size_t j = 0; j < n; j++) {
+            const __m256 vv = _mm256_maskload_ps(v + j * D + d, m);
+            for (int r = 0; r < nq; r++)
+                a[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(p + r * ldp + j), vv, a[r]);
+        }
+        for (int r = 0; r < nq; r++) _mm256_maskstore_ps(o + r * ldo + d, m, a[r]);
     }
 }
 
@@ -171,18 +203,33 @@ void ck_attention_standard_f32_ref(const float *q, const float *k, const float *
     }
 }
 
-// standard_head_ref with vector dot products, softmax and P·V.
+// standard_head_ref with vector dot products, softmax and P·V, two query rows at a time. The
+// pair (t, t+1) is scored against the pos0+t+2 keys of its later row; the earlier row's one
+// extra score lands in its own row of the block (which has S >= pos0+t+2 columns), is left out
+// of its softmax, and is zeroed before the joint P·V so that key adds exactly nothing.
 AVX2 static void standard_head_avx2(const float *q, const float *kh, const float *vh, float *out,
                                     size_t T, size_t pos0, size_t Hq, size_t h, size_t D,
                                     float scale, float *scores) {
-    const size_t S = pos0 + T;
-    for (size_t t = 0; t < T; t++)
-        scores_avx2(q + (t * Hq + h) * D, kh, pos0 + t + 1, D, scale, scores + t * S);
+    const size_t S = pos0 + T, ldq = Hq * D;
+    const float once[2] = {1.0f, 1.0f};  // o is zeroed, then takes the one sum over all keys
+    for (size_t t = 0; t < T; t += 2) {
+        const float *qt = q + (t * Hq + h) * D;
+        if (t + 1 < T) scores_avx2(2, qt, ldq, kh, pos0 + t + 2, D, scale, scores + t * S, S);
+        else scores_avx2(1, qt, ldq, kh, pos0 + t + 1, D, scale, scores + t * S, S);
+    }
     for (size_t t = 0; t < T; t++) ck_softmax_f32_avx2(scores + t * S, pos0 + t + 1);
-    for (size_t t = 0; t < T; t++) {
+    for (size_t t = 0; t < T; t += 2) {
         float *ot = out + (t * Hq + h) * D;
-        memset(ot, 0, D * sizeof *ot);
-        pv_avx2(ot, 0.0f, scores + t * S, pos0 + t + 1, vh, D);
+        float *st = scores + t * S;
+        if (t + 1 < T) {
+            memset(ot, 0, D * sizeof *ot);
+            memset(ot + ldq, 0, D * sizeof *ot);
+            st[pos0 + t + 1] = 0.0f;
+            pv_avx2(2, ot, ldq, once, st, S, pos0 + t + 2, vh, D);
+        } else {
+            memset(ot, 0, D * sizeof *ot);
+            pv_avx2(1, ot, ldq, once, st, S, pos0 + t + 1, vh, D);
+        }
     }
 }
 
@@ -303,8 +350,12 @@ AVX2 static float online_softmax_avx2(float *s, size_t n, float *m, float *l) {
     return alpha;
 }
 
+// streaming_task_ref with two query rows at a time, scored against the keys of the later row
+// (the earlier one sees at most one key fewer). The earlier row's extra scores, in the
+// diagonal block, are left out of its online softmax and zeroed before the joint P·V; a row
+// with no key in the block keeps alpha = 1, so it comes out unchanged.
 AVX2 static void streaming_task_avx2(const struct stream_task *w) {
-    const size_t D = w->D, kvb = w->kv_block;
+    const size_t D = w->D, kvb = w->kv_block, ldq = w->Hq * D;
     float *s = w->slot, *acc = s + w->q_block * kvb, *m = acc + w->q_block * D, *l = m + w->q_block;
     for (size_t r = 0; r < w->tq; r++) {
         m[r] = -INFINITY;
@@ -314,14 +365,31 @@ AVX2 static void streaming_task_avx2(const struct stream_task *w) {
     const size_t kv_end = w->pos0 + w->t0 + w->tq;
     for (size_t j0 = 0; j0 < kv_end; j0 += kvb) {
         const size_t jn = min_size(kvb, kv_end - j0);
-        for (size_t r = 0; r < w->tq; r++)
-            scores_avx2(w->q + ((w->t0 + r) * w->Hq + w->h) * D, w->kh + j0 * D,
-                        causal_keys(w, r, j0, jn), D, w->scale, s + r * kvb);
-        for (size_t r = 0; r < w->tq; r++) {
-            const size_t n = causal_keys(w, r, j0, jn);
+        const float *kb = w->kh + j0 * D, *vb = w->vh + j0 * D;
+        for (size_t r = 0; r < w->tq; r += 2) {
+            const float *qr = w->q + ((w->t0 + r) * w->Hq + w->h) * D;
+            if (r + 1 < w->tq)
+                scores_avx2(2, qr, ldq, kb, causal_keys(w, r + 1, j0, jn), D, w->scale,
+                            s + r * kvb, kvb);
+            else
+                scores_avx2(1, qr, ldq, kb, causal_keys(w, r, j0, jn), D, w->scale, s + r * kvb,
+                            kvb);
+        }
+        for (size_t r = 0; r < w->tq; r += 2) {
+            const int nq = r + 1 < w->tq ? 2 : 1;
+            const size_t n0 = causal_keys(w, r, j0, jn);
+            const size_t n = causal_keys(w, r + (size_t)nq - 1, j0, jn);
             if (n == 0) continue;
-            const float alpha = online_softmax_avx2(s + r * kvb, n, m + r, l + r);
-            pv_avx2(acc + r * D, alpha, s + r * kvb, n, w->vh + j0 * D, D);
+            float alpha[2] = {1.0f, 1.0f};
+            float *sr = s + r * kvb;
+            if (n0 > 0) alpha[0] = online_softmax_avx2(sr, n0, m + r, l + r);
+            if (nq == 2) {
+                alpha[1] = online_softmax_avx2(sr + kvb, n, m + r + 1, l + r + 1);
+                memset(sr + n0, 0, (n - n0) * sizeof *sr);
+                pv_avx2(2, acc + r * D, D, alpha, sr, kvb, n, vb, D);
+            } else {
+                pv_avx2(1, acc + r * D, D, alpha, sr, kvb, n, vb, D);
+            }
         }
     }
     for (size_t r = 0; r < w->tq; r++) {
@@ -329,7 +397,8 @@ AVX2 static void streaming_task_avx2(const struct stream_task *w) {
         const __m256 inv = _mm256_set1_ps(1.0f / l[r]);
         for (size_t d = 0; d < D; d += 8) {
             const __m256i mk = lane_mask(D - d);
-            _mm256_maskstore_ps(orow + d, mk, _mm256_mul_ps(_mm256_maskload_ps(acc + r * D + d, mk), inv));
+            _mm256_maskstore_ps(orow + d, mk,
+                                _mm256_mul_ps(_mm256_maskload_ps(acc + r * D + d, mk), inv));
         }
     }
 }

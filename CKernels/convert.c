@@ -49,7 +49,8 @@ void ck_convert_f16_to_f32(const uint16_t *src, float *dst, size_t n) {
 // Round to nearest, ties to even: adding 0x7fff plus the lowest kept bit carries into the kept
 // half exactly when the dropped half is above one half, or equal to it with the kept half odd.
 // The carry may run into the exponent, which is the right rounding (up to inf on overflow).
-// NaN is kept as a quiet NaN with its sign; truncating could turn a NaN with a low payload into inf.
+// NaN is kept as a quiet NaN with its sign: truncating could turn a NaN whose payload is all in
+// the low half into inf.
 static inline uint16_t float_to_bf16(float f) {
     const uint32_t u = bits_from_f32(f);
     if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x0040u);

@@ -15,18 +15,19 @@
 //   of a k step 2 more and the broadcast of x one. 12 independent FMA chains cover the FMA
 //   latency (4 cycles) times the two FMA pipes (8 in flight). Per k step: 12 FMAs against
 //   2 loads + 6 broadcasts, within the 2 FMA + 3 load issues per cycle of Zen 4/5.
-// KC = 256: the B micro-panel (KC x NR = 16 KiB) stays in L1D while it is reused by every row
-//   tile of a row block; with the 6 rows of x under it (6 KiB) this fits Zen 4's 32 KiB L1D
-//   (this machine) with room for C, and Zen 5's 48 KiB. It also makes each reload/store of a
-//   C tile between K blocks negligible (24 accesses per 3072 FMAs).
-// MC = 168: a row block of x (MC x KC = 168 KiB) stays in the 1 MiB L2 while it is reused by
-//   every panel, leaving most of L2 for the streamed B panels and the C tiles.
+// KC = 256: the B micro-panel (KC x NR = 16 KiB) stays in L1D while every row tile of the row
+//   block uses it; with the packed A micro-panel streaming under it (6 KiB) this fits Zen 4's
+//   32 KiB L1D (this machine) with room for C, and Zen 5's 48 KiB. It also makes the reload
+//   and store of a C tile between K blocks negligible (24 accesses per 3072 FMAs).
+// MC = 72: the packed row block of x (MC x KC = 72 KiB) stays in the 1 MiB L2 while every panel
+//   uses it. Each B micro-panel brought into L1 then serves 12 row tiles (18k cycles of FMAs per
+//   16 KiB read from L2 or L3), and the packing buffer is small enough to live on the stack of
+//   any thread that calls the kernel.
 // No NC: W is packed once at load, so there is no B block to pack per call; each thread walks
 //   its own range of panels.
 #define CK_AVX2_MR 6
-#define CK_AVX2_NR 16
 #define CK_AVX2_KC 256
-#define CK_AVX2_MC 168
+#define CK_AVX2_MC 72
 
 static inline size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
 
@@ -63,18 +64,25 @@ AVX2_INLINE __m256i lane_mask(int valid) {
 }
 
 // C[0:mr, 0:nr] = (accumulate ? C : 0) + A[0:mr, 0:kc] · B[0:kc, 0:16]
-// a: (mr, lda) rows of x  b: (kc, 16) packed micro-panel  c: (mr, ldc) rows of y
-// mr (1..6) is a constant once inlined, so every row count gets its own register-only kernel;
-// B past nr is zero padding, computed but not stored.
-AVX2_INLINE void sgemm_avx2_6x16(const int mr, size_t kc, const float *a, size_t lda,
+// a: element (i, k) at a[i * rs + k * cs], either a packed micro-panel (rs = 1, cs = MR) or
+//    rows of x (rs = K, cs = 1)  b: (kc, 16) packed micro-panel  c: (mr, ldc) rows of y
+// mr (1..6), rs and cs of a packed A are constants once inlined, so every row count gets its
+// own register-only kernel; B past nr is zero padding, computed but not stored. C is only
+// needed after the k loop, so its rows are prefetched first: at prefill sizes y does not fit
+// in L2, and its rows are N floats apart.
+AVX2_INLINE void sgemm_avx2_6x16(const int mr, size_t kc, const float *a, size_t rs, size_t cs,
                                  const float *b, float *c, size_t ldc, size_t nr, int accumulate) {
     __m256 acc[CK_AVX2_MR][2];
-    for (int i = 0; i < mr; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+    for (int i = 0; i < mr; i++) {
+        acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+        _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + i * ldc + CK_AVX2_NR - 1), _MM_HINT_T0);
+    }
     for (size_t k = 0; k < kc; k++) {
         const __m256 b0 = _mm256_loadu_ps(b + k * CK_AVX2_NR);
         const __m256 b1 = _mm256_loadu_ps(b + k * CK_AVX2_NR + 8);
         for (int i = 0; i < mr; i++) {
-            const __m256 ai = _mm256_broadcast_ss(a + i * lda + k);
+            const __m256 ai = _mm256_broadcast_ss(a + i * rs + k * cs);
             acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
             acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
         }
@@ -103,16 +111,29 @@ AVX2_INLINE void sgemm_avx2_6x16(const int mr, size_t kc, const float *a, size_t
     }
 }
 
-// The edge in m: the last row tile of a block has M % 6 rows.
-AVX2 static void micro_tile(size_t mr, size_t kc, const float *a, size_t lda, const float *b,
-                            float *c, size_t ldc, size_t nr, int accumulate) {
+// The edge in m: the last row tile of a block has M % 6 rows. A packed A micro-panel.
+AVX2 static void tile_packed(size_t mr, size_t kc, const float *a, const float *b, float *c,
+                             size_t ldc, size_t nr, int accumulate) {
     switch (mr) {
-    case 6: sgemm_avx2_6x16(6, kc, a, lda, b, c, ldc, nr, accumulate); break;
-    case 5: sgemm_avx2_6x16(5, kc, a, lda, b, c, ldc, nr, accumulate); break;
-    case 4: sgemm_avx2_6x16(4, kc, a, lda, b, c, ldc, nr, accumulate); break;
-    case 3: sgemm_avx2_6x16(3, kc, a, lda, b, c, ldc, nr, accumulate); break;
-    case 2: sgemm_avx2_6x16(2, kc, a, lda, b, c, ldc, nr, accumulate); break;
-    default: sgemm_avx2_6x16(1, kc, a, lda, b, c, ldc, nr, accumulate); break;
+    case 6: sgemm_avx2_6x16(6, kc, a, 1, CK_AVX2_MR, b, c, ldc, nr, accumulate); break;
+    case 5: sgemm_avx2_6x16(5, kc, a, 1, CK_AVX2_MR, b, c, ldc, nr, accumulate); break;
+    case 4: sgemm_avx2_6x16(4, kc, a, 1, CK_AVX2_MR, b, c, ldc, nr, accumulate); break;
+    case 3: sgemm_avx2_6x16(3, kc, a, 1, CK_AVX2_MR, b, c, ldc, nr, accumulate); break;
+    case 2: sgemm_avx2_6x16(2, kc, a, 1, CK_AVX2_MR, b, c, ldc, nr, accumulate); break;
+    default: sgemm_avx2_6x16(1, kc, a, 1, CK_AVX2_MR, b, c, ldc, nr, accumulate); break;
+    }
+}
+
+// The same with A read in place from the rows of x (stride lda), for a single row tile.
+AVX2 static void tile_rows(size_t mr, size_t kc, const float *a, size_t lda, const float *b,
+                           float *c, size_t ldc, size_t nr, int accumulate) {
+    switch (mr) {
+    case 6: sgemm_avx2_6x16(6, kc, a, lda, 1, b, c, ldc, nr, accumulate); break;
+    case 5: sgemm_avx2_6x16(5, kc, a, lda, 1, b, c, ldc, nr, accumulate); break;
+    case 4: sgemm_avx2_6x16(4, kc, a, lda, 1, b, c, ldc, nr, accumulate); break;
+    case 3: sgemm_avx2_6x16(3, kc, a, lda, 1, b, c, ldc, nr, accumulate); break;
+    case 2: sgemm_avx2_6x16(2, kc, a, lda, 1, b, c, ldc, nr, accumulate); break;
+    default: sgemm_avx2_6x16(1, kc, a, lda, 1, b, c, ldc, nr, accumulate); break;
     }
 }
 
@@ -120,24 +141,63 @@ AVX2 static void micro_tile(size_t mr, size_t kc, const float *a, size_t lda, co
 // Loops around the micro-kernel
 // ---------------------------------------------------------------------------------------------
 
+// Packs rows [0, mc) x columns [0, kc) of x (row stride lda) into MR-row micro-panels:
+// ap[(i / MR) * kc * MR + k * MR + i % MR]. The micro-kernel then reads A as one contiguous
+// stream: rows of x are K floats apart, and with K a multiple of 1024 they would all fall in
+// the same few cache sets, evicting each other and the B micro-panel.
+static void pack_a(const float *x, size_t lda, size_t mc, size_t kc, float *ap) {
+    for (size_t i0 = 0; i0 < mc; i0 += CK_AVX2_MR) {
+        const size_t mr = min_size(CK_AVX2_MR, mc - i0);
+        float *dst = ap + i0 * kc;
+        for (size_t i = 0; i < mr; i++) {
+            const float *src = x + (i0 + i) * lda;
+            for (size_t k = 0; k < kc; k++) dst[k * CK_AVX2_MR + i] = src[k];
+        }
+    }
+}
+
 // One thread's share of y: rows [m0, m1) (m0 a multiple of MR) x panels [p0, p1).
 // x: (M, K)  packed: (ceil(N/NR), K, NR)  y: (M, N)
 // K blocks outermost so a B micro-panel, once in L1, serves every row tile of the row block;
-// the row block of x stays in L2 across the panels. With a single row tile (decode) nothing is
-// reused, and one K block per panel makes the thread's read of W one contiguous stream.
+// the packed row block of x stays in L2 across the panels. With a single row tile (decode)
+// nothing is reused: A is read in place and each panel is finished before the next, so the
+// thread reads its share of W as one contiguous stream. Both paths sum each K block and then
+// add it to C, at the same block boundaries, so they round identically.
 AVX2 static void gemm_block_avx2(const float *x, const float *packed, float *y, size_t N,
                                  size_t K, size_t m0, size_t m1, size_t p0, size_t p1) {
-    const size_t kc_max = m1 - m0 > CK_AVX2_MR ? CK_AVX2_KC : K;
-    for (size_t pc = 0; pc < K; pc += kc_max) {
-        const size_t kc = min_size(kc_max, K - pc);
+    if (m1 - m0 <= CK_AVX2_MR) {
+        for (size_t p = p0; p < p1; p++) {
+            const size_t nr = min_size(CK_AVX2_NR, N - p * CK_AVX2_NR);
+            for (size_t pc = 0; pc < K; pc += CK_AVX2_KC)
+                tile_rows(m1 - m0, min_size(CK_AVX2_KC, K - pc), x + m0 * K + pc, K,
+                          packed + (p * K + pc) * CK_AVX2_NR, y + m0 * N + p * CK_AVX2_NR, N, nr,
+                          pc > 0);
+        }
+        return;
+    }
+    float ap[CK_AVX2_MC * CK_AVX2_KC] __attribute__((aligned(64)));
+    for (size_t pc = 0; pc < K; pc += CK_AVX2_KC) {
+        const size_t kc = min_size(CK_AVX2_KC, K - pc);
         for (size_t ic = m0; ic < m1; ic += CK_AVX2_MC) {
-            const size_t ic_end = min_size(ic + CK_AVX2_MC, m1);
+            const size_t mc = min_size(CK_AVX2_MC, m1 - ic);
+            pack_a(x + ic * K + pc, K, mc, kc, ap);
+            const size_t tiles = (mc + CK_AVX2_MR - 1) / CK_AVX2_MR;
+            const size_t lines = (kc + tiles - 1) / tiles;
             for (size_t p = p0; p < p1; p++) {
                 const float *b = packed + (p * K + pc) * CK_AVX2_NR;
                 const size_t nr = min_size(CK_AVX2_NR, N - p * CK_AVX2_NR);
-                for (size_t ir = ic; ir < ic_end; ir += CK_AVX2_MR)
-                    micro_tile(min_size(CK_AVX2_MR, ic_end - ir), kc, x + ir * K + pc, K, b,
-                               y + ir * N + p * CK_AVX2_NR, N, nr, pc > 0);
+                for (size_t t = 0; t < tiles; t++) {
+                    const size_t ir = t * CK_AVX2_MR, mr = min_size(CK_AVX2_MR, mc - ir);
+                    float *c = y + (ic + ir) * N + p * CK_AVX2_NR;
+                    // The next micro-panel of B, a share per tile, into L2: it starts 64 KiB
+                    // away, where the hardware prefetcher would only find it after some misses.
+                    if (p + 1 < p1) {
+                        const float *bn = b + K * CK_AVX2_NR;
+                        for (size_t l = t * lines; l < (t + 1) * lines && l < kc; l++)
+                            _mm_prefetch((const char *)(bn + l * CK_AVX2_NR), _MM_HINT_T1);
+                    }
+                    tile_packed(mr, kc, ap + ir * kc, b, c, N, nr, pc > 0);
+                }
             }
         }
     }
@@ -162,8 +222,11 @@ static int row_groups(int nth, size_t tiles_m, size_t panels) {
 }
 
 // x: (M, K)  packed: from ck_pack_f32_avx2  y: (M, N)
-// Every output's sum runs over k in the same order whatever the thread count (tiles start at
-// multiples of MR in every split), so results do not depend on the number of threads.
+// Every output is the same sequence of operations (FMAs in k order, the sum of each K block
+// added to C) whatever the thread count, the path (packed or in place) or the row tile it falls
+// in: results depend neither on the number of threads nor on M, so a row at decode equals the
+// same row inside a prefill batch.
+// Each thread keeps a MC x KC packing buffer (72 KiB) on its stack.
 void ck_matmul_f32_avx2(const float *x, const float *packed, float *y, size_t M, size_t N,
                         size_t K) {
     if (M == 0 || N == 0) return;

@@ -60,12 +60,16 @@ void ck_convert_f32_to_bf16(const float *src, uint16_t *dst, size_t n);
 // x: (M, K)  w: (N, K)  y: (M, N)
 void ck_matmul_f32_ref(const float *x, const float *w, float *y, size_t M, size_t N, size_t K);
 
+// Output columns per packed panel of the AVX2 matmul (two 8-float vectors).
+#define CK_AVX2_NR 16
+
 // AVX2+FMA: W is packed once, at load, into column panels of CK_AVX2_NR outputs:
 // packed[p][k][j] = W[p*NR + j][k], zero-padded to a whole panel. Number of floats to allocate:
 size_t ck_pack_f32_avx2_size(size_t N, size_t K);
 // w: (N, K)  packed: (ceil(N/NR), K, NR)
 void ck_pack_f32_avx2(const float *w, float *packed, size_t N, size_t K);
 // x: (M, K)  packed: from ck_pack_f32_avx2  y: (M, N)
+// Each thread packs its block of x into 72 KiB of its own stack (the default stacks have room).
 void ck_matmul_f32_avx2(const float *x, const float *packed, float *y, size_t M, size_t N,
                         size_t K);
 
@@ -85,7 +89,7 @@ void ck_rmsnorm_f32_avx2(const float *x, const float *w, float *y, size_t rows, 
 
 // Rotary embedding, Hugging Face rotate-half layout, in place. For token t and every head:
 //   (x[i], x[i + D/2]) <- (x[i] cos - x[i + D/2] sin, x[i + D/2] cos + x[i] sin), i < D/2,
-// with cos = cos_table[positions[t] * D/2 + i], sin likewise.
+// with cos = cos_table[positions[t] * D/2 + i], sin likewise; 0 <= positions[t] < max_pos.
 // x: (T, H, D)  positions: (T)  cos_table, sin_table: (max_pos, D/2)   D even
 void ck_rope_f32_ref(float *x, size_t T, size_t H, size_t D, const int32_t *positions,
                      const float *cos_table, const float *sin_table);
@@ -114,6 +118,8 @@ void ck_softmax_f32_avx2(float *x, size_t n);
 //   q:   (T, Hq, D)          out: (T, Hq, D)
 //   k, v: (Hkv, cap, D)      cap >= pos0 + T (the cache capacity, the row stride per head)
 //   scale: usually 1/sqrt(D)
+// Preconditions: Hkv >= 1, Hq a multiple of Hkv, D >= 1, q_block and kv_block >= 1 (the caller
+// validates them; zero blocks would never advance). Kernels run min(slots, threads) threads.
 // Prefill is T = prompt length, pos0 = 0; a decode step is T = 1, pos0 = tokens so far.
 
 // Standard attention: per head, the causal block of scores (T x (pos0+T)) is materialised,

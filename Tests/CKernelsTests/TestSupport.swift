@@ -52,6 +52,7 @@ func assertClose(_ got: [Float], _ want: [Double], tol: [Double], _ what: String
     var worst = -1
     var worstRatio = 1.0
     for i in 0..<min(got.count, want.count) {
+        if Double(got[i]) == want[i] { continue }  // also an expected infinity
         let err = abs(Double(got[i]) - want[i])
         if !(err <= tol[i]) {
             let ratio = tol[i] > 0 ? err / tol[i] : .infinity
@@ -61,5 +62,14 @@ func assertClose(_ got: [Float], _ want: [Double], tol: [Double], _ what: String
     if worst >= 0 {
         XCTFail("\(what): element \(worst) is \(got[worst]), want \(want[worst]) ± \(tol[worst])",
                 file: file, line: line)
+    }
+}
+
+/// Asserts a and b hold the same float bit patterns, reporting the first difference.
+func assertBitIdentical(_ a: [Float], _ b: [Float], _ what: String,
+                        file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(a.count, b.count, what, file: file, line: line)
+    if let i = a.indices.first(where: { i in i < b.count && a[i].bitPattern != b[i].bitPattern }) {
+        XCTFail("\(what): element \(i) is \(a[i]) vs \(b[i])", file: file, line: line)
     }
 }

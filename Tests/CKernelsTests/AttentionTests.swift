@@ -1,0 +1,216 @@
+// AttentionTests.swift — standard and streaming causal GQA attention (reference and AVX2)
+// against a naive double-precision attention written here, across GQA ratios, head sizes,
+// block sizes, decode steps and chunked prefill.
+import CKernels
+import Foundation
+import XCTest
+
+final class AttentionTests: XCTestCase {
+    /// One attention problem. The cache has room past pos0 + T, filled with NaN: a kernel that
+    /// reads a key or value it must not see turns its output into NaN.
+    struct Problem {
+        let T: Int, pos0: Int, Hq: Int, Hkv: Int, D: Int, cap: Int
+        let q: [Float], k: [Float], v: [Float]
+        var scale: Float { 1 / Float(D).squareRoot() }
+
+        init(T: Int, pos0: Int, Hq: Int, Hkv: Int, D: Int, seed: UInt64) {
+            self.T = T
+            self.pos0 = pos0
+            self.Hq = Hq
+            self.Hkv = Hkv
+            self.D = D
+            cap = pos0 + T + 3
+            var rng = Rng(seed)
+            // Queries scaled up so that some softmax rows are peaked and some flat.
+            q = rng.floats(T * Hq * D, scale: 3)
+            var k = [Float](repeating: .nan, count: Hkv * cap * D), v = k
+            for h in 0..<Hkv {
+                for j in 0..<(pos0 + T) {
+                    for d in 0..<D {
+                        k[(h * cap + j) * D + d] = rng.float()
+                        v[(h * cap + j) * D + d] = rng.float()
+                    }
+                }
+            }
+            self.k = k
+            self.v = v
+        }
+
+        /// The queries t0 ..< t0+count as their own problem over the same cache (a decode step
+        /// or a prefill chunk).
+        func slice(_ t0: Int, _ count: Int) -> Problem {
+            Problem(T: count, pos0: pos0 + t0, Hq: Hq, Hkv: Hkv, D: D, cap: cap,
+                    q: Array(q[t0 * Hq * D..<(t0 + count) * Hq * D]), k: k, v: v)
+        }
+
+        private init(T: Int, pos0: Int, Hq: Int, Hkv: Int, D: Int, cap: Int, q: [Float],
+                     k: [Float], v: [Float]) {
+            (self.T, self.pos0, self.Hq, self.Hkv, self.D, self.cap) = (T, pos0, Hq, Hkv, D, cap)
+            (self.q, self.k, self.v) = (q, k, v)
+        }
+
+        /// Naive attention in double, with a float error bound for each output derived from the
+        /// inputs. A score s_j is a dot product of D terms then scaled: error within
+        /// scale (D+1) u sum|q k_j|. Its weight exp(s_j - m) then carries a relative error of
+        /// that, plus u |s_j - m| from the subtraction, a few u from exp, and for streaming a
+        /// rescale by exp(m_old - m_new) per KV block (at most n blocks, total shift of m at most
+        /// 2 max|s|). Relative errors eps in the weights move a convex combination of values by at
+        /// most 2 eps max|v|; the weighted sum itself adds (n + 4) u sum p |v|.
+        func naive() -> (want: [Double], tol: [Double]) {
+            var want = [Double](repeating: 0, count: T * Hq * D), tol = want
+            let group = Hq / Hkv, sc = Double(scale)
+            for t in 0..<T {
+                let n = pos0 + t + 1
+                for h in 0..<Hq {
+                    let kvh = h / group, qo = (t * Hq + h) * D
+                    var s = [Double](repeating: 0, count: n), a = s
+                    for j in 0..<n {
+                        let ko = (kvh * cap + j) * D
+                        for d in 0..<D {
+                            let p = Double(q[qo + d]) * Double(k[ko + d])
+                            s[j] += p
+                            a[j] += abs(p)
+                        }
+                        s[j] *= sc
+                    }
+                    let m = s.max()!, maxAbsS = s.map(abs).max()!
+                    let w = s.map { exp($0 - m) }
+                    let z = w.reduce(0, +)
+                    var eps = 0.0
+                    for j in 0..<n {
+                        eps = max(eps, sc * Double(D + 1) * u * a[j] + u * abs(s[j] - m))
+                    }
+                    eps += u * (8 + 5 * Double(n) + 2 * maxAbsS)
+                    for d in 0..<D {
+                        var o = 0.0, absSum = 0.0, maxV = 0.0
+                        for j in 0..<n {
+                            let vj = Double(v[(kvh * cap + j) * D + d])
+                            o += w[j] / z * vj
+                            absSum += w[j] / z * abs(vj)
+                            maxV = max(maxV, abs(vj))
+                        }
+                        want[qo + d] = o
+                        tol[qo + d] = 2 * eps * maxV + Double(n + 4) * u * absSum
+                    }
+                }
+            }
+            return (want, tol)
+        }
+    }
+
+    enum Kernel: CustomStringConvertible {
+        case standardRef, standardAVX2
+        case streamingRef(qBlock: Int, kvBlock: Int), streamingAVX2(qBlock: Int, kvBlock: Int)
+
+        var description: String {
+            switch self {
+            case .standardRef: return "standard ref"
+            case .standardAVX2: return "standard avx2"
+            case let .streamingRef(qb, kvb): return "streaming ref q\(qb) kv\(kvb)"
+            case let .streamingAVX2(qb, kvb): return "streaming avx2 q\(qb) kv\(kvb)"
+            }
+        }
+    }
+
+    private let guardFloats = 64
+    private let sentinel = Float(bitPattern: 0x7fc0_dead)
+
+    /// Runs one kernel with exactly the scratch its size function asks for, followed by a guard
+    /// band that must come back untouched; out starts as NaN, so every output must be written.
+    func run(_ p: Problem, _ kernel: Kernel, slots: Int32 = 2,
+             file: StaticString = #filePath, line: UInt = #line) -> [Float] {
+        let needed: Int
+        switch kernel {
+        case .standardRef, .standardAVX2:
+            needed = ck_attention_standard_scratch(p.T, p.pos0, slots)
+        case let .streamingRef(qb, kvb), let .streamingAVX2(qb, kvb):
+            needed = ck_attention_streaming_scratch(qb, kvb, p.D, slots)
+        }
+        var scratch = [Float](repeating: .nan, count: needed + guardFloats)
+        for i in needed..<scratch.count { scratch[i] = sentinel }
+        var out = [Float](repeating: .nan, count: p.T * p.Hq * p.D)
+        switch kernel {
+        case .standardRef:
+            ck_attention_standard_f32_ref(p.q, p.k, p.v, &out, p.T, p.pos0, p.Hq, p.Hkv, p.D,
+                                          p.cap, p.scale, &scratch, slots)
+        case .standardAVX2:
+            ck_attention_standard_f32_avx2(p.q, p.k, p.v, &out, p.T, p.pos0, p.Hq, p.Hkv, p.D,
+                                           p.cap, p.scale, &scratch, slots)
+        case let .streamingRef(qb, kvb):
+            ck_attention_streaming_f32_ref(p.q, p.k, p.v, &out, p.T, p.pos0, p.Hq, p.Hkv, p.D,
+                                           p.cap, p.scale, qb, kvb, &scratch, slots)
+        case let .streamingAVX2(qb, kvb):
+            ck_attention_streaming_f32_avx2(p.q, p.k, p.v, &out, p.T, p.pos0, p.Hq, p.Hkv, p.D,
+                                            p.cap, p.scale, qb, kvb, &scratch, slots)
+        }
+        let touched = scratch[needed...].contains { $0.bitPattern != sentinel.bitPattern }
+        XCTAssertFalse(touched, "\(kernel) wrote past its scratch", file: file, line: line)
+        return out
+    }
+
+    private var kernels: [Kernel] {
+        // Blocks that divide nothing, blocks larger than every sequence, and single rows/keys.
+        let blocks = [(8, 16), (5, 7), (64, 128), (1, 1), (3, 64)]
+        var k: [Kernel] = [.standardRef] + blocks.map { .streamingRef(qBlock: $0.0, kvBlock: $0.1) }
+        if ck_cpu_has_avx2_fma() != 0 {
+            k += [.standardAVX2] + blocks.map { .streamingAVX2(qBlock: $0.0, kvBlock: $0.1) }
+        }
+        return k
+    }
+
+    /// Every kernel against the naive attention, and standard against streaming directly:
+    /// GQA ratios 1, 2, 4; head sizes down to 2 and not multiples of 8; prefill, decode
+    /// (T = 1, pos0 > 0) and a prefill chunk after cached tokens.
+    func testAllKernelsAgainstNaive() {
+        var seed: UInt64 = 100
+        for (Hq, Hkv) in [(2, 2), (4, 2), (8, 2)] {
+            for D in [2, 16, 34, 128] {
+                for (T, pos0) in [(37, 0), (1, 50), (13, 20)] {
+                    seed += 1
+                    let p = Problem(T: T, pos0: pos0, Hq: Hq, Hkv: Hkv, D: D, seed: seed)
+                    let (want, tol) = p.naive()
+                    let standard = run(p, .standardRef)
+                    for kernel in kernels {
+                        let what = "\(kernel) Hq=\(Hq) Hkv=\(Hkv) D=\(D) T=\(T) pos0=\(pos0)"
+                        let out = run(p, kernel)
+                        assertClose(out, want, tol: tol, what)
+                        assertClose(out, standard.map(Double.init), tol: tol.map { 2 * $0 },
+                                    "\(what) vs standard ref")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Attention of token t computed within a prefill equals a decode step at pos0 = t, and a
+    /// prefill split into two chunks equals the whole prefill.
+    func testPrefillThenDecodeConsistency() {
+        let p = Problem(T: 20, pos0: 0, Hq: 4, Hkv: 2, D: 24, seed: 7)
+        let (_, tol) = p.naive()
+        let rowFloats = p.Hq * p.D
+        for kernel in kernels {
+            let prefill = run(p, kernel)
+            for t in 0..<p.T {
+                let step = run(p.slice(t, 1), kernel)
+                let rows = t * rowFloats..<(t + 1) * rowFloats
+                assertClose(step, prefill[rows].map(Double.init), tol: tol[rows].map { 2 * $0 },
+                            "\(kernel) decode of token \(t)")
+            }
+            let chunked = run(p.slice(0, 12), kernel) + run(p.slice(12, 8), kernel)
+            assertClose(chunked, prefill.map(Double.init), tol: tol.map { 2 * $0 },
+                        "\(kernel) prefill in two chunks")
+        }
+    }
+
+    /// One slot forces one thread (a thread's slot is its thread number), and the split of
+    /// heads or (head, Q block) tasks between threads does not change any result.
+    func testSlotCountDoesNotChangeResults() {
+        let p = Problem(T: 33, pos0: 9, Hq: 8, Hkv: 4, D: 40, seed: 9)
+        withThreads(2) {
+            for kernel in kernels {
+                let one = run(p, kernel, slots: 1), two = run(p, kernel, slots: 2)
+                assertBitIdentical(one, two, "\(kernel)")
+            }
+        }
+    }
+}

@@ -1,0 +1,397 @@
+// bench_kernels.c — microbenchmarks of the CKernels hot loops. First the machine: the AVX2 FMA
+// peak and the read bandwidth from DRAM, at the chosen thread count. Then matmul (ref and avx2)
+// on the Qwen3-0.6B projection shapes at M = 1, 32, 128, 512, and standard vs streaming
+// attention (16 query heads, 8 KV heads, D = 128) at prefill and decode for S = 128, 512, 2048.
+// Each case: a warm-up run, then the median of repeated runs; GFLOP/s (GB/s of weights for the
+// memory-bound M = 1 matmul) and the percentage of the measured peak.
+//
+// usage: bench_kernels [--threads N] [--quick] [--csv] [--q-block N] [--kv-block N]
+#include "ckernels.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct options {
+    int threads;
+    int quick;
+    int csv;
+    size_t q_block, kv_block;  // streaming attention blocks
+};
+
+struct peaks {
+    double gflops;  // AVX2 FMA peak at the benchmark's thread count
+    double gbps;    // read bandwidth from DRAM at the benchmark's thread count
+};
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void *alloc_or_die(size_t bytes) {
+    void *p = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!p) {
+        fprintf(stderr, "bench_kernels: cannot allocate %zu bytes\n", bytes);
+        exit(1);
+    }
+    return p;
+}
+
+// Uniform in [-1, 1), filled in parallel so the pages are first touched by the threads that
+// use them.
+static void fill_random(float *x, size_t n, uint32_t seed) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        uint32_t h = (uint32_t)i * 2654435761u ^ seed;
+        h ^= h >> 15;
+        h *= 2246822519u;
+        h ^= h >> 13;
+        x[i] = (float)(h >> 8) * 0x1p-23f - 1.0f;
+    }
+}
+
+static int cmp_double(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+struct timing {
+    double median, best;  // seconds
+};
+
+// Times fn(ctx): one warm-up run, then at least min_reps runs and until the time budget is
+// spent (at most 100). A case whose warm-up alone exceeds the budget is slow enough to be
+// steady: its warm-up counts as a sample, and only a few more are taken.
+static struct timing time_runs(void (*fn)(void *), void *ctx, const struct options *o) {
+    enum { MAX_REPS = 100 };
+    double samples[MAX_REPS];
+    const double budget = o->quick ? 0.2 : 1.0;
+    const int min_reps = o->quick ? 3 : 7;
+    double t = now();
+    fn(ctx);
+    t = now() - t;
+    int n = 0, reps = min_reps;
+    if (t > budget) {
+        samples[n++] = t;
+        reps = o->quick ? 1 : 3;
+    }
+    const double start = now();
+    while (n < MAX_REPS && (n < reps || (t <= budget && now() - start < budget))) {
+        const double t0 = now();
+        fn(ctx);
+        samples[n++] = now() - t0;
+    }
+    qsort(samples, (size_t)n, sizeof *samples, cmp_double);
+    const double median = n % 2 ? samples[n / 2] : 0.5 * (samples[n / 2 - 1] + samples[n / 2]);
+    return (struct timing){.median = median, .best = samples[0]};
+}
+
+static void report_header(const struct options *o) {
+    if (o->csv)
+        printf("case,method,shape,threads,median_ms,best_ms,rate,best_rate,unit,percent,of\n");
+}
+
+// One line per case: rate = work / median time (and / best time); percent = rate / peak.
+static void report(const struct options *o, const char *kase, const char *method,
+                   const char *shape, struct timing t, double work, const char *unit, double peak,
+                   const char *of) {
+    const double rate = work / t.median, best = work / t.best;
+    const double percent = peak > 0 ? 100.0 * rate / peak : 0.0;
+    if (o->csv) {
+        printf("%s,%s,%s,%d,%.4f,%.4f,%.2f,%.2f,%s,%.1f,%s\n", kase, method, shape, o->threads,
+               t.median * 1e3, t.best * 1e3, rate, best, unit, percent, of);
+    } else {
+        printf("%-9s %-15s %-18s threads=%d  median %9.3f ms  %7.2f %-7s (best %7.2f)  "
+               "%5.1f%% of %s\n",
+               kase, method, shape, o->threads, t.median * 1e3, rate, unit, best, percent, of);
+    }
+    fflush(stdout);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Machine probes
+// ---------------------------------------------------------------------------------------------
+
+// 12 independent FMA chains per thread (more than latency x pipes = 4 x 2) on values that stay
+// finite; the empty asm keeps the compiler from folding or shortening the chains.
+__attribute__((target("avx2,fma"))) static float fma_chains(long iters) {
+    __m256 a0 = _mm256_set1_ps(0.1f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
+           a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
+    const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+    for (long i = 0; i < iters; i++) {
+        a0 = _mm256_fmadd_ps(a0, m, c);
+        a1 = _mm256_fmadd_ps(a1, m, c);
+        a2 = _mm256_fmadd_ps(a2, m, c);
+        a3 = _mm256_fmadd_ps(a3, m, c);
+        a4 = _mm256_fmadd_ps(a4, m, c);
+        a5 = _mm256_fmadd_ps(a5, m, c);
+        a6 = _mm256_fmadd_ps(a6, m, c);
+        a7 = _mm256_fmadd_ps(a7, m, c);
+        a8 = _mm256_fmadd_ps(a8, m, c);
+        a9 = _mm256_fmadd_ps(a9, m, c);
+        a10 = _mm256_fmadd_ps(a10, m, c);
+        a11 = _mm256_fmadd_ps(a11, m, c);
+        __asm__ volatile("" : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3), "+x"(a4), "+x"(a5),
+                         "+x"(a6), "+x"(a7), "+x"(a8), "+x"(a9), "+x"(a10), "+x"(a11));
+    }
+    const __m256 s = _mm256_add_ps(
+        _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
+        _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)),
+                      _mm256_add_ps(_mm256_add_ps(a8, a9), _mm256_add_ps(a10, a11))));
+    return _mm256_cvtss_f32(s);
+}
+
+struct fma_ctx {
+    long iters;
+    volatile float sink;
+};
+
+static void run_fma(void *p) {
+    struct fma_ctx *c = p;
+    float sum = 0.0f;
+#pragma omp parallel reduction(+ : sum)
+    sum += fma_chains(c->iters);
+    c->sink = sum;
+}
+
+// Streams a buffer far larger than the caches with 4 independent vector sums per thread.
+__attribute__((target("avx2"))) static float read_range(const float *x, size_t n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    for (size_t i = 0; i + 32 <= n; i += 32) {
+        s0 = _mm256_add_ps(s0, _mm256_load_ps(x + i));
+        s1 = _mm256_add_ps(s1, _mm256_load_ps(x + i + 8));
+        s2 = _mm256_add_ps(s2, _mm256_load_ps(x + i + 16));
+        s3 = _mm256_add_ps(s3, _mm256_load_ps(x + i + 24));
+    }
+    return _mm256_cvtss_f32(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+}
+
+struct read_ctx {
+    const float *x;
+    size_t n;
+    volatile float sink;
+};
+
+static void run_read(void *p) {
+    struct read_ctx *c = p;
+    float sum = 0.0f;
+#pragma omp parallel reduction(+ : sum)
+    {
+        const size_t nt = (size_t)omp_get_num_threads(), t = (size_t)omp_get_thread_num();
+        const size_t chunk = c->n / nt / 32 * 32;  // 128-byte aligned shares
+        sum += read_range(c->x + t * chunk, chunk);
+    }
+    c->sink = sum;
+}
+
+// Peaks are the best run, not the median: a peak is what the machine can do, and the kernels'
+// medians are then measured against it.
+static struct peaks probe_machine(const struct options *o) {
+    struct peaks pk = {0, 0};
+    if (ck_cpu_has_avx2_fma()) {
+        struct fma_ctx fc = {.iters = o->quick ? 20000000 : 100000000};
+        const struct timing t = time_runs(run_fma, &fc, o);
+        const double flops = 12.0 * 16.0 * (double)fc.iters * o->threads;
+        pk.gflops = flops / t.best / 1e9;
+        report(o, "peak", "avx2-fma", "12 chains/thread", t, flops / 1e9, "GFLOP/s", pk.gflops,
+               "best");
+    }
+    const size_t n = (size_t)(o->quick ? 256 : 512) << 18;  // 256 or 512 MiB
+    float *x = alloc_or_die(n * sizeof *x);
+    fill_random(x, n, 1);
+    struct read_ctx rc = {.x = x, .n = n};
+    const struct timing t = time_runs(run_read, &rc, o);
+    const double bytes = (double)(n / (size_t)o->threads / 32 * 32 * (size_t)o->threads) * 4.0;
+    pk.gbps = bytes / t.best / 1e9;
+    report(o, "peak", "read-bw", o->quick ? "256 MiB" : "512 MiB", t, bytes / 1e9, "GB/s", pk.gbps,
+           "best");
+    free(x);
+    return pk;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Matmul
+// ---------------------------------------------------------------------------------------------
+
+// At M = 1 the weights are read once per call, as in decode. To measure them coming from DRAM
+// and not from a warm L3, each call uses the next of `copies` weight matrices totalling this:
+#define DECODE_WEIGHT_BYTES ((size_t)256 << 20)
+
+struct matmul_ctx {
+    const float *x;
+    const float *w;  // `copies` matrices of w_floats each (packed for avx2)
+    float *y;
+    size_t M, N, K, w_floats, copies, next;
+};
+
+static const float *next_weights(struct matmul_ctx *c) {
+    const float *w = c->w + c->next * c->w_floats;
+    c->next = (c->next + 1) % c->copies;
+    return w;
+}
+
+static void run_matmul_ref(void *p) {
+    struct matmul_ctx *c = p;
+    ck_matmul_f32_ref(c->x, next_weights(c), c->y, c->M, c->N, c->K);
+}
+
+static void run_matmul_avx2(void *p) {
+    struct matmul_ctx *c = p;
+    ck_matmul_f32_avx2(c->x, next_weights(c), c->y, c->M, c->N, c->K);
+}
+
+static void bench_matmul(const struct options *o, const struct peaks *pk, size_t M, size_t K,
+                         size_t N) {
+    const size_t bytes = N * K * sizeof(float);
+    const size_t copies = M == 1 ? (DECODE_WEIGHT_BYTES + bytes - 1) / bytes : 1;
+    float *x = alloc_or_die(M * K * sizeof *x), *y = alloc_or_die(M * N * sizeof *y);
+    fill_random(x, M * K, 2);
+    char shape[64];
+    snprintf(shape, sizeof shape, "M=%zu K=%zu N=%zu", M, K, N);
+
+    for (int avx2 = 0; avx2 <= ck_cpu_has_avx2_fma(); avx2++) {
+        const size_t w_floats = avx2 ? ck_pack_f32_avx2_size(N, K) : N * K;
+        float *w = alloc_or_die(copies * w_floats * sizeof *w);
+        float *src = alloc_or_die(N * K * sizeof *src);
+        fill_random(src, N * K, 3);
+        for (size_t i = 0; i < copies; i++) {
+            if (avx2) ck_pack_f32_avx2(src, w + i * w_floats, N, K);
+            else memcpy(w + i * w_floats, src, bytes);
+        }
+        free(src);
+        struct matmul_ctx c = {.x = x, .w = w, .y = y, .M = M, .N = N, .K = K,
+                               .w_floats = w_floats, .copies = copies};
+        const struct timing t = time_runs(avx2 ? run_matmul_avx2 : run_matmul_ref, &c, o);
+        const char *method = avx2 ? "matmul-avx2" : "matmul-ref";
+        if (M == 1)
+            report(o, "matmul", method, shape, t, (double)bytes / 1e9, "GB/s", pk->gbps, "read-bw");
+        else
+            report(o, "matmul", method, shape, t, 2.0 * (double)(M * N * K) / 1e9, "GFLOP/s",
+                   pk->gflops, "fma-peak");
+        free(w);
+    }
+    free(x);
+    free(y);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attention
+// ---------------------------------------------------------------------------------------------
+
+enum { HQ = 16, HKV = 8, HEAD_DIM = 128 };
+
+struct attention_ctx {
+    const float *q, *k, *v;
+    float *out, *scratch;
+    size_t T, pos0, cap, q_block, kv_block;
+    int slots;
+    int streaming, avx2;
+};
+
+static void run_attention(void *p) {
+    const struct attention_ctx *c = p;
+    const float scale = 1.0f / sqrtf((float)HEAD_DIM);
+    if (c->streaming) {
+        (c->avx2 ? ck_attention_streaming_f32_avx2 : ck_attention_streaming_f32_ref)(
+            c->q, c->k, c->v, c->out, c->T, c->pos0, HQ, HKV, HEAD_DIM, c->cap, scale,
+            c->q_block, c->kv_block, c->scratch, c->slots);
+    } else {
+        (c->avx2 ? ck_attention_standard_f32_avx2 : ck_attention_standard_f32_ref)(
+            c->q, c->k, c->v, c->out, c->T, c->pos0, HQ, HKV, HEAD_DIM, c->cap, scale,
+            c->scratch, c->slots);
+    }
+}
+
+// Prefill (T = S, pos0 = 0) and one decode step (T = 1, pos0 = S - 1) over an S-token cache.
+// FLOPs count the causal QK^T and PV products: 4 Hq D per (query, visible key) pair.
+static void bench_attention(const struct options *o, const struct peaks *pk, size_t S) {
+    float *q = alloc_or_die(S * HQ * HEAD_DIM * sizeof *q);
+    float *k = alloc_or_die(HKV * S * HEAD_DIM * sizeof *k);
+    float *v = alloc_or_die(HKV * S * HEAD_DIM * sizeof *v);
+    float *out = alloc_or_die(S * HQ * HEAD_DIM * sizeof *out);
+    fill_random(q, S * HQ * HEAD_DIM, 4);
+    fill_random(k, HKV * S * HEAD_DIM, 5);
+    fill_random(v, HKV * S * HEAD_DIM, 6);
+    const int slots = o->threads;
+    const size_t standard_floats = ck_attention_standard_scratch(S, 0, slots);
+    const size_t streaming_floats =
+        ck_attention_streaming_scratch(o->q_block, o->kv_block, HEAD_DIM, slots);
+    const size_t scratch_floats =
+        standard_floats > streaming_floats ? standard_floats : streaming_floats;
+    float *scratch = alloc_or_die(scratch_floats * sizeof *scratch);
+
+    for (int decode = 0; decode <= 1; decode++) {
+        const size_t T = decode ? 1 : S, pos0 = decode ? S - 1 : 0;
+        const double pairs = (double)T * (double)pos0 + (double)T * (double)(T + 1) / 2.0;
+        const double flops = 4.0 * HQ * HEAD_DIM * pairs;
+        char shape[64];
+        snprintf(shape, sizeof shape, "%s S=%zu", decode ? "decode" : "prefill", S);
+        for (int avx2 = 0; avx2 <= ck_cpu_has_avx2_fma(); avx2++) {
+            for (int streaming = 0; streaming <= 1; streaming++) {
+                struct attention_ctx c = {
+                    .q = decode ? q + (S - 1) * HQ * HEAD_DIM : q, .k = k, .v = v, .out = out,
+                    .scratch = scratch, .T = T, .pos0 = pos0, .cap = S, .q_block = o->q_block,
+                    .kv_block = o->kv_block, .slots = slots, .streaming = streaming, .avx2 = avx2};
+                const struct timing t = time_runs(run_attention, &c, o);
+                char method[32];
+                snprintf(method, sizeof method, "%s-%s", streaming ? "streaming" : "standard",
+                         avx2 ? "avx2" : "ref");
+                report(o, "attention", method, shape, t, flops / 1e9, "GFLOP/s", pk->gflops,
+                       "fma-peak");
+            }
+        }
+    }
+    free(q);
+    free(k);
+    free(v);
+    free(out);
+    free(scratch);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+static void usage(const char *argv0) {
+    fprintf(stderr, "usage: %s [--threads N] [--quick] [--csv] [--q-block N] [--kv-block N]\n",
+            argv0);
+    exit(2);
+}
+
+int main(int argc, char **argv) {
+    struct options o = {.threads = ck_get_max_threads(), .q_block = 64, .kv_block = 128};
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick")) o.quick = 1;
+        else if (!strcmp(argv[i], "--csv")) o.csv = 1;
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) o.threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--q-block") && i + 1 < argc) o.q_block = (size_t)atol(argv[++i]);
+        else if (!strcmp(argv[i], "--kv-block") && i + 1 < argc)
+            o.kv_block = (size_t)atol(argv[++i]);
+        else usage(argv[0]);
+    }
+    if (o.threads < 1 || o.q_block < 1 || o.kv_block < 1) usage(argv[0]);
+    ck_set_num_threads(o.threads);
+    if (!o.csv) {
+        printf("# bench_kernels: threads=%d (parallel region starts %d), avx2+fma=%d, %s, "
+               "streaming q_block=%zu kv_block=%zu\n",
+               o.threads, ck_parallel_region_threads(), ck_cpu_has_avx2_fma(),
+               o.quick ? "quick" : "full", o.q_block, o.kv_block);
+    }
+    report_header(&o);
+    const struct peaks pk = probe_machine(&o);
+
+    static const size_t kn[][2] = {{1024, 2048}, {1024, 1024}, {2048, 1024}, {1024, 3072},
+                                   {3072, 1024}};
+    static const size_t ms[] = {1, 32, 128, 512};
+    for (size_t i = 0; i < sizeof ms / sizeof *ms; i++)
+        for (size_t j = 0; j < sizeof kn / sizeof *kn; j++)
+            bench_matmul(&o, &pk, ms[i], kn[j][0], kn[j][1]);
+
+    static const size_t seq[] = {128, 512, 2048};
+    for (size_t i = 0; i < sizeof seq / sizeof *seq; i++) bench_attention(&o, &pk, seq[i]);
+    return 0;
+}
