@@ -1,7 +1,7 @@
 // swift-tools-version:5.9
 // Qwen3 CPU inference engine and benchmark.
-// CKernels holds the hot loops (C, AVX2 intrinsics, OpenMP); Qwen3 is the Swift model library;
-// benchmark_qwen3 is the command-line tool.
+// CKernels holds the hot loops (C, AVX2 intrinsics, OpenMP); CMPI is Open MPI; Qwen3 is the Swift
+// model library; benchmark_qwen3 is the command-line tool.
 import PackageDescription
 
 // LLVM's OpenMP runtime from Debian's libomp-19-dev. Swift's clang 21 needs it: libgomp compiles but
@@ -31,9 +31,16 @@ let package = Package(
                 .linkedLibrary("omp"),
             ]
         ),
+        // Open MPI (Debian's libopenmpi-dev), found through pkg-config's ompi-c.
+        .systemLibrary(
+            name: "CMPI",
+            path: "Sources/CMPI",
+            pkgConfig: "ompi-c",
+            providers: [.apt(["libopenmpi-dev"])]
+        ),
         .target(
             name: "Qwen3",
-            dependencies: ["CKernels"],
+            dependencies: ["CKernels", "CMPI"],
             path: "Sources/Qwen3"
         ),
         .executableTarget(

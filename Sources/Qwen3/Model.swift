@@ -9,7 +9,7 @@ public final class Qwen3Model {
     public let isa: KernelISA
     let kernels: Kernels
     let weights: ModelWeights
-    let communicator: Communicator
+    public let communicator: Communicator
 
     /// Loads `path` (a .safetensors file with config.json beside it, a shard index, or a folder).
     public init(path: String, isa: KernelISA, communicator: Communicator = SingleProcessCommunicator()) throws {
@@ -65,7 +65,9 @@ public final class InferenceSession {
     private let projected: FloatBuffer  // o_proj / down_proj partial sums (hidden)
     private let gate: FloatBuffer       // (local intermediate)
     private let up: FloatBuffer         // (local intermediate)
-    private let logits: FloatBuffer     // (logit rows, local vocab)
+    private let localLogits: FloatBuffer  // (logit rows, local vocab)
+    private let gathered: FloatBuffer     // every rank's local logits, in rank order
+    private let logits: FloatBuffer       // (logit rows, vocab)
     private let scratch: FloatBuffer
     private let positions: UnsafeMutablePointer<Int32>
 
@@ -103,7 +105,8 @@ public final class InferenceSession {
         let needed = MemoryLayout<Float>.stride * (
             scratchFloats + maxTokens * (3 * c.hiddenSize + 2 * localHeads * d + 2 * slots * d
                                          + 2 * plan.intermediate.count)
-            + logitRows * plan.vocab.count + 2 * c.numLayers * slots * capacity * d)
+            + logitRows * (plan.vocab.count + (plan.size > 1 ? 2 * c.vocabSize : 0))
+            + 2 * c.numLayers * slots * capacity * d)
         let available = Self.physicalMemory()
         if needed > available / 10 * 9 {
             throw RequestError("this request needs \(needed) bytes of activations, KV cache and attention scratch (\(attention.name) attention), more than this machine's \(available) bytes of memory")
@@ -119,7 +122,9 @@ public final class InferenceSession {
         projected = FloatBuffer(count: maxTokens * c.hiddenSize)
         gate = FloatBuffer(count: maxTokens * plan.intermediate.count)
         up = FloatBuffer(count: maxTokens * plan.intermediate.count)
-        logits = FloatBuffer(count: logitRows * plan.vocab.count)
+        localLogits = FloatBuffer(count: logitRows * plan.vocab.count)
+        gathered = plan.size > 1 ? FloatBuffer(count: logitRows * c.vocabSize) : localLogits
+        logits = plan.size > 1 ? FloatBuffer(count: logitRows * c.vocabSize) : localLogits
         scratch = FloatBuffer(count: scratchFloats)
         positions = .allocate(capacity: maxTokens)
     }
@@ -128,7 +133,8 @@ public final class InferenceSession {
 
     /// Bytes of activations, KV cache and scratch this session holds.
     public var byteCount: Int {
-        [x, xn, q, k, v, attended, projected, gate, up, logits, scratch, rotary.cos, rotary.sin]
+        let logitBuffers = model.plan.size > 1 ? [localLogits, gathered, logits] : [logits]
+        return ([x, xn, q, k, v, attended, projected, gate, up, scratch, rotary.cos, rotary.sin] + logitBuffers)
             .reduce(cache.byteCount) { $0 + $1.byteCount }
     }
 
@@ -149,7 +155,7 @@ public final class InferenceSession {
         guard position + n <= capacity else {
             throw RequestError("the KV cache holds \(capacity) tokens; \(position + n) requested")
         }
-        if allLogits && logits.count < n * model.plan.vocab.count {
+        if allLogits && localLogits.count < n * model.plan.vocab.count {
             throw RequestError("this session was not created for all-token logits")
         }
         for (t, token) in tokens.enumerated() {
@@ -192,9 +198,26 @@ public final class InferenceSession {
         // Final norm and lm_head, for the last token only unless every row is asked for.
         let first = allLogits ? 0 : n - 1, rows = n - first
         kernels.rmsnorm(x.pointer + first * h, weights.finalNorm.pointer, xn.pointer, rows, h, eps)
-        weights.lmHead.apply(kernels, xn.pointer, logits.pointer, rows: rows)
+        weights.lmHead.apply(kernels, xn.pointer, localLogits.pointer, rows: rows)
+        gatherLogits(rows: rows)
         position += n
-        return UnsafeBufferPointer(start: logits.pointer, count: rows * model.plan.vocab.count)
+        return UnsafeBufferPointer(start: logits.pointer, count: rows * c.vocabSize)
+    }
+
+    /// lm_head is column-parallel over the vocabulary: collect every rank's columns into whole rows.
+    private func gatherLogits(rows: Int) {
+        let plan = model.plan, vocab = model.config.vocabSize
+        if plan.size == 1 { return }
+        let shards = (0..<plan.size).map { ShardPlan.split(vocab, parts: plan.size, unit: ShardPlan.intermediateUnit, index: $0) }
+        model.communicator.allGather(localLogits.pointer, into: gathered.pointer, counts: shards.map { rows * $0.count })
+        var offset = 0
+        for shard in shards {
+            for row in 0..<rows {
+                (logits.pointer + row * vocab + shard.lowerBound)
+                    .update(from: gathered.pointer + offset + row * shard.count, count: shard.count)
+            }
+            offset += rows * shard.count
+        }
     }
 
     private func attend(layer l: Int, tokens n: Int, scale: Float) {

@@ -16,8 +16,9 @@ struct BenchmarkQwen3: ParsableCommand {
         Weights are converted to float32 at load and all compute is float32.
 
         Prefill times one forward pass over the prompt with logits for the last position only; \
-        decode times --gen-len single-token steps through the KV cache after an untimed-for-throughput \
-        prefill (its time is reported separately).
+        decode times --gen-len single-token steps through the KV cache that follow a prefill of the \
+        prompt (the prefill is timed and reported separately). Sampling is never timed: decode \
+        feeds seeded synthetic token ids.
 
         Logits dump: --tokens 1,2,3 --dump-logits OUT.npy runs the model once and writes float32 logits \
         of shape [tokens, vocab]; rows before --decode-from come from one prefill, later rows from \
@@ -31,7 +32,7 @@ struct BenchmarkQwen3: ParsableCommand {
     @Option(help: "Phase to time: prefill or decode.")
     var phase: String = "prefill"
 
-    @Option(help: "baseline (plain OpenMP loops), avx2 (AVX2+FMA kernels), mpi or mpi+avx2 (tensor parallel over MPI processes). Default: the fastest this CPU supports.")
+    @Option(help: "baseline (plain OpenMP loops), avx2 (AVX2+FMA kernels), mpi or mpi+avx2 (tensor parallel over MPI processes; not available in this build yet). Default: the fastest this CPU supports.")
     var method: String?
 
     @Option(help: "Parallel mode, as in the original tool: omp (one process) or mpi (turns --method baseline/avx2 into mpi/mpi+avx2). Default: implied by --method.")
@@ -40,19 +41,19 @@ struct BenchmarkQwen3: ParsableCommand {
     @Option(help: "Attention: standard (scores materialised per head) or streaming (block-wise online softmax).")
     var attention: String = "standard"
 
-    @Option(help: "Streaming attention: queries per block.")
+    @Option(help: "Streaming attention: queries per block. Default 64.")
     var qBlock: Int?
 
-    @Option(help: "Streaming attention: keys per block.")
+    @Option(help: "Streaming attention: keys per block. Default 64.")
     var kvBlock: Int?
 
     @Option(help: "Prompt tokens (synthetic ids from --seed). Default 128.")
     var promptLen: Int?
 
-    @Option(help: "Timed iterations.")
+    @Option(help: "Timed iterations. Default 10.")
     var iters: Int?
 
-    @Option(help: "Untimed warm-up iterations before the timed ones.")
+    @Option(help: "Untimed warm-up iterations before the timed ones. Default 1.")
     var warmup: Int?
 
     @Option(help: "OpenMP threads per process. Default: OMP_NUM_THREADS if set, else every available core.")
@@ -77,17 +78,29 @@ struct BenchmarkQwen3: ParsableCommand {
     var decodeFrom: Int?
 
     mutating func run() throws {
+        var failure: String?
         do {
             try BenchmarkRun(options: self).execute()
         } catch let error as RequestError {
-            Self.fail(error.description)
+            failure = error.description
         } catch let error as ModelLoadError {
-            Self.fail(error.description)
+            failure = error.description
+        } catch is JobFailure {
+            Foundation.exit(1)  // every rank agreed on it and rank 0 has said so
+        }
+        // Errors found before MPI starts are the same on every rank; only rank 0 says so.
+        if let failure {
+            if (MPICommunicator.launchedRanks()?.rank ?? 0) == 0 { Self.report(failure) }
+            Foundation.exit(1)
         }
     }
 
-    static func fail(_ message: String) -> Never {
+    static func report(_ message: String) {
         FileHandle.standardError.write(Data("benchmark_qwen3: error: \(message)\n".utf8))
+    }
+
+    static func fail(_ message: String) -> Never {
+        report(message)
         Foundation.exit(1)
     }
 }

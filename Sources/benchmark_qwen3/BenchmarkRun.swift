@@ -26,7 +26,7 @@ struct RunSettings {
     static let defaultQBlock = 64
     static let defaultKVBlock = 64
 
-    init(_ o: BenchmarkQwen3) throws {
+    init(_ o: BenchmarkQwen3, localRanks: Int) throws {
         func given(_ name: String, _ present: Bool, only context: String, when allowed: Bool) throws {
             if present && !allowed { throw RequestError("\(name) applies only \(context)") }
         }
@@ -97,10 +97,28 @@ struct RunSettings {
             throw RequestError("--decode-from must be between 1 and the number of tokens (\(prompt.count)), got \(k)")
         }
         decodeFrom = o.decodeFrom
-        threads = try ThreadChoice.resolve(option: o.threads)
+        for (option, path) in [("--json", o.json), ("--dump-logits", o.dumpLogits)] {
+            if let path { try Self.checkWritable(path, option: option) }
+        }
+        threads = try ThreadChoice.resolve(option: o.threads, localRanks: method.isDistributed ? localRanks : 1)
         modelPath = o.model
         jsonPath = o.json
         dumpPath = o.dumpLogits
+    }
+}
+
+/// An error every rank has agreed on and rank 0 has already reported.
+struct JobFailure: Error {}
+
+extension RunSettings {
+    /// Output files are checked before any work, so a long run never ends in a write error.
+    static func checkWritable(_ path: String, option: String) throws {
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue,
+              access(folder, W_OK) == 0 else {
+            throw RequestError("\(option): cannot write in \(folder) (missing or not writable)")
+        }
     }
 }
 
@@ -108,14 +126,20 @@ struct BenchmarkRun {
     let options: BenchmarkQwen3
 
     func execute() throws {
-        var settings = try RunSettings(options)
-        if settings.method.isDistributed {
-            throw RequestError("--method \(settings.method.rawValue) is not available in this build yet: MPI tensor parallelism is not implemented; use --method \(settings.method.isa.rawValue)")
+        let launch = MPICommunicator.launchedRanks()
+        var settings = try RunSettings(options, localRanks: launch?.localSize ?? 1)
+        if !settings.method.isDistributed, let launch, launch.size > 1 {
+            throw RequestError("--method \(settings.method.rawValue) runs on one process, but mpirun started \(launch.size); use --method \(settings.method.isa == .avx2 ? "mpi+avx2" : "mpi") (or --mode mpi) to split the model across them")
         }
+        let comm: Communicator = settings.method.isDistributed ? try MPICommunicator() : SingleProcessCommunicator()
         ck_set_num_threads(Int32(settings.threads.count))
 
-        let (path, synthetic) = try resolveModel(settings.modelPath)
-        let model = try Qwen3Model(path: path, isa: settings.method.isa)
+        // Rank 0 generates the synthetic checkpoint first, so the ranks do not all write 1.2 GB.
+        var resolved: (String, Bool)?
+        if comm.rank == 0 { resolved = try agree(comm) { try resolveModel(settings.modelPath) } }
+        if comm.rank != 0 { resolved = try agree(comm) { try resolveModel(settings.modelPath) } }
+        let (path, synthetic) = resolved!
+        let model = try agree(comm) { try Qwen3Model(path: path, isa: settings.method.isa, communicator: comm) }
         if settings.promptSource != "--tokens" {
             settings.prompt = Self.syntheticTokens(count: settings.prompt.count, vocab: model.config.vocabSize, seed: settings.seed)
         }
@@ -124,11 +148,30 @@ struct BenchmarkRun {
             return
         }
         let header = ReportHeader(settings: settings, model: model, path: path, synthetic: synthetic)
-        header.print()
+        if comm.rank == 0 { header.print() }
         let result = try measure(model: model, settings: settings)
+        guard comm.rank == 0 else { return }
         let report = Report(header: header, result: result)
         report.printResults()
         if let jsonPath = settings.jsonPath { try report.appendJSON(to: jsonPath) }
+    }
+
+    /// Runs a step that may fail on some ranks only; every rank learns whether any failed and
+    /// throws the first failure's message, so none is left waiting in a later collective.
+    private func agree<T>(_ comm: Communicator, _ step: () throws -> T) throws -> T {
+        var value: T?
+        var message: String?
+        do { value = try step() } catch let error as RequestError { message = error.description }
+        catch let error as ModelLoadError { message = error.description }
+        if let failure = comm.firstFailure(message) {
+            // Report before any rank exits: once one does, mpirun may tear the job down.
+            if comm.rank == 0 {
+                BenchmarkQwen3.report(comm.size > 1 ? "rank \(failure.rank): \(failure.message)" : failure.message)
+            }
+            comm.barrier()
+            throw JobFailure()
+        }
+        return value!
     }
 
     /// The model path, or the cached synthetic Qwen3-0.6B (generated on first use).
@@ -145,10 +188,12 @@ struct BenchmarkRun {
     }
 
     private func dumpLogits(model: Qwen3Model, settings: RunSettings, to path: String) throws {
+        let comm = model.communicator
         let tokens = settings.prompt
         let k = settings.decodeFrom ?? tokens.count
-        let session = try InferenceSession(model: model, attention: settings.attention, capacity: tokens.count,
-                                           maxTokens: k, allLogits: true)
+        let session = try agree(comm) {
+            try InferenceSession(model: model, attention: settings.attention, capacity: tokens.count, maxTokens: k, allLogits: true)
+        }
         let vocab = model.config.vocabSize
         var all = [Float](repeating: 0, count: tokens.count * vocab)
         let prefill = try session.forward(Array(tokens[0..<k]), allLogits: true)
@@ -157,21 +202,30 @@ struct BenchmarkRun {
             let row = try session.forward([tokens[t]])
             all.withUnsafeMutableBufferPointer { ($0.baseAddress! + t * vocab).update(from: row.baseAddress!, count: vocab) }
         }
-        try all.withUnsafeBufferPointer { try NPYWriter.write($0, shape: [tokens.count, vocab], to: path) }
+        if comm.rank == 0 {
+            try all.withUnsafeBufferPointer { try NPYWriter.write($0, shape: [tokens.count, vocab], to: path) }
+        }
     }
 
-    /// Runs warm-up and timed iterations of the requested phase.
+    /// Runs warm-up and timed iterations of the requested phase. Each iteration starts at a
+    /// barrier and counts as long as its slowest rank took.
     private func measure(model: Qwen3Model, settings: RunSettings) throws -> Measurement {
+        let comm = model.communicator
         let prompt = settings.prompt
         let decoding = settings.phase == .decode
         let capacity = prompt.count + (decoding ? settings.genLen : 0)
-        let session = try InferenceSession(model: model, attention: settings.attention, capacity: capacity,
-                                           maxTokens: prompt.count, allLogits: false)
+        let session = try agree(comm) {
+            try InferenceSession(model: model, attention: settings.attention, capacity: capacity,
+                                 maxTokens: prompt.count, allLogits: false)
+        }
         var generator = SplitMix(seed: settings.seed &+ 1)
         let decodeTokens = (0..<settings.genLen).map { _ in Int32(generator.next() % UInt64(model.config.vocabSize)) }
         var prefillMs: [Double] = [], decodeMs: [Double] = []
+        var communication = CommunicationStatistics()
         for iteration in 0..<(settings.warmup + settings.iterations) {
             session.reset()
+            comm.barrier()
+            let before = comm.statistics
             let start = Clock.now()
             try session.forward(prompt)
             let prefillEnd = Clock.now()
@@ -182,16 +236,35 @@ struct BenchmarkRun {
             if iteration >= settings.warmup {
                 prefillMs.append(Clock.ms(start, prefillEnd))
                 if decoding { decodeMs.append(Clock.ms(prefillEnd, end)) }
+                let spent = comm.statistics - before
+                communication.seconds += spent.seconds
+                communication.payloadBytes += spent.payloadBytes
+                communication.calls += spent.calls
             }
         }
-        return Measurement(prefillMs: prefillMs, decodeMs: decodeMs, sessionBytes: session.byteCount)
+        let perRank = comm.allGather([Double(RunEnvironment.residentBytes), communication.seconds * 1000,
+                                      Double(communication.payloadBytes)])
+        let ranks: [RankStatistics] = (0..<comm.size).map { (r: Int) -> RankStatistics in
+            let resident: Double = perRank[3 * r], ms: Double = perRank[3 * r + 1], bytes: Double = perRank[3 * r + 2]
+            return RankStatistics(residentBytes: Int(resident), communicationMs: ms, payloadBytes: Int(bytes))
+        }
+        return Measurement(prefillMs: comm.max(prefillMs), decodeMs: comm.max(decodeMs),
+                           sessionBytes: session.byteCount, ranks: ranks)
     }
+}
+
+/// What one rank measured of itself over the timed iterations.
+struct RankStatistics {
+    let residentBytes: Int
+    let communicationMs: Double
+    let payloadBytes: Int
 }
 
 struct Measurement {
     let prefillMs: [Double]
     let decodeMs: [Double]
     let sessionBytes: Int
+    let ranks: [RankStatistics]
 }
 
 enum Clock {

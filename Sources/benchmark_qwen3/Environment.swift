@@ -17,6 +17,9 @@ enum RunEnvironment {
     /// Cores this process may run on (its affinity mask), which is what OpenMP would use.
     static var availableCores: Int { Int(ck_available_cores()) }
 
+    /// Cores online on this host, whatever this process is bound to.
+    static var onlineCores: Int { Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
+
     /// CPU features the kernels can use, as a short list.
     static var cpuFeatures: String {
         var features: [String] = []
@@ -60,7 +63,10 @@ struct ThreadChoice {
     let count: Int
     let source: String
 
-    static func resolve(option: Int?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ThreadChoice {
+    /// `localRanks` processes of this job share the host: without an explicit count each takes its
+    /// share of the cores (or the cores it is bound to, when the launcher bound it).
+    static func resolve(option: Int?, localRanks: Int = 1,
+                        environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ThreadChoice {
         if let option {
             guard option >= 1 else { throw RequestError("--threads must be at least 1, got \(option)") }
             return ThreadChoice(count: option, source: "--threads")
@@ -72,6 +78,10 @@ struct ThreadChoice {
             }
             return ThreadChoice(count: n, source: "OMP_NUM_THREADS")
         }
-        return ThreadChoice(count: RunEnvironment.availableCores, source: "all available cores")
+        let bound = RunEnvironment.availableCores, online = RunEnvironment.onlineCores
+        if localRanks <= 1 { return ThreadChoice(count: bound, source: "all available cores") }
+        if bound < online { return ThreadChoice(count: bound, source: "the \(bound) cores this rank is bound to") }
+        return ThreadChoice(count: max(1, online / localRanks),
+                            source: "\(online) cores shared by \(localRanks) ranks on this host")
     }
 }

@@ -11,6 +11,7 @@ struct ReportHeader {
     let weightBytes: Int
     let commit: String
     let cpu: String
+    let processes: Int
 
     init(settings: RunSettings, model: Qwen3Model, path: String, synthetic: Bool) {
         self.settings = settings
@@ -21,6 +22,7 @@ struct ReportHeader {
         weightBytes = model.weightBytes
         commit = RunEnvironment.commit
         cpu = RunEnvironment.cpuModel
+        processes = model.plan.size
     }
 
     var attentionDescription: String {
@@ -45,9 +47,9 @@ struct ReportHeader {
             "Method: \(s.method.rawValue) (\(s.methodSource))",
             "Attention: \(attentionDescription)",
             "Phase: \(s.phase.rawValue)",
-            "Processes: 1   Threads per process: \(s.threads.count) (\(s.threads.source))",
+            "Processes: \(processes)\(processes > 1 ? " (tensor parallel: heads, MLP columns and vocabulary split)" : "")   Threads per process: \(s.threads.count) (\(s.threads.source))",
             "CPU: \(cpu) [\(RunEnvironment.cpuFeatures)]; kernels: \(isaDescription)",
-            "Weight precision: \(checkpointDType.rawValue) in checkpoint, float32 in memory and compute (\(Report.megabytes(weightBytes)) MB)",
+            "Weight precision: \(checkpointDType.rawValue) in checkpoint, float32 in memory and compute (\(Report.megabytes(weightBytes)) MB\(processes > 1 ? " on rank 0" : ""))",
             "Prompt: \(s.prompt.count) tokens (\(s.promptSource))" + (s.phase == .decode ? ", then \(s.genLen) decode steps" : ""),
             "Warm-up: \(s.warmup)   Iterations: \(s.iterations)",
             rule, "",
@@ -112,7 +114,15 @@ struct Report {
             lines.append(String(format: "Prefill before decode: median %.2f ms for %d tokens (%.2f tokens/sec)",
                                 p.median, len, Double(len) / p.median * 1000))
         }
-        lines.append("Memory: \(Report.megabytes(header.weightBytes)) MB weights, \(Report.megabytes(result.sessionBytes)) MB activations and KV cache, \(Report.megabytes(RunEnvironment.residentBytes)) MB resident")
+        lines.append("Memory: \(Report.megabytes(header.weightBytes)) MB weights, \(Report.megabytes(result.sessionBytes)) MB activations and KV cache, \(Report.megabytes(result.ranks[0].residentBytes)) MB resident\(header.processes > 1 ? " (rank 0)" : "")")
+        if header.processes > 1 {
+            let timedMs = Statistics(samples: result.prefillMs).total + Statistics(samples: result.decodeMs).total
+            for (r, rank) in result.ranks.enumerated() {
+                lines.append(String(format: "Rank %d: %.1f MB resident, %.2f ms per iteration in MPI collectives (%.1f%% of the timed time), %.2f MB payload per iteration",
+                                    r, Double(rank.residentBytes) / 1_048_576, rank.communicationMs / Double(iters),
+                                    100 * rank.communicationMs / timedMs, Double(rank.payloadBytes) / 1_048_576 / Double(iters)))
+            }
+        }
         lines.append(rule)
         print(lines.joined(separator: "\n"))
     }
@@ -126,7 +136,7 @@ struct Report {
             "test": (s.phase == .decode ? "tg" : "pp") + "\(tokensPerIteration)",
             "method": s.method.rawValue, "attention": s.attention.name, "phase": s.phase.rawValue,
             "prompt_len": s.prompt.count, "iters": s.iterations, "warmup": s.warmup,
-            "threads": s.threads.count, "threads_source": s.threads.source, "procs": 1,
+            "threads": s.threads.count, "threads_source": s.threads.source, "procs": h.processes,
             "tokens_per_s": Double(tokensPerIteration) / t.median * 1000,
             "timing": t.json, "prefill": Statistics(samples: result.prefillMs).json,
             "model": h.modelPath, "synthetic": h.synthetic, "checkpoint_dtype": h.checkpointDType.rawValue,
@@ -134,12 +144,15 @@ struct Report {
             "cpu_features": RunEnvironment.cpuFeatures, "commit": h.commit, "host": RunEnvironment.hostname,
             "timestamp": ISO8601DateFormatter().string(from: Date()),
             "weight_bytes": h.weightBytes, "session_bytes": result.sessionBytes,
-            "resident_bytes": RunEnvironment.residentBytes,
+            "resident_bytes": result.ranks[0].residentBytes,
             "config": ["layers": h.config.numLayers, "hidden": h.config.hiddenSize, "heads": h.config.numHeads,
                        "kv_heads": h.config.numKVHeads, "head_dim": h.config.headDim,
                        "intermediate": h.config.intermediateSize, "vocab": h.config.vocabSize],
         ]
         object["samples_ms"] = t.samples
+        object["ranks"] = result.ranks.map {
+            ["resident_bytes": $0.residentBytes, "mpi_ms": $0.communicationMs, "mpi_payload_bytes": $0.payloadBytes] as [String: Any]
+        }
         if s.phase == .decode { object["gen_len"] = s.genLen }
         if s.promptSource != "--tokens" { object["seed"] = s.seed }
         object.merge(blocks) { a, _ in a }

@@ -2,13 +2,14 @@
 import Foundation
 import XCTest
 
-final class CLITests: XCTestCase {
+/// Runs benchmark_qwen3 (and mpirun) as child processes; the helpers of the CLI and MPI tests.
+class ToolTestCase: XCTestCase {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Fixtures")
 
     /// The benchmark_qwen3 built beside this test bundle.
     var executable: URL {
-        var dir = Bundle(for: CLITests.self).bundleURL
+        var dir = Bundle(for: ToolTestCase.self).bundleURL
         while !FileManager.default.fileExists(atPath: dir.appendingPathComponent("benchmark_qwen3").path), dir.path != "/" {
             dir.deleteLastPathComponent()
         }
@@ -18,19 +19,30 @@ final class CLITests: XCTestCase {
     struct Output { let status: Int32; let stdout: String; let stderr: String }
 
     func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Output {
+        try runProgram(executable.path, arguments, environment: environment)
+    }
+
+    func runProgram(_ program: String, _ arguments: [String], environment: [String: String] = [:],
+                    replaceEnvironment: Bool = false) throws -> Output {
         let process = Process()
-        process.executableURL = executable
+        process.executableURL = URL(fileURLWithPath: program)
         process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
+        var env = replaceEnvironment ? [:] : ProcessInfo.processInfo.environment
         env.merge(environment) { _, new in new }
         process.environment = env
-        let out = Pipe(), err = Pipe()
+        // stderr goes to a file, so a child that fills it cannot block while we drain stdout.
+        let errURL = FileManager.default.temporaryDirectory.appendingPathComponent("qwen3-stderr-\(UUID().uuidString)")
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: errURL) }
+        let out = Pipe(), err = try FileHandle(forWritingTo: errURL)
+        defer { try? err.close() }
         process.standardOutput = out
         process.standardError = err
+        process.standardInput = FileHandle.nullDevice
         try process.run()
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
+        let stderr = try Data(contentsOf: errURL)
         return Output(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
                       stderr: String(decoding: stderr, as: UTF8.self))
     }
@@ -53,7 +65,9 @@ final class CLITests: XCTestCase {
         let values = data[(10 + headerLength)...].withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
         return (shape, values)
     }
+}
 
+final class CLITests: ToolTestCase {
     func testDumpLogitsMatchesHuggingFace() throws {
         let dir = try temporary()
         for name in ["untied-sharded-f32", "tied-bf16"] {
@@ -120,7 +134,6 @@ final class CLITests: XCTestCase {
         let model = try makeTinyModel()
         let cases: [([String], String)] = [
             (["--attention", "standard", "--q-block", "8"], "--q-block applies only to --attention streaming"),
-            (["--method", "mpi"], "not available"),
             (["--method", "fast"], "--method must be one of"),
             (["--iters", "0"], "--iters must be at least 1"),
             (["--threads", "0"], "--threads must be at least 1"),
@@ -129,7 +142,8 @@ final class CLITests: XCTestCase {
             (["--phase", "prefill", "--gen-len", "4"], "--gen-len applies only to --phase decode"),
             (["--attention", "fast"], "--attention must be standard or streaming"),
             (["--tokens", "1,2,500", "--dump-logits", "/tmp/x.npy"], "outside the vocabulary"),
-            (["--tokens", "1,2", "--dump-logits", "/nonexistent-dir/x.npy"], "cannot write /nonexistent-dir/x.npy"),
+            (["--tokens", "1,2", "--dump-logits", "/nonexistent-dir/x.npy"], "--dump-logits: cannot write in /nonexistent-dir"),
+            (["--iters", "1", "--json", "/nonexistent-dir/x.jsonl"], "--json: cannot write in /nonexistent-dir"),
             (["--tokens", "1,2", "--dump-logits", "/tmp/x.npy", "--decode-from", "3"], "--decode-from must be between 1"),
             (["--mode", "omp", "--method", "mpi+avx2"], "--mode omp conflicts"),
         ]

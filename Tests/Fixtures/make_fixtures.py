@@ -72,6 +72,11 @@ DEFAULT = [
          "lm_head.weight, identical to model.embed_tokens.weight. MQA 2q/1kv, head_dim 32 (64 != hidden 32).",
          hidden=32, layers=2, heads=2, kv_heads=1, head_dim=32, intermediate=64, vocab=128,
          tied=True, rope_theta=1e6, eps=1e-6, n_tokens=12, extra_lm_head=True),
+    Spec("gqa8-untied-f32", 6789, "Untied, float32, 8q/2kv (groups of 4), head_dim 16 (128 != hidden 40), "
+         "intermediate 72 and vocab 203 (ragged for any SIMD-width split): for tensor-parallel runs up to 8 "
+         "ranks with uneven head splits, groups straddling ranks and ranks with an empty MLP shard.",
+         hidden=40, layers=2, heads=8, kv_heads=2, head_dim=16, intermediate=72, vocab=203,
+         tied=False, rope_theta=1e6, eps=1e-6, n_tokens=15),
 ]
 
 UNSEEN = [

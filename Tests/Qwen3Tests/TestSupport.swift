@@ -8,7 +8,7 @@ enum Fixtures {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Fixtures")
 
-    static let names = ["tied-f32", "untied-sharded-f32", "tied-bf16", "tied-with-lmhead-f32"]
+    static let names = ["tied-f32", "untied-sharded-f32", "tied-bf16", "tied-with-lmhead-f32", "gqa8-untied-f32"]
 
     struct Reference {
         let folder: URL

@@ -1,0 +1,116 @@
+// MPITests.swift — tensor-parallel runs under mpirun give the single-process logits at any process count.
+import Foundation
+import XCTest
+
+final class MPITests: ToolTestCase {
+    /// Environment for a child mpirun: this process's own MPI variables (if the tests themselves run
+    /// under a launcher) would make the child join the wrong job.
+    func mpiEnvironment() -> [String: String] {
+        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") }
+        env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+        env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        // Shared memory between ranks on one machine; no network interfaces are probed.
+        env["OMPI_MCA_btl"] = "self,vader"
+        return env
+    }
+
+    func mpirun(_ processes: Int, _ arguments: [String]) throws -> Output {
+        try runProgram("/usr/bin/mpirun",
+                       ["--oversubscribe", "--bind-to", "none", "-np", String(processes), executable.path] + arguments,
+                       environment: mpiEnvironment(), replaceEnvironment: true)
+    }
+
+    func testLogitsEqualSingleProcessAtEveryProcessCount() throws {
+        let dir = try temporary()
+        let cases: [(fixture: String, counts: [Int])] = [("gqa8-untied-f32", [1, 2, 3, 4, 5, 6, 8]),
+                                                         ("untied-sharded-f32", [4, 5])]
+        for (name, counts) in cases {
+            let fixture = Self.fixtures.appendingPathComponent(name)
+            let reference = try JSONSerialization.jsonObject(with: Data(contentsOf: fixture.appendingPathComponent("reference.json"))) as! [String: Any]
+            let ids = reference["tokens"] as! [Int]
+            let tokens = ids.map(String.init).joined(separator: ",")
+            let hf = try readNPY(fixture.appendingPathComponent("logits.npy"))
+            for (i, processes) in counts.enumerated() {
+                // Alternate kernels and attention so every combination meets several splits.
+                let method = i % 2 == 0 ? "mpi+avx2" : "mpi"
+                let attention = (i / 2) % 2 == 0 ? ["--attention", "streaming", "--q-block", "4", "--kv-block", "3"] : ["--attention", "standard"]
+                let decodeFrom = String(ids.count / 2)
+                let single = dir.appendingPathComponent("single-\(name)-\(i).npy")
+                let common = ["--model", fixture.path, "--tokens", tokens, "--decode-from", decodeFrom, "--threads", "1"] + attention
+                let one = try run(common + ["--method", method == "mpi" ? "baseline" : "avx2", "--dump-logits", single.path])
+                XCTAssertEqual(one.status, 0, one.stderr)
+                let out = dir.appendingPathComponent("mpi-\(name)-\(processes).npy")
+                let result = try mpirun(processes, common + ["--method", method, "--dump-logits", out.path])
+                XCTAssertEqual(result.status, 0, "\(name) -np \(processes): \(result.stderr)")
+                let got = try readNPY(out), expected = try readNPY(single)
+                XCTAssertEqual(got.shape, expected.shape)
+                let vsSingle = zip(got.values, expected.values).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
+                let vsHF = zip(got.values, hf.values).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
+                XCTAssertLessThanOrEqual(vsSingle, 1e-4, "\(name) -np \(processes) \(method) \(attention) vs one process")
+                XCTAssertLessThanOrEqual(vsHF, 1e-3, "\(name) -np \(processes) \(method) \(attention) vs Hugging Face")
+            }
+        }
+    }
+
+    func testTwoHostsOverTCP() throws {
+        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip")
+                || FileManager.default.isExecutableFile(atPath: "/usr/bin/ip") || FileManager.default.isExecutableFile(atPath: "/sbin/ip") else {
+            throw XCTSkip("needs root and iproute2 to make network namespaces")
+        }
+        let dir = try temporary()
+        let fixture = Self.fixtures.appendingPathComponent("gqa8-untied-f32")
+        let reference = try JSONSerialization.jsonObject(with: Data(contentsOf: fixture.appendingPathComponent("reference.json"))) as! [String: Any]
+        let tokens = (reference["tokens"] as! [Int]).map(String.init).joined(separator: ",")
+        let common = ["--model", fixture.path, "--tokens", tokens, "--decode-from", "6", "--threads", "1"]
+        let single = dir.appendingPathComponent("single.npy"), twoHosts = dir.appendingPathComponent("two-hosts.npy")
+        XCTAssertEqual(try run(common + ["--method", "avx2", "--dump-logits", single.path]).status, 0)
+        let script = Self.fixtures.deletingLastPathComponent().appendingPathComponent("multihost/run-two-hosts.sh")
+        let result = try runProgram(script.path, [executable.path] + common + ["--method", "mpi+avx2", "--dump-logits", twoHosts.path],
+                                    environment: mpiEnvironment().filter { $0.key != "OMPI_MCA_btl" }, replaceEnvironment: true)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let got = try readNPY(twoHosts), expected = try readNPY(single)
+        XCTAssertEqual(got.shape, expected.shape)
+        XCTAssertLessThanOrEqual(zip(got.values, expected.values).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }, 1e-4)
+    }
+
+    func testMoreProcessesThanHeadsIsAClearError() throws {
+        let fixture = Self.fixtures.appendingPathComponent("untied-sharded-f32")
+        let result = try mpirun(7, ["--model", fixture.path, "--method", "mpi", "--tokens", "1,2", "--dump-logits", "/tmp/unused.npy"])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.stderr.contains("7 processes but the model has 6 query heads"), result.stderr)
+        XCTAssertEqual(result.stderr.components(separatedBy: "benchmark_qwen3: error:").count - 1, 1, result.stderr)
+    }
+
+    func testSingleProcessMethodUnderMpirunIsRefused() throws {
+        let fixture = Self.fixtures.appendingPathComponent("tied-f32")
+        let result = try mpirun(2, ["--model", fixture.path, "--method", "avx2", "--prompt-len", "4", "--iters", "1"])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.stderr.contains("use --method mpi+avx2"), result.stderr)
+        XCTAssertEqual(result.stderr.components(separatedBy: "benchmark_qwen3: error:").count - 1, 1, result.stderr)
+    }
+
+    func testOneRankFailingToLoadEndsTheJob() throws {
+        // MPMD launch: rank 1 alone is given a model path that does not exist.
+        let fixture = Self.fixtures.appendingPathComponent("tied-f32")
+        let common = ["--method", "mpi", "--prompt-len", "4", "--iters", "1"]
+        let result = try runProgram("/usr/bin/mpirun",
+                                    ["--oversubscribe", "--bind-to", "none",
+                                     "-np", "1", executable.path, "--model", fixture.path] + common
+                                    + [":", "-np", "1", executable.path, "--model", "/nonexistent/model.safetensors"] + common,
+                                    environment: mpiEnvironment(), replaceEnvironment: true)
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.stderr.contains("benchmark_qwen3: error: rank 1: /nonexistent/config.json"), result.stderr)
+        XCTAssertEqual(result.stderr.components(separatedBy: "benchmark_qwen3: error:").count - 1, 1, result.stderr)
+        XCTAssertFalse(result.stdout.contains("Benchmark Results"))
+    }
+
+    func testBenchmarkReportsEveryRank() throws {
+        let fixture = Self.fixtures.appendingPathComponent("gqa8-untied-f32")
+        let result = try mpirun(3, ["--model", fixture.path, "--method", "mpi+avx2", "--prompt-len", "8", "--iters", "2",
+                                    "--threads", "1", "--phase", "decode", "--gen-len", "3"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(result.stdout.components(separatedBy: "  Benchmark Results").count - 1, 1, "only rank 0 prints")
+        XCTAssertTrue(result.stdout.contains("Processes: 3"), result.stdout)
+        for rank in 0..<3 { XCTAssertTrue(result.stdout.contains("Rank \(rank): "), result.stdout) }
+    }
+}
