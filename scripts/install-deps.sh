@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project needs (Open MPI, LLVM OpenMP 19, CMake), only if missing.
 set -euo pipefail
-packages=(libopenmpi-dev openmpi-bin libomp-19-dev cmake)
+packages=(libopenmpi-dev openmpi-bin libomp-19-dev cmake pkgconf iproute2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
