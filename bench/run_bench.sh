@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make bench: kernel microbenchmarks, then an end-to-end sweep of benchmark_qwen3 on the synthetic
 # Qwen3-0.6B (methods x attention x prompt lengths x threads, prefill and decode), then a Markdown
-# summary. Usage: bench/run_bench.sh BENCH_KERNELS BENCHMARK_QWEN3 OUT_DIR
+# summary. Usage: bench/run_bench.sh BENCH_KERNELS BENCHMARK_QWEN3 OUT_DIR  (BENCH_KERNELS "-" skips them)
 # Environment: METHODS, ATTENTIONS, PROMPT_LENS, THREADS, PHASES, ITERS override the grid.
 set -euo pipefail
 kernels=$1 tool=$2 out=$3
@@ -14,9 +14,11 @@ threads=${THREADS:-"1 2"}
 phases=${PHASES:-"prefill decode"}
 iters=${ITERS:-3}
 
-echo "== kernel microbenchmarks ==" >&2
-"$kernels" --csv > "$out/kernels.csv"
-"$kernels" | tee "$out/kernels.txt" >&2
+if [ "$kernels" != - ]; then
+  echo "== kernel microbenchmarks ==" >&2
+  "$kernels" --csv > "$out/kernels.csv"
+  "$kernels" | tee "$out/kernels.txt" >&2
+fi
 
 echo "== end-to-end sweep ==" >&2
 jsonl="$out/e2e.jsonl"

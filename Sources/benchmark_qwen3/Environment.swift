@@ -80,7 +80,7 @@ struct ThreadChoice {
         }
         let bound = RunEnvironment.availableCores, online = RunEnvironment.onlineCores
         if localRanks <= 1 { return ThreadChoice(count: bound, source: "all available cores") }
-        if bound < online { return ThreadChoice(count: bound, source: "the \(bound) cores this rank is bound to") }
+        if bound < online { return ThreadChoice(count: bound, source: "the cores this rank is bound to") }
         return ThreadChoice(count: max(1, online / localRanks),
                             source: "\(online) cores shared by \(localRanks) ranks on this host")
     }

@@ -31,23 +31,23 @@ final class MPITests: ToolTestCase {
             let tokens = ids.map(String.init).joined(separator: ",")
             let hf = try readNPY(fixture.appendingPathComponent("logits.npy"))
             for (i, processes) in counts.enumerated() {
-                // Alternate kernels and attention so every combination meets several splits.
+                // Both attentions at every count; the kernels alternate so each meets several splits.
                 let method = i % 2 == 0 ? "mpi+avx2" : "mpi"
-                let attention = (i / 2) % 2 == 0 ? ["--attention", "streaming", "--q-block", "4", "--kv-block", "3"] : ["--attention", "standard"]
-                let decodeFrom = String(ids.count / 2)
-                let single = dir.appendingPathComponent("single-\(name)-\(i).npy")
-                let common = ["--model", fixture.path, "--tokens", tokens, "--decode-from", decodeFrom, "--threads", "1"] + attention
-                let one = try run(common + ["--method", method == "mpi" ? "baseline" : "avx2", "--dump-logits", single.path])
-                XCTAssertEqual(one.status, 0, one.stderr)
-                let out = dir.appendingPathComponent("mpi-\(name)-\(processes).npy")
-                let result = try mpirun(processes, common + ["--method", method, "--dump-logits", out.path])
-                XCTAssertEqual(result.status, 0, "\(name) -np \(processes): \(result.stderr)")
-                let got = try readNPY(out), expected = try readNPY(single)
-                XCTAssertEqual(got.shape, expected.shape)
-                let vsSingle = zip(got.values, expected.values).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
-                let vsHF = zip(got.values, hf.values).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
-                XCTAssertLessThanOrEqual(vsSingle, 1e-4, "\(name) -np \(processes) \(method) \(attention) vs one process")
-                XCTAssertLessThanOrEqual(vsHF, 1e-3, "\(name) -np \(processes) \(method) \(attention) vs Hugging Face")
+                for attention in [["--attention", "streaming", "--q-block", "4", "--kv-block", "3"], ["--attention", "standard"]] {
+                    let decodeFrom = String(ids.count / 2)
+                    let single = dir.appendingPathComponent("single.npy"), out = dir.appendingPathComponent("mpi.npy")
+                    let common = ["--model", fixture.path, "--tokens", tokens, "--decode-from", decodeFrom, "--threads", "1"] + attention
+                    let one = try run(common + ["--method", method == "mpi" ? "baseline" : "avx2", "--dump-logits", single.path])
+                    XCTAssertEqual(one.status, 0, one.stderr)
+                    let result = try mpirun(processes, common + ["--method", method, "--dump-logits", out.path])
+                    XCTAssertEqual(result.status, 0, "\(name) -np \(processes): \(result.stderr)")
+                    let got = try readNPY(out), expected = try readNPY(single)
+                    XCTAssertEqual(got.shape, expected.shape)
+                    let vsSingle = zip(got.values, expected.values).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
+                    let vsHF = zip(got.values, hf.values).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
+                    XCTAssertLessThanOrEqual(vsSingle, 1e-4, "\(name) -np \(processes) \(method) \(attention) vs one process")
+                    XCTAssertLessThanOrEqual(vsHF, 1e-3, "\(name) -np \(processes) \(method) \(attention) vs Hugging Face")
+                }
             }
         }
     }

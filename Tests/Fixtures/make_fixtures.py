@@ -99,6 +99,9 @@ UNSEEN = [
          "hidden 72, rope_theta 1e6, eps 1e-6.",
          hidden=72, layers=2, heads=4, kv_heads=2, head_dim=32, intermediate=120, vocab=180,
          tied=False, rope_theta=1e6, eps=1e-6, n_tokens=15, dtype="bfloat16", shards=2),
+    Spec("u-bias-q4kv1-hd16-tied-f32", 606, "attention_bias true (q/k/v/o biases), 4q/1kv, head_dim 16.",
+         hidden=32, layers=2, heads=4, kv_heads=1, head_dim=16, intermediate=48, vocab=77,
+         tied=True, rope_theta=1e6, eps=1e-6, n_tokens=11, extra={"attention_bias": True}),
 ]
 
 SETS = {"default": DEFAULT, "unseen": UNSEEN}
@@ -109,7 +112,7 @@ def make_config(s: Spec) -> Qwen3Config:
         vocab_size=s.vocab, hidden_size=s.hidden, intermediate_size=s.intermediate,
         num_hidden_layers=s.layers, num_attention_heads=s.heads, num_key_value_heads=s.kv_heads,
         head_dim=s.head_dim, tie_word_embeddings=s.tied, rope_theta=s.rope_theta, rms_norm_eps=s.eps,
-        max_position_embeddings=512, hidden_act="silu", attention_bias=False,
+        max_position_embeddings=512, hidden_act="silu", attention_bias=s.extra.get("attention_bias", False),
     )
 
 

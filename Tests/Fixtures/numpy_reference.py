@@ -115,7 +115,6 @@ def forward(folder, tokens, hf_rope_f32=False):
     L = cfg["num_hidden_layers"]
     eps = cfg["rms_norm_eps"]
     tied = cfg.get("tie_word_embeddings", False)
-    assert not cfg.get("attention_bias", False)
     assert cfg.get("hidden_act", "silu") == "silu"
     assert not cfg.get("use_sliding_window", False)
     theta = rope_theta_of(cfg)
@@ -130,9 +129,12 @@ def forward(folder, tokens, hf_rope_f32=False):
     for i in range(L):
         p = f"model.layers.{i}."
         h = rms_norm(x, W[p + "input_layernorm.weight"], eps)
-        q = (h @ W[p + "self_attn.q_proj.weight"].T).reshape(n, nh, hd)
-        k = (h @ W[p + "self_attn.k_proj.weight"].T).reshape(n, nkv, hd)
-        v = (h @ W[p + "self_attn.v_proj.weight"].T).reshape(n, nkv, hd)
+        def proj(name, x_in):  # Linear: x W^T (+ b when attention_bias)
+            y = x_in @ W[p + f"self_attn.{name}.weight"].T
+            return y + W[p + f"self_attn.{name}.bias"] if p + f"self_attn.{name}.bias" in W else y
+        q = proj("q_proj", h).reshape(n, nh, hd)
+        k = proj("k_proj", h).reshape(n, nkv, hd)
+        v = proj("v_proj", h).reshape(n, nkv, hd)
         q = rms_norm(q, W[p + "self_attn.q_norm.weight"], eps)  # per head, over head_dim
         k = rms_norm(k, W[p + "self_attn.k_norm.weight"], eps)
         q = q * cos[:, None, :] + rotate_half(q) * sin[:, None, :]
@@ -145,7 +147,7 @@ def forward(folder, tokens, hf_rope_f32=False):
             pr = np.exp(s)
             pr /= pr.sum(axis=-1, keepdims=True)
             out[:, hq, :] = pr @ v[:, kv, :]
-        x = x + out.reshape(n, nh * hd) @ W[p + "self_attn.o_proj.weight"].T
+        x = x + proj("o_proj", out.reshape(n, nh * hd))
         h = rms_norm(x, W[p + "post_attention_layernorm.weight"], eps)
         g = h @ W[p + "mlp.gate_proj.weight"].T
         u = h @ W[p + "mlp.up_proj.weight"].T
