@@ -1,9 +1,10 @@
-// bench_kernels.c — microbenchmarks of the CKernels hot loops. First the machine: the AVX2 FMA
-// peak and the read bandwidth from DRAM, at the chosen thread count. Then matmul (ref and avx2)
-// on the Qwen3-0.6B projection shapes at M = 1, 32, 128, 512, and standard vs streaming
+// bench_kernels.c — microbenchmarks of the CKernels hot loops. First the machine: the AVX2 FMA,
+// AVX-512 FMA and AVX512_BF16 dot-product peaks and the read bandwidth from DRAM, at the chosen
+// thread count. Then matmul (ref, avx2, avx512 with float32 weights, bf16 with bfloat16 weights)
+// on the Qwen3-0.6B projection shapes at M = 1, 32, 128, 512, 1024, and standard vs streaming
 // attention (16 query heads, 8 KV heads, D = 128) at prefill and decode for S = 128, 512, 2048.
 // Each case: a warm-up run, then the median of repeated runs; GFLOP/s (GB/s of weights for the
-// memory-bound M = 1 matmul) and the percentage of the measured peak.
+// memory-bound M = 1 matmul) and the percentage of the measured peak of its own instructions.
 //
 // usage: bench_kernels [--threads N] [--quick] [--csv] [--q-block N] [--kv-block N]
 #include "ckernels.h"
@@ -23,9 +24,12 @@ struct options {
     size_t q_block, kv_block;  // streaming attention blocks
 };
 
+// Measured at the benchmark's thread count; 0 when the CPU lacks the instructions.
 struct peaks {
-    double gflops;  // AVX2 FMA peak at the benchmark's thread count
-    double gbps;    // read bandwidth from DRAM at the benchmark's thread count
+    double gflops;         // AVX2 FMA peak
+    double avx512_gflops;  // AVX-512 FMA peak
+    double bf16_gflops;    // AVX512_BF16 vdpbf16ps peak (2 flops per bfloat16 product)
+    double gbps;           // read bandwidth from DRAM
 };
 
 static double now(void) {
@@ -147,7 +151,66 @@ __attribute__((target("avx2,fma"))) static float fma_chains(long iters) {
     return _mm256_cvtss_f32(s);
 }
 
+// The same with 512-bit FMAs. Zen 4 splits each into two 256-bit halves, so this measures
+// whether AVX-512 has more FMA throughput than AVX2 on this CPU, not only wider registers.
+__attribute__((target("avx512f"))) static float fma512_chains(long iters) {
+    __m512 a0 = _mm512_set1_ps(0.1f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
+           a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
+    const __m512 m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
+    for (long i = 0; i < iters; i++) {
+        a0 = _mm512_fmadd_ps(a0, m, c);
+        a1 = _mm512_fmadd_ps(a1, m, c);
+        a2 = _mm512_fmadd_ps(a2, m, c);
+        a3 = _mm512_fmadd_ps(a3, m, c);
+        a4 = _mm512_fmadd_ps(a4, m, c);
+        a5 = _mm512_fmadd_ps(a5, m, c);
+        a6 = _mm512_fmadd_ps(a6, m, c);
+        a7 = _mm512_fmadd_ps(a7, m, c);
+        a8 = _mm512_fmadd_ps(a8, m, c);
+        a9 = _mm512_fmadd_ps(a9, m, c);
+        a10 = _mm512_fmadd_ps(a10, m, c);
+        a11 = _mm512_fmadd_ps(a11, m, c);
+        __asm__ volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5),
+                         "+v"(a6), "+v"(a7), "+v"(a8), "+v"(a9), "+v"(a10), "+v"(a11));
+    }
+    const __m512 s = _mm512_add_ps(
+        _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
+        _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)),
+                      _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11))));
+    return _mm512_cvtss_f32(s);
+}
+
+// 12 chains of vdpbf16ps (latency 6 on Zen 4: 12 would cover even two issues per cycle), each
+// adding 1 * 2^-24 twice per lane, so the accumulators stay finite and nothing is denormal.
+__attribute__((target("avx512f,avx512bw,avx512bf16"))) static float dpbf16_chains(long iters) {
+    __m512 a0 = _mm512_set1_ps(0.1f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
+           a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
+    const __m512bh m = (__m512bh)_mm512_set1_epi16(0x3f80), c = (__m512bh)_mm512_set1_epi16(0x3380);
+    for (long i = 0; i < iters; i++) {
+        a0 = _mm512_dpbf16_ps(a0, m, c);
+        a1 = _mm512_dpbf16_ps(a1, m, c);
+        a2 = _mm512_dpbf16_ps(a2, m, c);
+        a3 = _mm512_dpbf16_ps(a3, m, c);
+        a4 = _mm512_dpbf16_ps(a4, m, c);
+        a5 = _mm512_dpbf16_ps(a5, m, c);
+        a6 = _mm512_dpbf16_ps(a6, m, c);
+        a7 = _mm512_dpbf16_ps(a7, m, c);
+        a8 = _mm512_dpbf16_ps(a8, m, c);
+        a9 = _mm512_dpbf16_ps(a9, m, c);
+        a10 = _mm512_dpbf16_ps(a10, m, c);
+        a11 = _mm512_dpbf16_ps(a11, m, c);
+        __asm__ volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5),
+                         "+v"(a6), "+v"(a7), "+v"(a8), "+v"(a9), "+v"(a10), "+v"(a11));
+    }
+    const __m512 s = _mm512_add_ps(
+        _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
+        _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)),
+                      _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11))));
+    return _mm512_cvtss_f32(s);
+}
+
 struct fma_ctx {
+    float (*chains)(long iters);
     long iters;
     volatile float sink;
 };
@@ -156,8 +219,19 @@ static void run_fma(void *p) {
     struct fma_ctx *c = p;
     float sum = 0.0f;
 #pragma omp parallel reduction(+ : sum)
-    sum += fma_chains(c->iters);
+    sum += c->chains(c->iters);
     c->sink = sum;
+}
+
+// One peak probe: 12 chains per thread of an instruction doing flops_per_op flops.
+static double probe_chains(const struct options *o, float (*chains)(long), double flops_per_op,
+                           const char *method) {
+    struct fma_ctx fc = {.chains = chains, .iters = o->quick ? 20000000 : 100000000};
+    const struct timing t = time_runs(run_fma, &fc, o);
+    const double flops = 12.0 * flops_per_op * (double)fc.iters * o->threads;
+    const double peak = flops / t.best / 1e9;
+    report(o, "peak", method, "12 chains/thread", t, flops / 1e9, "GFLOP/s", peak, "best");
+    return peak;
 }
 
 // Streams a buffer far larger than the caches with 4 independent vector sums per thread.
@@ -193,15 +267,11 @@ static void run_read(void *p) {
 // Peaks are the best run, not the median: a peak is what the machine can do, and the kernels'
 // medians are then measured against it.
 static struct peaks probe_machine(const struct options *o) {
-    struct peaks pk = {0, 0};
-    if (ck_cpu_has_avx2_fma()) {
-        struct fma_ctx fc = {.iters = o->quick ? 20000000 : 100000000};
-        const struct timing t = time_runs(run_fma, &fc, o);
-        const double flops = 12.0 * 16.0 * (double)fc.iters * o->threads;
-        pk.gflops = flops / t.best / 1e9;
-        report(o, "peak", "avx2-fma", "12 chains/thread", t, flops / 1e9, "GFLOP/s", pk.gflops,
-               "best");
-    }
+    struct peaks pk = {0, 0, 0, 0};
+    if (ck_cpu_has_avx2_fma()) pk.gflops = probe_chains(o, fma_chains, 16.0, "avx2-fma");
+    if (ck_cpu_has_avx512()) pk.avx512_gflops = probe_chains(o, fma512_chains, 32.0, "avx512-fma");
+    if (ck_cpu_has_avx512_bf16())
+        pk.bf16_gflops = probe_chains(o, dpbf16_chains, 64.0, "avx512-bf16dp");
     const size_t n = (size_t)(o->quick ? 256 : 512) << 18;  // 256 or 512 MiB
     float *x = alloc_or_die(n * sizeof *x);
     fill_random(x, n, 1);
@@ -223,59 +293,110 @@ static struct peaks probe_machine(const struct options *o) {
 // and not from a warm L3, each call uses the next of `copies` weight matrices totalling this:
 #define DECODE_WEIGHT_BYTES ((size_t)256 << 20)
 
+enum matmul_method { MATMUL_REF, MATMUL_AVX2, MATMUL_AVX512, MATMUL_BF16, MATMUL_METHODS };
+
+static const char *const matmul_names[MATMUL_METHODS] = {"matmul-ref", "matmul-avx2",
+                                                         "matmul-avx512", "matmul-bf16"};
+
 struct matmul_ctx {
+    enum matmul_method method;
     const float *x;
-    const float *w;  // `copies` matrices of w_floats each (packed for avx2)
+    const char *w;  // `copies` weight matrices of w_bytes each, in the method's layout
     float *y;
-    size_t M, N, K, w_floats, copies, next;
+    size_t M, N, K, w_bytes, copies, next;
 };
 
-static const float *next_weights(struct matmul_ctx *c) {
-    const float *w = c->w + c->next * c->w_floats;
+static const void *next_weights(struct matmul_ctx *c) {
+    const char *w = c->w + c->next * c->w_bytes;
     c->next = (c->next + 1) % c->copies;
     return w;
 }
 
-static void run_matmul_ref(void *p) {
+static void run_matmul(void *p) {
     struct matmul_ctx *c = p;
-    ck_matmul_f32_ref(c->x, next_weights(c), c->y, c->M, c->N, c->K);
+    const void *w = next_weights(c);
+    switch (c->method) {
+    case MATMUL_REF: ck_matmul_f32_ref(c->x, w, c->y, c->M, c->N, c->K); break;
+    case MATMUL_AVX2: ck_matmul_f32_avx2(c->x, w, c->y, c->M, c->N, c->K); break;
+    case MATMUL_AVX512: ck_matmul_f32_avx512(c->x, w, c->y, c->M, c->N, c->K); break;
+    default: ck_matmul_bf16_avx512(c->x, w, c->y, c->M, c->N, c->K); break;
+    }
 }
 
-static void run_matmul_avx2(void *p) {
-    struct matmul_ctx *c = p;
-    ck_matmul_f32_avx2(c->x, next_weights(c), c->y, c->M, c->N, c->K);
+// Bytes of W in the method's layout, and the peak (and its name) its GFLOP/s are measured
+// against; 0 bytes when the CPU lacks the instructions.
+static size_t matmul_weight_bytes(enum matmul_method m, size_t N, size_t K) {
+    switch (m) {
+    case MATMUL_REF: return N * K * sizeof(float);
+    case MATMUL_AVX2: return ck_cpu_has_avx2_fma() ? ck_pack_f32_avx2_size(N, K) * sizeof(float) : 0;
+    case MATMUL_AVX512:
+        return ck_cpu_has_avx512() ? ck_pack_f32_avx512_size(N, K) * sizeof(float) : 0;
+    default: return ck_cpu_has_avx512_bf16() ? ck_pack_bf16_size(N, K) * sizeof(uint16_t) : 0;
+    }
 }
+
+static double matmul_peak(enum matmul_method m, const struct peaks *pk, const char **of) {
+    switch (m) {
+    case MATMUL_AVX512: *of = "avx512-peak"; return pk->avx512_gflops;
+    case MATMUL_BF16: *of = "bf16dp-peak"; return pk->bf16_gflops;
+    default: *of = "fma-peak"; return pk->gflops;
+    }
+}
+
+// W in the method's layout, once per copy: packed by the kernel's own packing (bfloat16 weights
+// are the float ones rounded, as a checkpoint would hold them).
+static void prepare_weights(enum matmul_method m, const float *src, char *w, size_t w_bytes,
+                            size_t copies, size_t N, size_t K) {
+    uint16_t *bf = NULL;
+    if (m == MATMUL_BF16) {
+        bf = alloc_or_die(N * K * sizeof *bf);
+        ck_convert_f32_to_bf16(src, bf, N * K);
+    }
+    for (size_t i = 0; i < copies; i++) {
+        char *dst = w + i * w_bytes;
+        switch (m) {
+        case MATMUL_REF: memcpy(dst, src, w_bytes); break;
+        case MATMUL_AVX2: ck_pack_f32_avx2(src, (float *)dst, N, K); break;
+        case MATMUL_AVX512: ck_pack_f32_avx512(src, (float *)dst, N, K); break;
+        default: ck_pack_bf16(bf, (uint16_t *)dst, N, K); break;
+        }
+    }
+    free(bf);
+}
+
+// The reference's plain loops take seconds per call above M = 512; it is measured up to there.
+#define REF_MAX_M 512
 
 static void bench_matmul(const struct options *o, const struct peaks *pk, size_t M, size_t K,
                          size_t N) {
-    const size_t bytes = N * K * sizeof(float);
-    const size_t copies = M == 1 ? (DECODE_WEIGHT_BYTES + bytes - 1) / bytes : 1;
     float *x = alloc_or_die(M * K * sizeof *x), *y = alloc_or_die(M * N * sizeof *y);
+    float *src = alloc_or_die(N * K * sizeof *src);
     fill_random(x, M * K, 2);
+    fill_random(src, N * K, 3);
     char shape[64];
     snprintf(shape, sizeof shape, "M=%zu K=%zu N=%zu", M, K, N);
 
-    for (int avx2 = 0; avx2 <= ck_cpu_has_avx2_fma(); avx2++) {
-        const size_t w_floats = avx2 ? ck_pack_f32_avx2_size(N, K) : N * K;
-        float *w = alloc_or_die(copies * w_floats * sizeof *w);
-        float *src = alloc_or_die(N * K * sizeof *src);
-        fill_random(src, N * K, 3);
-        for (size_t i = 0; i < copies; i++) {
-            if (avx2) ck_pack_f32_avx2(src, w + i * w_floats, N, K);
-            else memcpy(w + i * w_floats, src, bytes);
-        }
-        free(src);
-        struct matmul_ctx c = {.x = x, .w = w, .y = y, .M = M, .N = N, .K = K,
-                               .w_floats = w_floats, .copies = copies};
-        const struct timing t = time_runs(avx2 ? run_matmul_avx2 : run_matmul_ref, &c, o);
-        const char *method = avx2 ? "matmul-avx2" : "matmul-ref";
+    for (int m = 0; m < MATMUL_METHODS; m++) {
+        const enum matmul_method method = (enum matmul_method)m;
+        const size_t bytes = matmul_weight_bytes(method, N, K);
+        if (bytes == 0 || (method == MATMUL_REF && M > REF_MAX_M)) continue;
+        const size_t copies = M == 1 ? (DECODE_WEIGHT_BYTES + bytes - 1) / bytes : 1;
+        char *w = alloc_or_die(copies * bytes);
+        prepare_weights(method, src, w, bytes, copies, N, K);
+        struct matmul_ctx c = {.method = method, .x = x, .w = w, .y = y, .M = M, .N = N, .K = K,
+                               .w_bytes = bytes, .copies = copies};
+        const struct timing t = time_runs(run_matmul, &c, o);
+        const char *of;
+        const double peak = matmul_peak(method, pk, &of);
         if (M == 1)
-            report(o, "matmul", method, shape, t, (double)bytes / 1e9, "GB/s", pk->gbps, "read-bw");
+            report(o, "matmul", matmul_names[m], shape, t, (double)bytes / 1e9, "GB/s", pk->gbps,
+                   "read-bw");
         else
-            report(o, "matmul", method, shape, t, 2.0 * (double)(M * N * K) / 1e9, "GFLOP/s",
-                   pk->gflops, "fma-peak");
+            report(o, "matmul", matmul_names[m], shape, t, 2.0 * (double)(M * N * K) / 1e9,
+                   "GFLOP/s", peak, of);
         free(w);
     }
+    free(src);
     free(x);
     free(y);
 }
@@ -376,17 +497,18 @@ int main(int argc, char **argv) {
     if (o.threads < 1 || o.q_block < 1 || o.kv_block < 1) usage(argv[0]);
     ck_set_num_threads(o.threads);
     if (!o.csv) {
-        printf("# bench_kernels: threads=%d (parallel region starts %d), avx2+fma=%d, %s, "
-               "streaming q_block=%zu kv_block=%zu\n",
+        printf("# bench_kernels: threads=%d (parallel region starts %d), avx2+fma=%d, "
+               "avx512=%d, avx512-bf16=%d, %s, streaming q_block=%zu kv_block=%zu\n",
                o.threads, ck_parallel_region_threads(), ck_cpu_has_avx2_fma(),
-               o.quick ? "quick" : "full", o.q_block, o.kv_block);
+               ck_cpu_has_avx512(), ck_cpu_has_avx512_bf16(), o.quick ? "quick" : "full",
+               o.q_block, o.kv_block);
     }
     report_header(&o);
     const struct peaks pk = probe_machine(&o);
 
     static const size_t kn[][2] = {{1024, 2048}, {1024, 1024}, {2048, 1024}, {1024, 3072},
                                    {3072, 1024}};
-    static const size_t ms[] = {1, 32, 128, 512};
+    static const size_t ms[] = {1, 32, 128, 512, 1024};
     for (size_t i = 0; i < sizeof ms / sizeof *ms; i++)
         for (size_t j = 0; j < sizeof kn / sizeof *kn; j++)
             bench_matmul(&o, &pk, ms[i], kn[j][0], kn[j][1]);

@@ -73,6 +73,30 @@ void ck_pack_f32_avx2(const float *w, float *packed, size_t N, size_t K);
 void ck_matmul_f32_avx2(const float *x, const float *packed, float *y, size_t M, size_t N,
                         size_t K);
 
+// AVX-512F: the same structure with panels of CK_AVX512_NR outputs (two 16-float vectors):
+// packed[p][k][j] = W[p*NR + j][k], zero-padded. Caller checks ck_cpu_has_avx512().
+#define CK_AVX512_NR 32
+size_t ck_pack_f32_avx512_size(size_t N, size_t K);
+// w: (N, K)  packed: (ceil(N/NR), K, NR)
+void ck_pack_f32_avx512(const float *w, float *packed, size_t N, size_t K);
+// x: (M, K)  packed: from ck_pack_f32_avx512  y: (M, N)
+void ck_matmul_f32_avx512(const float *x, const float *packed, float *y, size_t M, size_t N,
+                          size_t K);
+
+// BF16 weights: W kept as bfloat16, x rounded to bfloat16 (nearest even) inside the kernel,
+// products summed in float32 (AVX512_BF16 vdpbf16ps). Caller checks ck_cpu_has_avx512_bf16().
+// Packed layout: panels of CK_BF16_NR outputs, K taken in pairs (odd K padded with a zero):
+// packed[p][k/2][j][k%2] = W[p*NR + j][k]. Size in uint16 elements:
+#define CK_BF16_NR 32
+size_t ck_pack_bf16_size(size_t N, size_t K);
+// w: (N, K) bfloat16 bits  packed: (ceil(N/NR), ceil(K/2), NR, 2)
+void ck_pack_bf16(const uint16_t *w, uint16_t *packed, size_t N, size_t K);
+// x: (M, K) float  packed: from ck_pack_bf16  y: (M, N)
+void ck_matmul_bf16_avx512(const float *x, const uint16_t *packed, float *y, size_t M, size_t N,
+                           size_t K);
+// Reference: y = bf16(x) · W^T, float32 sums, W in its checkpoint layout. x: (M, K)  w: (N, K)
+void ck_matmul_bf16_ref(const float *x, const uint16_t *w, float *y, size_t M, size_t N, size_t K);
+
 // y[M, N] += bias[N]
 void ck_add_bias_f32(float *y, const float *bias, size_t M, size_t N);
 
