@@ -4,8 +4,8 @@
 #   NUM_PROCS=4 PROMPT_LEN=256 ITERS=10 ./run_mpi_benchmark.sh
 # Settings (environment): NUM_PROCS (2), PROMPT_LEN (128), ITERS (5), NUM_THREADS (OpenMP threads per
 # process; default: the host's cores shared by the processes), METHOD (mpi+avx2; or mpi for the plain
-# loops), PHASE (prefill or decode), MODEL_PATH (default: the built-in synthetic Qwen3-0.6B),
-# MPIRUN_ARGS (extra mpirun options, e.g. a hostfile).
+# loops, or mpi+avx512), WEIGHTS (f32 or bf16), PHASE (prefill or decode), MODEL_PATH (default: the
+# built-in synthetic Qwen3-0.6B), MPIRUN_ARGS (extra mpirun options, e.g. a hostfile).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -14,6 +14,7 @@ PROMPT_LEN=${PROMPT_LEN:-128}
 ITERS=${ITERS:-5}
 METHOD=${METHOD:-mpi+avx2}
 PHASE=${PHASE:-prefill}
+WEIGHTS=${WEIGHTS:-f32}
 NUM_THREADS=${NUM_THREADS:-}
 MODEL_PATH=${MODEL_PATH:-}
 
@@ -32,7 +33,7 @@ fi
 # shellcheck disable=SC2206
 launcher+=(${MPIRUN_ARGS:-})
 
-args=(--method "$METHOD" --phase "$PHASE" --prompt-len "$PROMPT_LEN" --iters "$ITERS")
+args=(--method "$METHOD" --weights "$WEIGHTS" --phase "$PHASE" --prompt-len "$PROMPT_LEN" --iters "$ITERS")
 [ -n "$NUM_THREADS" ] && args+=(--threads "$NUM_THREADS")
 [ -n "$MODEL_PATH" ] && args+=(--model "$MODEL_PATH")
 

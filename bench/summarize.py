@@ -11,15 +11,15 @@ import sys
 def machine_line(r):
     model = f"{'synthetic ' if r['synthetic'] else ''}{r['config']['layers']} layers / hidden {r['config']['hidden']}"
     return (f"Machine: {r['cpu']} [{r['cpu_features']}], commit {r['commit']}, model {model}, "
-            f"{r['checkpoint_dtype']} checkpoint, f32 compute.\n")
+            f"{r['checkpoint_dtype']} checkpoint.\n")
 
 
 def runs(rows):
-    print("| test | method | attention | procs x threads | median ms | tokens/s | stddev ms | samples |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| test | method | weights | attention | procs x threads | median ms | tokens/s | stddev ms | samples |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         t = r["timing"]
-        print(f"| {r['test']} | {r['method']} | {r['attention']} | {r['procs']} x {r['threads']} | "
+        print(f"| {r['test']} | {r['method']} | {r.get('weights', 'f32')} | {r['attention']} | {r['procs']} x {r['threads']} | "
               f"{t['median_ms']:.1f} | {r['tokens_per_s']:.1f} | {t['stddev_ms']:.1f} | {len(t['samples_ms'])} |")
 
 

@@ -1,7 +1,17 @@
 #!/usr/bin/env bash
-# The whole test suite: system packages if missing, then every Swift test target.
+# The whole test suite: system packages if missing, then every XCTest target; ends with a plain
+# "N passed, N failed" line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 swift build --build-tests
-swift test --skip-build
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+swift test --skip-build --disable-swift-testing 2>&1 | tee "$log" || status=$?
+summary=$(grep -E "^[[:space:]]*Executed [0-9]+ tests?, with [0-9]+ failures?" "$log" | tail -n 1)
+total=$(echo "$summary" | awk '{print $2}')
+failed=$(echo "$summary" | awk '{print $5}')
+echo "$(( ${total:-0} - ${failed:-0} )) passed, ${failed:-0} failed"
+[ -n "$summary" ] || status=1  # no summary: the tests did not run
+exit "$status"

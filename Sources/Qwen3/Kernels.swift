@@ -7,17 +7,28 @@ public enum KernelISA: String, CaseIterable, Sendable {
     case baseline
     /// AVX2 + FMA intrinsics with packed weights (the `avx2` and `mpi+avx2` methods).
     case avx2
+    /// AVX-512 matmul with packed weights; the other ops use their AVX2 kernels.
+    case avx512
 
     /// Whether this CPU can run the path.
     public var isSupported: Bool {
         switch self {
         case .baseline: return true
         case .avx2: return ck_cpu_has_avx2_fma() != 0
+        case .avx512: return ck_cpu_has_avx512() != 0 && ck_cpu_has_avx2_fma() != 0
         }
     }
 
     /// The fastest path this CPU supports.
-    public static var fastestSupported: KernelISA { KernelISA.avx2.isSupported ? .avx2 : .baseline }
+    public static var fastestSupported: KernelISA {
+        [.avx512, .avx2].first { $0.isSupported } ?? .baseline
+    }
+}
+
+/// How linear-layer weights are held and multiplied: float32, or bfloat16 with the activations
+/// rounded to bfloat16 at each matmul input and float32 sums. Everything between matmuls is float32.
+public enum WeightPrecision: String, CaseIterable, Sendable {
+    case f32, bf16
 }
 
 /// Attention algorithm and its tiling.
@@ -33,10 +44,36 @@ public enum AttentionKind: Equatable, Sendable {
     }
 }
 
-/// Function pointers for one ISA path. Every op of the forward pass goes through this table.
+/// A linear layer's weight in the layout its matmul kernel reads.
+enum WeightStorage {
+    case f32(FloatBuffer)
+    case bf16(BFloat16Buffer)
+
+    var raw: UnsafeRawPointer {
+        switch self {
+        case .f32(let b): return UnsafeRawPointer(b.pointer)
+        case .bf16(let b): return UnsafeRawPointer(b.pointer)
+        }
+    }
+
+    var byteCount: Int {
+        switch self {
+        case .f32(let b): return b.byteCount
+        case .bf16(let b): return b.byteCount
+        }
+    }
+
+    /// Whether this is `buffer` itself (a tied lm_head reading the embedding), not a copy.
+    func isStorage(of buffer: FloatBuffer) -> Bool {
+        if case .f32(let b) = self { return b === buffer }
+        return false
+    }
+}
+
+/// Function pointers for one ISA path and weight precision. Every op of the forward pass goes
+/// through this table.
 struct Kernels {
-    typealias Matmul = @convention(c) (UnsafePointer<Float>?, UnsafePointer<Float>?,
-                                       UnsafeMutablePointer<Float>?, Int, Int, Int) -> Void
+    typealias Matmul = (UnsafePointer<Float>, UnsafeRawPointer, UnsafeMutablePointer<Float>, Int, Int, Int) -> Void
     typealias RMSNorm = @convention(c) (UnsafePointer<Float>?, UnsafePointer<Float>?,
                                         UnsafeMutablePointer<Float>?, Int, Int, Float) -> Void
     typealias Rope = @convention(c) (UnsafeMutablePointer<Float>?, Int, Int, Int, UnsafePointer<Int32>?,
@@ -52,6 +89,7 @@ struct Kernels {
         Int, Int, Int, Int, Int, Int, Float, Int, Int, UnsafeMutablePointer<Float>?, Int32) -> Void
 
     let isa: KernelISA
+    let precision: WeightPrecision
     let matmul: Matmul
     let rmsnorm: RMSNorm
     let rope: Rope
@@ -60,22 +98,39 @@ struct Kernels {
     let standardAttention: StandardAttention
     let streamingAttention: StreamingAttention
 
-    init(_ isa: KernelISA) throws {
+    init(_ isa: KernelISA, precision: WeightPrecision = .f32) throws {
         guard isa.isSupported else {
-            throw RequestError("this CPU lacks the instructions for the \(isa.rawValue) kernels (AVX2 and FMA)")
+            let needs = isa == .avx512 ? "AVX-512 (F, BW, VL)" : "AVX2 and FMA"
+            throw RequestError("this CPU lacks the instructions for the \(isa.rawValue) kernels (\(needs))")
         }
         self.isa = isa
+        self.precision = precision
+        switch (isa, precision) {
+        case (.baseline, .f32):
+            matmul = { ck_matmul_f32_ref($0, $1.assumingMemoryBound(to: Float.self), $2, $3, $4, $5) }
+        case (.avx2, .f32):
+            matmul = { ck_matmul_f32_avx2($0, $1.assumingMemoryBound(to: Float.self), $2, $3, $4, $5) }
+        case (.avx512, .f32):
+            matmul = { ck_matmul_f32_avx512($0, $1.assumingMemoryBound(to: Float.self), $2, $3, $4, $5) }
+        case (.baseline, .bf16):
+            matmul = { ck_matmul_bf16_ref($0, $1.assumingMemoryBound(to: UInt16.self), $2, $3, $4, $5) }
+        case (.avx512, .bf16):
+            guard ck_cpu_has_avx512_bf16() != 0 else {
+                throw RequestError("--weights bf16 with the avx512 kernels needs AVX512_BF16, which this CPU lacks; use --weights f32 or --method baseline")
+            }
+            matmul = { ck_matmul_bf16_avx512($0, $1.assumingMemoryBound(to: UInt16.self), $2, $3, $4, $5) }
+        case (.avx2, .bf16):
+            throw RequestError("--weights bf16 has no AVX2 kernel (AVX2 lacks bfloat16 dot products); use --method avx512 (AVX512_BF16) or baseline, or --weights f32")
+        }
         switch isa {
         case .baseline:
-            matmul = ck_matmul_f32_ref
             rmsnorm = ck_rmsnorm_f32_ref
             rope = ck_rope_f32_ref
             siluMul = ck_silu_mul_f32_ref
             add = ck_add_f32_ref
             standardAttention = ck_attention_standard_f32_ref
             streamingAttention = ck_attention_streaming_f32_ref
-        case .avx2:
-            matmul = ck_matmul_f32_avx2
+        case .avx2, .avx512:
             rmsnorm = ck_rmsnorm_f32_avx2
             rope = ck_rope_f32_avx2
             siluMul = ck_silu_mul_f32_avx2
@@ -85,15 +140,27 @@ struct Kernels {
         }
     }
 
-    /// Lays out a linear layer's weight W[N, K] the way `matmul` reads it.
-    func prepare(weight: FloatBuffer, outFeatures n: Int, inFeatures k: Int) -> FloatBuffer {
-        switch isa {
-        case .baseline:
-            return weight
-        case .avx2:
+    /// Lays out a linear layer's weight W[N, K] (float32, checkpoint layout) the way `matmul` reads it.
+    func prepare(weight: FloatBuffer, outFeatures n: Int, inFeatures k: Int) -> WeightStorage {
+        switch (isa, precision) {
+        case (.baseline, .f32):
+            return .f32(weight)
+        case (.avx2, .f32):
             let packed = FloatBuffer(count: ck_pack_f32_avx2_size(n, k))
             ck_pack_f32_avx2(weight.pointer, packed.pointer, n, k)
-            return packed
+            return .f32(packed)
+        case (.avx512, .f32):
+            let packed = FloatBuffer(count: ck_pack_f32_avx512_size(n, k))
+            ck_pack_f32_avx512(weight.pointer, packed.pointer, n, k)
+            return .f32(packed)
+        case (_, .bf16):
+            // Exact for a bf16 checkpoint (bf16 -> f32 -> bf16 round-trips); rounds an f32 one.
+            let halves = BFloat16Buffer(count: n * k)
+            ck_convert_f32_to_bf16(weight.pointer, halves.pointer, n * k)
+            if isa == .baseline { return .bf16(halves) }
+            let packed = BFloat16Buffer(count: ck_pack_bf16_size(n, k))
+            ck_pack_bf16(halves.pointer, packed.pointer, n, k)
+            return .bf16(packed)
         }
     }
 }
@@ -102,10 +169,10 @@ struct Kernels {
 final class Linear {
     let outFeatures: Int
     let inFeatures: Int
-    let weight: FloatBuffer
+    let weight: WeightStorage
     let bias: FloatBuffer?
 
-    init(outFeatures: Int, inFeatures: Int, weight: FloatBuffer, bias: FloatBuffer?) {
+    init(outFeatures: Int, inFeatures: Int, weight: WeightStorage, bias: FloatBuffer?) {
         self.outFeatures = outFeatures
         self.inFeatures = inFeatures
         self.weight = weight
@@ -121,7 +188,7 @@ final class Linear {
             y.update(repeating: 0, count: rows * outFeatures)
             return
         }
-        kernels.matmul(x, weight.pointer, y, rows, outFeatures, inFeatures)
+        kernels.matmul(x, weight.raw, y, rows, outFeatures, inFeatures)
         if let bias { ck_add_bias_f32(y, bias.pointer, rows, outFeatures) }
     }
 }

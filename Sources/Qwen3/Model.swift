@@ -7,17 +7,20 @@ public final class Qwen3Model {
     public let config: Qwen3Config
     public let plan: ShardPlan
     public let isa: KernelISA
+    public let precision: WeightPrecision
     let kernels: Kernels
     let weights: ModelWeights
     public let communicator: Communicator
 
     /// Loads `path` (a .safetensors file with config.json beside it, a shard index, or a folder).
-    public init(path: String, isa: KernelISA, communicator: Communicator = SingleProcessCommunicator()) throws {
+    public init(path: String, isa: KernelISA, precision: WeightPrecision = .f32,
+                communicator: Communicator = SingleProcessCommunicator()) throws {
         let folder = Self.folder(of: path)
         config = try Qwen3Config.load(from: folder.appendingPathComponent("config.json"))
         plan = try ShardPlan(config: config, rank: communicator.rank, size: communicator.size)
-        kernels = try Kernels(isa)
+        kernels = try Kernels(isa, precision: precision)
         self.isa = isa
+        self.precision = precision
         self.communicator = communicator
         let checkpoint = try SafetensorsCheckpoint(path: path)
         weights = try WeightLoader(checkpoint: checkpoint, config: config, plan: plan, kernels: kernels,
@@ -50,6 +53,8 @@ public final class InferenceSession {
     public let maxTokens: Int
     /// Tokens already in the KV cache.
     public private(set) var position = 0
+    /// When set, `forward` adds the time of each operation class to it.
+    public var profile: OpProfile?
 
     private let cache: KVCache
     private let rotary: RotaryTable
@@ -158,50 +163,79 @@ public final class InferenceSession {
         if allLogits && localLogits.count < n * model.plan.vocab.count {
             throw RequestError("this session was not created for all-token logits")
         }
-        for (t, token) in tokens.enumerated() {
-            guard token >= 0, Int(token) < c.vocabSize else {
-                throw RequestError("token id \(token) is outside the vocabulary (0..<\(c.vocabSize))")
-            }
-            (x.pointer + t * h).update(from: weights.embedding.pointer + Int(token) * h, count: h)
-            positions[t] = Int32(position + t)
+        for token in tokens where token < 0 || Int(token) >= c.vocabSize {
+            throw RequestError("token id \(token) is outside the vocabulary (0..<\(c.vocabSize))")
         }
         let scale = 1 / Float(d).squareRoot()
+        let localHeads = self.localHeads
+        let (qWidth, kvWidth) = (Double(localHeads * d), Double(slots * d))
+        let tokensD = Double(n)
 
+        step(.embedding) {
+            for (t, token) in tokens.enumerated() {
+                (x.pointer + t * h).update(from: weights.embedding.pointer + Int(token) * h, count: h)
+                positions[t] = Int32(position + t)
+            }
+        }
         for (l, layer) in weights.layers.enumerated() {
             // Attention block: pre-norm, q/k/v, per-head q/k RMSNorm, RoPE, cache, attention.
-            kernels.rmsnorm(x.pointer, layer.inputNorm.pointer, xn.pointer, n, h, eps)
-            layer.qProj.apply(kernels, xn.pointer, q.pointer, rows: n)
-            layer.kProj.apply(kernels, xn.pointer, k.pointer, rows: n)
-            layer.vProj.apply(kernels, xn.pointer, v.pointer, rows: n)
-            kernels.rmsnorm(q.pointer, layer.qNorm.pointer, q.pointer, n * localHeads, d, eps)
-            kernels.rmsnorm(k.pointer, layer.kNorm.pointer, k.pointer, n * slots, d, eps)
-            kernels.rope(q.pointer, n, localHeads, d, positions, rotary.cos.pointer, rotary.sin.pointer)
-            kernels.rope(k.pointer, n, slots, d, positions, rotary.cos.pointer, rotary.sin.pointer)
-            cache.store(layer: l, keys: k.pointer, values: v.pointer, tokens: n, start: position)
-            attend(layer: l, tokens: n, scale: scale)
+            step(.norms) { kernels.rmsnorm(x.pointer, layer.inputNorm.pointer, xn.pointer, n, h, eps) }
+            step(.qkv, flops: 2 * tokensD * Double(h) * (qWidth + 2 * kvWidth)) {
+                layer.qProj.apply(kernels, xn.pointer, q.pointer, rows: n)
+                layer.kProj.apply(kernels, xn.pointer, k.pointer, rows: n)
+                layer.vProj.apply(kernels, xn.pointer, v.pointer, rows: n)
+            }
+            step(.norms) {
+                kernels.rmsnorm(q.pointer, layer.qNorm.pointer, q.pointer, n * localHeads, d, eps)
+                kernels.rmsnorm(k.pointer, layer.kNorm.pointer, k.pointer, n * slots, d, eps)
+            }
+            step(.rope) {
+                kernels.rope(q.pointer, n, localHeads, d, positions, rotary.cos.pointer, rotary.sin.pointer)
+                kernels.rope(k.pointer, n, slots, d, positions, rotary.cos.pointer, rotary.sin.pointer)
+            }
+            step(.kvCache) { cache.store(layer: l, keys: k.pointer, values: v.pointer, tokens: n, start: position) }
+            // Causal QK^T and PV: each query attends to position + t + 1 keys.
+            let pairs = tokensD * Double(position) + tokensD * (tokensD + 1) / 2
+            step(.attention, flops: 4 * pairs * qWidth) { attend(layer: l, tokens: n, scale: scale) }
             // Row-parallel o_proj: partial sums over this rank's heads, then one all-reduce.
-            layer.oProj.apply(kernels, attended.pointer, projected.pointer, rows: n)
-            comm.allReduceSum(projected.pointer, count: n * h)
-            if let bias = layer.oBias { ck_add_bias_f32(projected.pointer, bias.pointer, n, h) }
-            kernels.add(x.pointer, projected.pointer, n * h)
+            step(.oProj, flops: 2 * tokensD * qWidth * Double(h)) {
+                layer.oProj.apply(kernels, attended.pointer, projected.pointer, rows: n)
+            }
+            step(.allReduce) { comm.allReduceSum(projected.pointer, count: n * h) }
+            step(.residual) {
+                if let bias = layer.oBias { ck_add_bias_f32(projected.pointer, bias.pointer, n, h) }
+                kernels.add(x.pointer, projected.pointer, n * h)
+            }
 
             // MLP block: x += down(silu(gate(xn)) * up(xn)), down row-parallel.
-            kernels.rmsnorm(x.pointer, layer.postAttentionNorm.pointer, xn.pointer, n, h, eps)
-            layer.gateProj.apply(kernels, xn.pointer, gate.pointer, rows: n)
-            layer.upProj.apply(kernels, xn.pointer, up.pointer, rows: n)
-            kernels.siluMul(gate.pointer, up.pointer, gate.pointer, n * inter)
-            layer.downProj.apply(kernels, gate.pointer, projected.pointer, rows: n)
-            comm.allReduceSum(projected.pointer, count: n * h)
-            kernels.add(x.pointer, projected.pointer, n * h)
+            step(.norms) { kernels.rmsnorm(x.pointer, layer.postAttentionNorm.pointer, xn.pointer, n, h, eps) }
+            step(.gateUp, flops: 4 * tokensD * Double(h * inter)) {
+                layer.gateProj.apply(kernels, xn.pointer, gate.pointer, rows: n)
+                layer.upProj.apply(kernels, xn.pointer, up.pointer, rows: n)
+            }
+            step(.silu) { kernels.siluMul(gate.pointer, up.pointer, gate.pointer, n * inter) }
+            step(.down, flops: 2 * tokensD * Double(h * inter)) {
+                layer.downProj.apply(kernels, gate.pointer, projected.pointer, rows: n)
+            }
+            step(.allReduce) { comm.allReduceSum(projected.pointer, count: n * h) }
+            step(.residual) { kernels.add(x.pointer, projected.pointer, n * h) }
         }
 
         // Final norm and lm_head, for the last token only unless every row is asked for.
         let first = allLogits ? 0 : n - 1, rows = n - first
-        kernels.rmsnorm(x.pointer + first * h, weights.finalNorm.pointer, xn.pointer, rows, h, eps)
-        weights.lmHead.apply(kernels, xn.pointer, localLogits.pointer, rows: rows)
-        gatherLogits(rows: rows)
+        step(.norms) { kernels.rmsnorm(x.pointer + first * h, weights.finalNorm.pointer, xn.pointer, rows, h, eps) }
+        step(.lmHead, flops: 2 * Double(rows * h * model.plan.vocab.count)) {
+            weights.lmHead.apply(kernels, xn.pointer, localLogits.pointer, rows: rows)
+        }
+        step(.gather) { gatherLogits(rows: rows) }
         position += n
         return UnsafeBufferPointer(start: logits.pointer, count: rows * c.vocabSize)
+    }
+
+    /// Runs one step of the forward pass, timed when profiling.
+    @inline(__always)
+    private func step(_ op: ProfiledOp, flops: Double = 0, _ body: () -> Void) {
+        if let profile { profile.measure(op, flops: flops, body) } else { body() }
     }
 
     /// lm_head is column-parallel over the vocabulary: collect every rank's columns into whole rows.

@@ -59,7 +59,7 @@ final class ModelWeights {
     }
 
     var byteCount: Int {
-        let head = lmHead.weight === embedding ? 0 : lmHead.byteCount
+        let head = lmHead.weight.isStorage(of: embedding) ? 0 : lmHead.byteCount
         return embedding.byteCount + finalNorm.byteCount + head + layers.reduce(0) { $0 + $1.byteCount }
     }
 }
@@ -196,8 +196,8 @@ struct WeightLoader {
         let (v, k) = (config.vocabSize, config.hiddenSize)
         let t = try tensor(name, shape: [v, k])
         let rows = plan.vocab
-        if let embedding, rows.count == v, kernels.isa == .baseline {
-            return Linear(outFeatures: v, inFeatures: k, weight: embedding, bias: nil)
+        if let embedding, rows.count == v, kernels.isa == .baseline, kernels.precision == .f32 {
+            return Linear(outFeatures: v, inFeatures: k, weight: .f32(embedding), bias: nil)
         }
         let raw = FloatBuffer(count: rows.count * k)
         if let embedding {

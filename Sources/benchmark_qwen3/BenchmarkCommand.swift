@@ -13,7 +13,9 @@ struct BenchmarkQwen3: ParsableCommand {
         Without --model, a synthetic checkpoint with the exact Qwen3-0.6B shapes (bf16, random weights \
         from a fixed seed) is generated on first use into $QWEN3_BENCH_CACHE, else \
         $XDG_CACHE_HOME/qwen3-bench, else ~/.cache/qwen3-bench, and loaded like a real one. \
-        Weights are converted to float32 at load and all compute is float32.
+        With --weights f32 (the default) weights are converted to float32 at load and all compute \
+        is float32; with --weights bf16 the linear layers keep bfloat16 weights and round their \
+        inputs to bfloat16 (float32 sums), everything else stays float32.
 
         Prefill times one forward pass over the prompt with logits for the last position only; \
         decode times --gen-len single-token steps through the KV cache that follow a prefill of the \
@@ -32,8 +34,11 @@ struct BenchmarkQwen3: ParsableCommand {
     @Option(help: "Phase to time: prefill or decode.")
     var phase: String = "prefill"
 
-    @Option(help: "baseline (plain OpenMP loops), avx2 (AVX2+FMA kernels), mpi or mpi+avx2 (tensor parallel over MPI processes; not available in this build yet). Default: the fastest this CPU supports.")
+    @Option(help: "baseline (plain OpenMP loops), avx2 (AVX2+FMA kernels), avx512 (AVX-512 matmul), or mpi, mpi+avx2, mpi+avx512 (the same, tensor parallel over the processes of mpirun). Default: the fastest this CPU supports.")
     var method: String?
+
+    @Option(help: "Linear-layer weights in memory: f32 (converted at load; all math in float32) or bf16 (half the memory; activations rounded to bfloat16 at each matmul input, float32 sums; needs --method avx512 on a CPU with AVX512_BF16, or baseline).")
+    var weights: String = "f32"
 
     @Option(help: "Parallel mode, as in the original tool: omp (one process) or mpi (turns --method baseline/avx2 into mpi/mpi+avx2). Default: implied by --method.")
     var mode: String?
@@ -64,6 +69,9 @@ struct BenchmarkQwen3: ParsableCommand {
 
     @Option(help: "Seed for the synthetic prompt and decode token ids. Default 0.")
     var seed: UInt64?
+
+    @Flag(help: "Time each operation class (GEMMs by projection, attention, norms, RoPE, MPI, ...) in the timed iterations and report ms, share and GFLOP/s per phase.")
+    var profile = false
 
     @Option(help: "Append one JSON object per run (options, every iteration's time, environment) to this file.")
     var json: String?

@@ -10,6 +10,7 @@ struct RunSettings {
     var modelPath: String?
     var method: Method
     var methodSource: String
+    var weights: WeightPrecision
     var attention: AttentionKind
     var phase: Phase
     var prompt: [Int32]
@@ -21,6 +22,7 @@ struct RunSettings {
     var threads: ThreadChoice
     var jsonPath: String?
     var dumpPath: String?
+    var profile: Bool
     var decodeFrom: Int?
 
     static let defaultQBlock = 64
@@ -45,6 +47,10 @@ struct RunSettings {
         }
         if let mode = o.mode { method = try method.under(mode: mode) }
         self.method = method
+        guard let weights = WeightPrecision(rawValue: o.weights) else {
+            throw RequestError("--weights must be f32 or bf16, got \(o.weights)")
+        }
+        self.weights = weights
 
         switch o.attention {
         case "standard":
@@ -66,6 +72,7 @@ struct RunSettings {
         try given("--iters", o.iters != nil, only: "to benchmarks, not --dump-logits", when: !dumping)
         try given("--warmup", o.warmup != nil, only: "to benchmarks, not --dump-logits", when: !dumping)
         try given("--json", o.json != nil, only: "to benchmarks, not --dump-logits", when: !dumping)
+        try given("--profile", o.profile, only: "to benchmarks, not --dump-logits", when: !dumping)
         try given("--phase", o.phase != "prefill", only: "to benchmarks; --dump-logits uses --decode-from", when: !dumping)
         try given("--gen-len", o.genLen != nil, only: "to --phase decode", when: !dumping && phase == .decode)
         try given("--prompt-len", o.promptLen != nil, only: "without --tokens", when: o.tokens == nil)
@@ -104,6 +111,7 @@ struct RunSettings {
         modelPath = o.model
         jsonPath = o.json
         dumpPath = o.dumpLogits
+        profile = o.profile
     }
 }
 
@@ -129,7 +137,7 @@ struct BenchmarkRun {
         let launch = MPICommunicator.launchedRanks()
         var settings = try RunSettings(options, localRanks: launch?.localSize ?? 1)
         if !settings.method.isDistributed, let launch, launch.size > 1 {
-            throw RequestError("--method \(settings.method.rawValue) runs on one process, but mpirun started \(launch.size); use --method \(settings.method.isa == .avx2 ? "mpi+avx2" : "mpi") (or --mode mpi) to split the model across them")
+            throw RequestError("--method \(settings.method.rawValue) runs on one process, but mpirun started \(launch.size); use --method \(Method.distributed(settings.method.isa).rawValue) (or --mode mpi) to split the model across them")
         }
         let comm: Communicator = settings.method.isDistributed ? try MPICommunicator() : SingleProcessCommunicator()
         ck_set_num_threads(Int32(settings.threads.count))
@@ -139,7 +147,7 @@ struct BenchmarkRun {
         if comm.rank == 0 { resolved = try agree(comm) { try resolveModel(settings.modelPath) } }
         if comm.rank != 0 { resolved = try agree(comm) { try resolveModel(settings.modelPath) } }
         let (path, synthetic) = resolved!
-        let model = try agree(comm) { try Qwen3Model(path: path, isa: settings.method.isa, communicator: comm) }
+        let model = try agree(comm) { try Qwen3Model(path: path, isa: settings.method.isa, precision: settings.weights, communicator: comm) }
         if settings.promptSource != "--tokens" {
             settings.prompt = Self.syntheticTokens(count: settings.prompt.count, vocab: model.config.vocabSize, seed: settings.seed)
         }
@@ -222,18 +230,23 @@ struct BenchmarkRun {
         let decodeTokens = (0..<settings.genLen).map { _ in Int32(generator.next() % UInt64(model.config.vocabSize)) }
         var prefillMs: [Double] = [], decodeMs: [Double] = []
         var communication = CommunicationStatistics()
+        let prefillProfile = OpProfile(), decodeProfile = OpProfile()
         for iteration in 0..<(settings.warmup + settings.iterations) {
+            let timed = iteration >= settings.warmup
             session.reset()
             comm.barrier()
             let before = comm.statistics
+            session.profile = timed && settings.profile ? prefillProfile : nil
             let start = Clock.now()
             try session.forward(prompt)
             let prefillEnd = Clock.now()
             if decoding {
+                session.profile = timed && settings.profile ? decodeProfile : nil
                 for token in decodeTokens { try session.forward([token]) }
             }
             let end = Clock.now()
-            if iteration >= settings.warmup {
+            session.profile = nil
+            if timed {
                 prefillMs.append(Clock.ms(start, prefillEnd))
                 if decoding { decodeMs.append(Clock.ms(prefillEnd, end)) }
                 let spent = comm.statistics - before
@@ -248,8 +261,13 @@ struct BenchmarkRun {
             let resident: Double = perRank[3 * r], ms: Double = perRank[3 * r + 1], bytes: Double = perRank[3 * r + 2]
             return RankStatistics(residentBytes: Int(resident), communicationMs: ms, payloadBytes: Int(bytes))
         }
+        var profiles: [(phase: String, profile: OpProfile)] = []
+        if settings.profile {
+            profiles.append(("prefill", prefillProfile))
+            if decoding { profiles.append(("decode", decodeProfile)) }
+        }
         return Measurement(prefillMs: comm.max(prefillMs), decodeMs: comm.max(decodeMs),
-                           sessionBytes: session.byteCount, ranks: ranks)
+                           sessionBytes: session.byteCount, ranks: ranks, profiles: profiles)
     }
 }
 
@@ -265,6 +283,8 @@ struct Measurement {
     let decodeMs: [Double]
     let sessionBytes: Int
     let ranks: [RankStatistics]
+    /// Rank 0's time per operation class, per phase, summed over the timed iterations.
+    let profiles: [(phase: String, profile: OpProfile)]
 }
 
 enum Clock {

@@ -32,7 +32,20 @@ struct ReportHeader {
         }
     }
 
-    var isaDescription: String { settings.method.isa == .avx2 ? "AVX2+FMA" : "plain C loops (baseline)" }
+    var isaDescription: String {
+        let matmul = settings.weights == .bf16 ? "bf16 matmul" : "f32 matmul"
+        switch settings.method.isa {
+        case .baseline: return "plain C loops (baseline), \(matmul)"
+        case .avx2: return "AVX2+FMA"
+        case .avx512: return "AVX-512 \(settings.weights == .bf16 ? "BF16 (vdpbf16ps)" : "f32") matmul, AVX2+FMA elsewhere"
+        }
+    }
+
+    var precisionDescription: String {
+        settings.weights == .bf16
+            ? "bf16 linear weights, activations rounded to bf16 at each matmul, f32 sums and f32 elsewhere"
+            : "float32 in memory and compute"
+    }
 
     func print() {
         let rule = String(repeating: "=", count: 44)
@@ -49,7 +62,7 @@ struct ReportHeader {
             "Phase: \(s.phase.rawValue)",
             "Processes: \(processes)\(processes > 1 ? " (tensor parallel: heads, MLP columns and vocabulary split)" : "")   Threads per process: \(s.threads.count) (\(s.threads.source))",
             "CPU: \(cpu) [\(RunEnvironment.cpuFeatures)]; kernels: \(isaDescription)",
-            "Weight precision: \(checkpointDType.rawValue) in checkpoint, float32 in memory and compute (\(Report.megabytes(weightBytes)) MB\(processes > 1 ? " on rank 0" : ""))",
+            "Weight precision: \(checkpointDType.rawValue) in checkpoint; \(precisionDescription) (\(Report.megabytes(weightBytes)) MB\(processes > 1 ? " on rank 0" : ""))",
             "Prompt: \(s.prompt.count) tokens (\(s.promptSource))" + (s.phase == .decode ? ", then \(s.genLen) decode steps" : ""),
             "Warm-up: \(s.warmup)   Iterations: \(s.iterations)",
             rule, "",
@@ -124,7 +137,40 @@ struct Report {
             }
         }
         lines.append(rule)
+        for (phase, profile) in result.profiles { lines += profileLines(phase: phase, profile: profile) }
         print(lines.joined(separator: "\n"))
+    }
+
+    /// The --profile table of one phase: per operation class, ms per iteration, share, GFLOP/s.
+    func profileLines(phase: String, profile: OpProfile) -> [String] {
+        let iters = Double(header.settings.iterations), total = Double(profile.totalNanoseconds)
+        func name(_ text: String) -> String { "  " + text.padding(toLength: 28, withPad: " ", startingAt: 0) }
+        var lines = ["Profile, \(phase)\(header.processes > 1 ? " (rank 0)" : ""): ms per iteration, share of the profiled time, GFLOP/s",
+                     name("operation") + "    ms/iter   share   GFLOP/s"]
+        for op in ProfiledOp.allCases {
+            guard let ns = profile.nanoseconds[op], ns > 0 else { continue }
+            let work = profile.flops[op] ?? 0
+            let rate = work > 0 ? String(format: "%10.1f", work / Double(ns)) : ""
+            lines.append(name(op.rawValue) + String(format: "%11.2f %6.1f%%", Double(ns) / 1e6 / iters, 100 * Double(ns) / total) + rate)
+        }
+        lines.append(name("total") + String(format: "%11.2f", total / 1e6 / iters))
+        return lines
+    }
+
+    var profileJSON: [String: Any] {
+        var out: [String: Any] = [:]
+        let iters = Double(header.settings.iterations)
+        for (phase, profile) in result.profiles {
+            var ops: [String: Any] = [:]
+            for (op, ns) in profile.nanoseconds {
+                var entry: [String: Any] = ["ms_per_iter": Double(ns) / 1e6 / iters,
+                                            "share": Double(ns) / Double(profile.totalNanoseconds)]
+                if let work = profile.flops[op], work > 0 { entry["gflops"] = work / Double(ns) }
+                ops[op.rawValue] = entry
+            }
+            out[phase] = ops
+        }
+        return out
     }
 
     var jsonObject: [String: Any] {
@@ -140,7 +186,7 @@ struct Report {
             "tokens_per_s": Double(tokensPerIteration) / t.median * 1000,
             "timing": t.json, "prefill": Statistics(samples: result.prefillMs).json,
             "model": h.modelPath, "synthetic": h.synthetic, "checkpoint_dtype": h.checkpointDType.rawValue,
-            "compute_dtype": "f32", "isa": s.method.isa.rawValue, "cpu": h.cpu,
+            "weights": s.weights.rawValue, "isa": s.method.isa.rawValue, "cpu": h.cpu,
             "cpu_features": RunEnvironment.cpuFeatures, "commit": h.commit, "host": RunEnvironment.hostname,
             "timestamp": ISO8601DateFormatter().string(from: Date()),
             "weight_bytes": h.weightBytes, "session_bytes": result.sessionBytes,
@@ -150,6 +196,7 @@ struct Report {
                        "intermediate": h.config.intermediateSize, "vocab": h.config.vocabSize],
         ]
         object["samples_ms"] = t.samples
+        if !result.profiles.isEmpty { object["profile"] = profileJSON }
         object["ranks"] = result.ranks.map {
             ["resident_bytes": $0.residentBytes, "mpi_ms": $0.communicationMs, "mpi_payload_bytes": $0.payloadBytes] as [String: Any]
         }

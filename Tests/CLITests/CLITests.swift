@@ -123,6 +123,28 @@ final class CLITests: ToolTestCase {
         XCTAssertGreaterThan(second["tokens_per_s"] as? Double ?? 0, 0)
     }
 
+    func testProfileReportsEveryOperationClass() throws {
+        let model = try makeTinyModel()
+        let json = model.appendingPathComponent("profile.jsonl")
+        let result = try run(["--model", model.path, "--prompt-len", "8", "--iters", "2", "--phase", "decode",
+                              "--gen-len", "3", "--profile", "--json", json.path])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        for phase in ["prefill", "decode"] {
+            XCTAssertTrue(result.stdout.contains("Profile, \(phase): "), result.stdout)
+        }
+        for op in ["gemm q/k/v", "attention", "rmsnorm", "gemm lm_head", "residual add"] {
+            XCTAssertEqual(result.stdout.components(separatedBy: "  " + op).count - 1, 2, "\(op) once per phase")
+        }
+        let record = try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as! [String: Any]
+        let profile = record["profile"] as! [String: [String: [String: Double]]]
+        let decode = profile["decode"]!
+        let shares = decode.values.compactMap { $0["share"] }
+        XCTAssertEqual(shares.reduce(0, +), 1, accuracy: 1e-6)
+        XCTAssertGreaterThan(decode["gemm gate/up"]?["gflops"] ?? 0, 0)
+        let plain = try run(["--model", model.path, "--prompt-len", "8", "--iters", "1"])
+        XCTAssertFalse(plain.stdout.contains("Profile,"), "no profile unless asked")
+    }
+
     func testThreadsComeFromEnvironmentWhenNotGiven() throws {
         let model = try makeTinyModel()
         let result = try run(["--model", model.path, "--prompt-len", "4", "--iters", "1"], environment: ["OMP_NUM_THREADS": "1"])
@@ -146,6 +168,8 @@ final class CLITests: ToolTestCase {
             (["--iters", "1", "--json", "/nonexistent-dir/x.jsonl"], "--json: cannot write in /nonexistent-dir"),
             (["--tokens", "1,2", "--dump-logits", "/tmp/x.npy", "--decode-from", "3"], "--decode-from must be between 1"),
             (["--mode", "omp", "--method", "mpi+avx2"], "--mode omp conflicts"),
+            (["--method", "avx2", "--weights", "bf16"], "--weights bf16 has no AVX2 kernel"),
+            (["--weights", "f16"], "--weights must be f32 or bf16"),
         ]
         for (args, message) in cases {
             let result = try run(["--model", model.path] + args)

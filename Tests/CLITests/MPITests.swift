@@ -52,6 +52,21 @@ final class MPITests: ToolTestCase {
         }
     }
 
+    func testBF16WeightsUnderMPI() throws {
+        let dir = try temporary()
+        let fixture = Self.fixtures.appendingPathComponent("gqa8-untied-f32")
+        let reference = try JSONSerialization.jsonObject(with: Data(contentsOf: fixture.appendingPathComponent("reference.json"))) as! [String: Any]
+        let tokens = (reference["tokens"] as! [Int]).map(String.init).joined(separator: ",")
+        let hf = try readNPY(fixture.appendingPathComponent("logits.npy"))
+        let bound = 0.03 * hf.values.map(abs).max()!  // the bf16 bound of ReferenceLogitsTests
+        let out = dir.appendingPathComponent("bf16.npy")
+        let result = try mpirun(3, ["--model", fixture.path, "--tokens", tokens, "--decode-from", "5", "--threads", "1",
+                                    "--method", "mpi", "--weights", "bf16", "--dump-logits", out.path])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let got = try readNPY(out)
+        XCTAssertLessThanOrEqual(zip(got.values, hf.values).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }, bound)
+    }
+
     func testTwoHostsOverTCP() throws {
         guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip")
                 || FileManager.default.isExecutableFile(atPath: "/usr/bin/ip") || FileManager.default.isExecutableFile(atPath: "/sbin/ip") else {
