@@ -48,8 +48,10 @@ let package = Package(
             dependencies: ["Qwen3", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/benchmark_qwen3"
         ),
+        // Fuzz target for the checkpoint parsers; a corpus replayer unless built with -DFUZZING.
+        .executableTarget(name: "fuzz_loader", dependencies: ["Qwen3"], path: "Sources/fuzz_loader"),
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels"], path: "Tests/CKernelsTests"),
         .testTarget(name: "Qwen3Tests", dependencies: ["Qwen3", "CKernels"], path: "Tests/Qwen3Tests"),
-        .testTarget(name: "CLITests", dependencies: ["benchmark_qwen3"], path: "Tests/CLITests"),
+        .testTarget(name: "CLITests", dependencies: ["benchmark_qwen3", "fuzz_loader"], path: "Tests/CLITests"),
     ]
 )

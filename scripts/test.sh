@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: system packages if missing, then every XCTest target; ends with a plain
-# "N passed, N failed" line.
+# The whole test suite: system packages if missing, every XCTest target, then FUZZ_SECONDS (default
+# 60; 0 skips) of fuzzing the checkpoint parsers; ends with a plain "N passed, N failed" line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -12,6 +12,8 @@ swift test --skip-build --disable-swift-testing 2>&1 | tee "$log" || status=$?
 summary=$(grep -E "^[[:space:]]*Executed [0-9]+ tests?, with [0-9]+ failures?" "$log" | tail -n 1)
 total=$(echo "$summary" | awk '{print $2}')
 failed=$(echo "$summary" | awk '{print $5}')
+# Bounded fuzzing of the checkpoint parsers; its failure fails the suite.
+if [ "${FUZZ_SECONDS:-60}" -gt 0 ]; then scripts/fuzz.sh || status=1; fi
 echo "$(( ${total:-0} - ${failed:-0} )) passed, ${failed:-0} failed"
 [ -n "$summary" ] || status=1  # no summary: the tests did not run
 exit "$status"

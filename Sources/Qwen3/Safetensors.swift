@@ -87,20 +87,8 @@ public final class SafetensorsCheckpoint {
         do { data = try Data(contentsOf: URL(fileURLWithPath: index)) } catch {
             throw ModelLoadError(index, "cannot read the shard index")
         }
-        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let weightMap = object["weight_map"] as? [String: Any] else {
-            throw ModelLoadError(index, "shard index is not JSON with a \"weight_map\" object")
-        }
         let folder = URL(fileURLWithPath: index).deletingLastPathComponent()
-        var shards: [String] = []
-        for (tensor, value) in weightMap {
-            guard let name = value as? String, !name.contains("/") else {
-                throw ModelLoadError(index, "weight_map entry for \(tensor) is not a file name in the same folder")
-            }
-            if !shards.contains(name) { shards.append(name) }
-        }
-        if shards.isEmpty { throw ModelLoadError(index, "weight_map is empty") }
-        return try shards.sorted().map { name in
+        return try shardNames(indexData: data, path: index).map { name in
             let shard = folder.appendingPathComponent(name).path
             guard FileManager.default.fileExists(atPath: shard) else {
                 throw ModelLoadError(shard, "shard named by \(index) is missing")
@@ -109,22 +97,51 @@ public final class SafetensorsCheckpoint {
         }
     }
 
+    /// The distinct file names of a `model.safetensors.index.json`, sorted.
+    public static func shardNames(indexData data: Data, path: String) throws -> [String] {
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let weightMap = object["weight_map"] as? [String: Any] else {
+            throw ModelLoadError(path, "shard index is not JSON with a \"weight_map\" object")
+        }
+        var shards: Set<String> = []
+        for (tensor, value) in weightMap {
+            guard let name = value as? String, !name.isEmpty, !name.contains("/"), name != "..", name != "." else {
+                throw ModelLoadError(path, "weight_map entry for \(tensor) is not a file name in the same folder")
+            }
+            shards.insert(name)
+        }
+        if shards.isEmpty { throw ModelLoadError(path, "weight_map is empty") }
+        return shards.sorted()
+    }
+
     private func add(file path: String) throws {
         let file = try MappedFile(path: path)
         files.append(file)
-        func fail(_ problem: String) -> ModelLoadError { ModelLoadError(path, problem) }
-
-        let headerLength = Int(clamping: file.base.loadUnaligned(as: UInt64.self).littleEndian)
-        if headerLength > Self.maxHeaderBytes || headerLength > file.size - 8 {
-            throw fail("is not a safetensors file: header length \(headerLength) exceeds the file (\(file.size) bytes)")
+        for (name, view) in try Self.parse(file.base, size: file.size, path: path) {
+            if tensors[name] != nil { throw ModelLoadError(path, "tensor \(name) appears in more than one file") }
+            tensors[name] = view
         }
-        let headerBytes = Data(bytes: file.base + 8, count: headerLength)
+    }
+
+    /// Validates the header of a safetensors file held in `size` bytes at `base` and returns its
+    /// tensors (views into those bytes).
+    public static func parse(_ base: UnsafeRawPointer, size: Int, path: String) throws -> [String: TensorView] {
+        func fail(_ problem: String) -> ModelLoadError { ModelLoadError(path, problem) }
+        if size < 8 {
+            throw fail("is not a safetensors file (\(size) bytes, shorter than its 8-byte header length)")
+        }
+        let headerLength = Int(clamping: base.loadUnaligned(as: UInt64.self).littleEndian)
+        if headerLength > maxHeaderBytes || headerLength > size - 8 {
+            throw fail("is not a safetensors file: header length \(headerLength) exceeds the file (\(size) bytes)")
+        }
+        let headerBytes = Data(bytes: base + 8, count: headerLength)
         guard String(data: headerBytes, encoding: .utf8) != nil,
               let header = try? JSONSerialization.jsonObject(with: headerBytes) as? [String: Any] else {
             throw fail("is not a safetensors file: header is not a UTF-8 JSON object")
         }
         let dataStart = 8 + headerLength
-        let dataSize = file.size - dataStart
+        let dataSize = size - dataStart
+        var tensors: [String: TensorView] = [:]
         var extents: [(begin: Int, end: Int, name: String)] = []
 
         for (name, value) in header where name != "__metadata__" {
@@ -146,17 +163,17 @@ public final class SafetensorsCheckpoint {
                 let (p, o) = acc.0.multipliedReportingOverflow(by: d)
                 return (p, acc.1 || o)
             }
-            if overflow || count * dtype.byteSize != end - begin {
+            let (bytes, bytesOverflow) = count.multipliedReportingOverflow(by: dtype.byteSize)
+            if overflow || bytesOverflow || bytes != end - begin {
                 throw fail("tensor \(name) shape \(shape) of \(dtype.rawValue) does not match its \(end - begin) bytes")
             }
-            if tensors[name] != nil { throw fail("tensor \(name) appears in more than one file") }
-            tensors[name] = TensorView(name: name, dtype: dtype, shape: shape,
-                                       data: file.base + dataStart + begin, path: path)
+            tensors[name] = TensorView(name: name, dtype: dtype, shape: shape, data: base + dataStart + begin, path: path)
             extents.append((begin, end, name))
         }
         extents.sort { $0.begin < $1.begin }
         for (a, b) in zip(extents, extents.dropFirst()) where b.begin < a.end && b.begin != b.end {
             throw fail("tensors \(a.name) and \(b.name) overlap in the file")
         }
+        return tensors
     }
 }

@@ -145,6 +145,17 @@ final class CLITests: ToolTestCase {
         XCTAssertFalse(plain.stdout.contains("Profile,"), "no profile unless asked")
     }
 
+    func testFuzzCorpusReplaysWithoutCrashing() throws {
+        // Every committed fuzz input (seeds and any crash kept as a regression) through the parsers.
+        let replayer = executable.deletingLastPathComponent().appendingPathComponent("fuzz_loader")
+        let corpus = Self.fixtures.deletingLastPathComponent().appendingPathComponent("Fuzz/corpus")
+        let result = try runProgram(replayer.path, [corpus.path])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let count = try FileManager.default.contentsOfDirectory(atPath: corpus.path).count
+        XCTAssertGreaterThan(count, 5)
+        XCTAssertTrue(result.stdout.contains("replayed \(count) inputs"), result.stdout)
+    }
+
     func testThreadsComeFromEnvironmentWhenNotGiven() throws {
         let model = try makeTinyModel()
         let result = try run(["--model", model.path, "--prompt-len", "4", "--iters", "1"], environment: ["OMP_NUM_THREADS": "1"])
