@@ -62,3 +62,12 @@ void ck_convert_f32_to_bf16(const float *src, uint16_t *dst, size_t n) {
 #pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) dst[i] = float_to_bf16(src[i]);
 }
+
+// x: (n). An exponent field of all ones is inf or NaN; comparing the bits avoids depending on
+// floating-point compare semantics under any fast-math flags.
+size_t ck_count_nonfinite_f32(const float *x, size_t n) {
+    size_t count = 0;
+#pragma omp parallel for schedule(static) reduction(+ : count) if (n >= PARALLEL_MIN)
+    for (size_t i = 0; i < n; i++) count += (bits_from_f32(x[i]) & 0x7f800000u) == 0x7f800000u;
+    return count;
+}

@@ -50,6 +50,8 @@ void ck_convert_bf16_to_f32(const uint16_t *src, float *dst, size_t n);
 void ck_convert_f16_to_f32(const uint16_t *src, float *dst, size_t n);
 // dst[n] = round-to-nearest-even bfloat16 of src[n] (NaN stays NaN).
 void ck_convert_f32_to_bf16(const float *src, uint16_t *dst, size_t n);
+// Number of NaN and infinite values in x[n] (weights are checked once, at load).
+size_t ck_count_nonfinite_f32(const float *x, size_t n);
 
 // ---------------------------------------------------------------------------------------------
 // Matrix multiply: y[M, N] = x[M, K] · W[N, K]^T

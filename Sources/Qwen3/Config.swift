@@ -52,6 +52,13 @@ public struct Qwen3Config: Equatable, Sendable {
         return numLayers * perLayer + embeddings + hiddenSize
     }
 
+    /// The same count in floating point, which cannot overflow for any configuration.
+    public var parameterEstimate: Double {
+        let (h, d, i) = (Double(hiddenSize), Double(headDim), Double(intermediateSize))
+        let perLayer = h * d * Double(2 * numHeads + 2 * numKVHeads) + 2 * d + 3 * h * i + 2 * h
+        return Double(numLayers) * perLayer + Double(vocabSize) * h * (tieWordEmbeddings ? 1 : 2) + h
+    }
+
     /// Throws a `ModelLoadError` naming the first field that cannot describe a Qwen3 model.
     public func validate(path: String) throws {
         func fail(_ problem: String) -> ModelLoadError { ModelLoadError(path, problem) }

@@ -22,6 +22,16 @@ public final class Qwen3Model {
         self.isa = isa
         self.precision = precision
         self.communicator = communicator
+        // Refuse up front what cannot fit: this rank's share of the weights, in memory precision,
+        // plus the replicated float32 embedding.
+        let bytesPerWeight: Double = precision == .f32 ? 4 : 2
+        let needed = config.parameterEstimate / Double(communicator.size) * bytesPerWeight
+            + Double(config.vocabSize) * Double(config.hiddenSize) * 4
+        let available = InferenceSession.physicalMemory()
+        if needed > Double(available) * 0.9 {
+            let bytes = needed < 9e18 ? String(Int(needed)) : String(format: "%.3g", needed)
+            throw RequestError("the model needs about \(bytes) bytes of weights in \(precision.rawValue) on each of \(communicator.size) process(es), more than this machine's \(available) bytes of memory")
+        }
         let checkpoint = try SafetensorsCheckpoint(path: path)
         weights = try WeightLoader(checkpoint: checkpoint, config: config, plan: plan, kernels: kernels,
                                    path: path).load()

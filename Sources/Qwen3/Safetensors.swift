@@ -123,6 +123,31 @@ public final class SafetensorsCheckpoint {
         }
     }
 
+    /// The raw keys of a JSON object's top level, in order and with duplicates, for text that
+    /// JSONSerialization has accepted as an object.
+    static func topLevelKeys(_ json: Data) -> [[UInt8]] {
+        var keys: [[UInt8]] = []
+        var depth = 0, inString = false, escaped = false
+        var current: [UInt8] = [], candidate: [UInt8]?
+        for byte in json {
+            if inString {
+                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true }
+                else if byte == UInt8(ascii: "\"") { inString = false; if depth == 1 { candidate = current }; continue }
+                if depth == 1 { current.append(byte) }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""): inString = true; current = []
+            case UInt8(ascii: ":"): if depth == 1, let key = candidate { keys.append(key) }; candidate = nil
+            case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1; candidate = nil
+            case UInt8(ascii: "}"), UInt8(ascii: "]"): depth -= 1; candidate = nil
+            case UInt8(ascii: " "), UInt8(ascii: "\n"), UInt8(ascii: "\r"), UInt8(ascii: "\t"): break
+            default: candidate = nil
+            }
+        }
+        return keys
+    }
+
     /// Validates the header of a safetensors file held in `size` bytes at `base` and returns its
     /// tensors (views into those bytes).
     public static func parse(_ base: UnsafeRawPointer, size: Int, path: String) throws -> [String: TensorView] {
@@ -138,6 +163,11 @@ public final class SafetensorsCheckpoint {
         guard String(data: headerBytes, encoding: .utf8) != nil,
               let header = try? JSONSerialization.jsonObject(with: headerBytes) as? [String: Any] else {
             throw fail("is not a safetensors file: header is not a UTF-8 JSON object")
+        }
+        // JSONSerialization keeps one of two equal keys silently; which tensor would be read?
+        var seen: Set<[UInt8]> = []
+        for key in topLevelKeys(headerBytes) where !seen.insert(key).inserted {
+            throw fail("tensor \(String(decoding: key, as: UTF8.self)) appears twice in the header")
         }
         let dataStart = 8 + headerLength
         let dataSize = size - dataStart

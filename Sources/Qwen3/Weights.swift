@@ -148,7 +148,7 @@ struct WeightLoader {
     private func full(_ name: String, shape: [Int]) throws -> FloatBuffer {
         let t = try tensor(name, shape: shape)
         let out = FloatBuffer(count: t.elementCount)
-        Self.convert(t, from: 0, count: t.elementCount, into: out.pointer)
+        try Self.convert(t, from: 0, count: t.elementCount, into: out.pointer)
         return out
     }
 
@@ -160,7 +160,7 @@ struct WeightLoader {
         let raw = FloatBuffer(count: n * k)
         var at = 0
         for range in rows {
-            Self.convert(t, from: range.lowerBound * k, count: range.count * k, into: raw.pointer + at * k)
+            try Self.convert(t, from: range.lowerBound * k, count: range.count * k, into: raw.pointer + at * k)
             at += range.count
         }
         var biasBuffer: FloatBuffer?
@@ -169,7 +169,7 @@ struct WeightLoader {
             let buffer = FloatBuffer(count: n)
             at = 0
             for range in rows {
-                Self.convert(b, from: range.lowerBound, count: range.count, into: buffer.pointer + at)
+                try Self.convert(b, from: range.lowerBound, count: range.count, into: buffer.pointer + at)
                 at += range.count
             }
             biasBuffer = buffer
@@ -184,7 +184,7 @@ struct WeightLoader {
         let t = try tensor(name, shape: [n, total])
         let raw = FloatBuffer(count: n * k)
         for row in 0..<n {
-            Self.convert(t, from: row * total + columns.lowerBound, count: k, into: raw.pointer + row * k)
+            try Self.convert(t, from: row * total + columns.lowerBound, count: k, into: raw.pointer + row * k)
         }
         return Linear(outFeatures: n, inFeatures: k,
                       weight: kernels.prepare(weight: raw, outFeatures: n, inFeatures: k), bias: nil)
@@ -203,15 +203,24 @@ struct WeightLoader {
         if let embedding {
             (raw.pointer).update(from: embedding.pointer + rows.lowerBound * k, count: rows.count * k)
         } else {
-            Self.convert(t, from: rows.lowerBound * k, count: rows.count * k, into: raw.pointer)
+            try Self.convert(t, from: rows.lowerBound * k, count: rows.count * k, into: raw.pointer)
         }
         return Linear(outFeatures: rows.count, inFeatures: k,
                       weight: kernels.prepare(weight: raw, outFeatures: rows.count, inFeatures: k), bias: nil)
     }
 
-    /// Converts `count` elements starting at element `from` of a tensor to float32.
-    static func convert(_ t: TensorView, from: Int, count: Int, into dst: UnsafeMutablePointer<Float>) {
+    /// Converts `count` elements starting at element `from` of a tensor to float32, refusing
+    /// NaN and infinity: a model holding them computes garbage, and its timings mean nothing.
+    static func convert(_ t: TensorView, from: Int, count: Int, into dst: UnsafeMutablePointer<Float>) throws {
         if count == 0 { return }
+        convertUnchecked(t, from: from, count: count, into: dst)
+        let bad = ck_count_nonfinite_f32(dst, count)
+        if bad > 0 {
+            throw ModelLoadError(t.path, "tensor \(t.name) holds \(bad) NaN or infinite values; refusing to run a model that computes garbage")
+        }
+    }
+
+    static func convertUnchecked(_ t: TensorView, from: Int, count: Int, into dst: UnsafeMutablePointer<Float>) {
         let src = t.data + from * t.dtype.byteSize
         switch t.dtype {
         case .f32:

@@ -73,6 +73,29 @@ final class LoaderErrorTests: XCTestCase {
         assertLoadFails(file, containing: "overlap")
     }
 
+    func testDuplicateNamesAndNonFiniteWeightsAreRefused() throws {
+        let folder = try makeModel()
+        let file = folder.appendingPathComponent("model.safetensors").path
+        try writeSafetensors(folder, header: #"{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}"#, data: Data(count: 8))
+        assertLoadFails(file, containing: "tensor a appears twice in the header")
+
+        var specs = SyntheticCheckpoint.tensors(config: tiny, dtype: .f32, seed: 0)
+        let index = specs.firstIndex { $0.name == "model.layers.1.mlp.down_proj.weight" }!
+        let original = specs[index]
+        specs[index] = TensorSpec(name: original.name, dtype: .bf16, shape: original.shape) { offset, values in
+            original.fill(offset, values)
+            if offset == 0 { values[3] = .nan; values[5] = .infinity }
+        }
+        try SafetensorsWriter.write(specs, to: file)
+        assertLoadFails(file, containing: "tensor model.layers.1.mlp.down_proj.weight holds 2 NaN or infinite values")
+    }
+
+    func testModelLargerThanMemoryIsRefusedBeforeLoading() throws {
+        let folder = try makeModel()
+        try rewriteConfig(folder) { $0["intermediate_size"] = 1 << 40 }
+        assertLoadFails(folder.path, containing: "more than this machine's")
+    }
+
     func testMissingUnexpectedAndMisshapedTensors() throws {
         let folder = try makeModel()
         var specs = SyntheticCheckpoint.tensors(config: tiny, dtype: .f32, seed: 0)
