@@ -1,17 +1,28 @@
 #!/usr/bin/env bash
-# The whole test suite: system packages if missing, every XCTest target, then FUZZ_SECONDS (default
-# 60; 0 skips) of fuzzing the checkpoint parsers; ends with a plain "N passed, N failed" line.
+# The whole test suite: system packages if missing, every XCTest target, the kernel and model tests
+# again under ASan/UBSan (SANITIZE=0 skips), then FUZZ_SECONDS (default 60; 0 skips) of fuzzing the
+# checkpoint parsers; ends with a plain "N passed, N failed" line for the main run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 swift build --build-tests
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+trap 'rm -f "$log" "$log.asan"' EXIT
 status=0
 swift test --skip-build --disable-swift-testing 2>&1 | tee "$log" || status=$?
 summary=$(grep -E "^[[:space:]]*Executed [0-9]+ tests?, with [0-9]+ failures?" "$log" | tail -n 1)
 total=$(echo "$summary" | awk '{print $2}')
 failed=$(echo "$summary" | awk '{print $5}')
+# The kernel and model tests again under ASan and UBSan (SANITIZE=0 skips).
+if [ "${SANITIZE:-1}" != 0 ]; then
+  if scripts/sanitize.sh > "$log.asan" 2>&1; then
+    grep -E "Executed [0-9]+ tests" "$log.asan" | tail -n 1 | sed 's/^[[:space:]]*/under ASan+UBSan: /'
+  else
+    tail -60 "$log.asan"
+    status=1
+  fi
+  rm -f "$log.asan"
+fi
 # Bounded fuzzing of the checkpoint parsers; its failure fails the suite.
 if [ "${FUZZ_SECONDS:-60}" -gt 0 ]; then scripts/fuzz.sh || status=1; fi
 echo "$(( ${total:-0} - ${failed:-0} )) passed, ${failed:-0} failed"

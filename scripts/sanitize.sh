@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The kernel and model tests under AddressSanitizer (Swift and C) and UndefinedBehaviorSanitizer
+# (the C kernels; Swift has no UBSan), in their own build folder. Any report aborts the test run.
+# The CLI and MPI tests are left out: they run child processes, and Open MPI's runtime reports
+# leaks of its own at exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+flags=(--sanitize=address -Xcc -fsanitize=undefined -Xcc -fno-sanitize-recover=undefined
+       -Xcc -fno-sanitize=function --scratch-path .build-asan)
+swift build --build-tests "${flags[@]}" >&2
+swift test --skip-build --disable-swift-testing "${flags[@]}" --filter "CKernelsTests|Qwen3Tests"
