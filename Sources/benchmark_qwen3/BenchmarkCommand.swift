@@ -85,6 +85,20 @@ struct BenchmarkQwen3: ParsableCommand {
     @Option(help: "With --dump-logits: prefill the first K tokens, then decode the rest one at a time. Default: all prefill.")
     var decodeFrom: Int?
 
+    /// Parses and runs like ArgumentParser's default, except that a bad command line is one line
+    /// on stderr (the message, no usage block) with exit code 64; --help still prints the help.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success { exit(withError: error) }
+            let message = self.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid arguments"
+            fail(message, status: code.rawValue)
+        }
+    }
+
     mutating func run() throws {
         var failure: String?
         do {
@@ -107,8 +121,8 @@ struct BenchmarkQwen3: ParsableCommand {
         FileHandle.standardError.write(Data("benchmark_qwen3: error: \(message)\n".utf8))
     }
 
-    static func fail(_ message: String) -> Never {
+    static func fail(_ message: String, status: Int32 = 1) -> Never {
         report(message)
-        Foundation.exit(1)
+        Foundation.exit(status)
     }
 }

@@ -188,6 +188,14 @@ final class CLITests: ToolTestCase {
             XCTAssertTrue(result.stderr.contains(message), "\(args): \(result.stderr)")
             XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, "\(args): \(result.stderr)")
         }
+        // Command lines ArgumentParser rejects: one line too, with the usage exit code.
+        for (args, message) in [(["--bogus"], "Unknown option '--bogus'"), (["--iters", "abc"], "'abc' is invalid for '--iters"),
+                                (["generate-synthetic"], "Missing expected argument '--out")] {
+            let result = try run(args)
+            XCTAssertEqual(result.status, 64, "\(args)")
+            XCTAssertTrue(result.stderr.contains(message), "\(args): \(result.stderr)")
+            XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, "\(args): \(result.stderr)")
+        }
         let missing = try run(["--model", "/nonexistent/model.safetensors", "--iters", "1"])
         XCTAssertEqual(missing.status, 1)
         XCTAssertTrue(missing.stderr.contains("/nonexistent/config.json"), missing.stderr)
