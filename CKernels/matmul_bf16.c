@@ -21,8 +21,8 @@
 #define AVX512_BF16_INLINE \
     static inline __attribute__((always_inline, target("avx512f,avx512bw,avx512vl,avx512bf16")))
 
-// Block sizes. K is counted in pairs (KP), one pair per vdpbf16ps lane.
-// MR x NR = 14 x 32: as for float, 28 accumulators (zmm 0..27), 2 B vectors and a broadcast.
+// Block sizes. K is counted in pairs, one pair per vdpbf16ps lane: kp = ceil(K / 2) in all.
+// MR x NR = 14 x 32: as for float, 28 accumulators, 2 B vectors and a broadcast of 32 zmm.
 //   28 independent chains cover latency x throughput = 6 x 1 with room to spare, and per pair of
 //   k the 28 vdpbf16ps need 2 loads of B and 14 broadcasts of an x pair.
 // KPC = 128 pairs (256 k): the B micro-panel (KPC x NR pairs = 16 KiB) stays in L1D with the
@@ -110,11 +110,13 @@ AVX512_BF16 static void pack_a_bf16(const float *x, size_t lda, size_t mr, size_
 
 // C[0:mr, 0:nr] = (accumulate ? C : 0) + A[0:mr, 0:2kpc] · B[0:2kpc, 0:32]
 // a: packed pairs of row i, pair kk at a[kk * cs + i]  b: (kpc, 32, 2) packed micro-panel
-// c: (mr, ldc) rows of y. As sgemm_avx512_14x32: one register-only kernel per row count, zero
-// padding past nr computed but not stored, C prefetched into L2 first.
+// c: (mr, ldc) rows of y  pf: pf_lines lines of the next B micro-panel, one prefetched per pair.
+// As sgemm_avx512_14x32: one register-only kernel per row count, zero padding past nr computed
+// but not stored, C prefetched into L2 first.
 AVX512_BF16_INLINE void sbgemm_avx512_14x32(const int mr, size_t kpc, const uint32_t *a,
                                             size_t cs, const uint16_t *b, float *c, size_t ldc,
-                                            size_t nr, int accumulate) {
+                                            size_t nr, int accumulate, const uint16_t *pf,
+                                            size_t pf_lines) {
     __m512 acc[CK_BF16_MR][2];
     for (int i = 0; i < mr; i++) {
         acc[i][0] = acc[i][1] = _mm512_setzero_ps();
@@ -122,6 +124,7 @@ AVX512_BF16_INLINE void sbgemm_avx512_14x32(const int mr, size_t kpc, const uint
         _mm_prefetch((const char *)(c + i * ldc + CK_BF16_NR - 1), _MM_HINT_T1);
     }
     for (size_t kk = 0; kk < kpc; kk++) {
+        if (kk < pf_lines) _mm_prefetch((const char *)(pf + kk * 32), _MM_HINT_T1);
         const __m512bh b0 = (__m512bh)_mm512_loadu_si512(b + kk * 2 * CK_BF16_NR);
         const __m512bh b1 = (__m512bh)_mm512_loadu_si512(b + kk * 2 * CK_BF16_NR + 32);
         for (int i = 0; i < mr; i++) {
@@ -145,8 +148,10 @@ AVX512_BF16_INLINE void sbgemm_avx512_14x32(const int mr, size_t kpc, const uint
 
 // A micro-panel of a row block (row stride MR).
 AVX512_BF16 static void tile_packed(size_t mr, size_t kpc, const uint32_t *a, const uint16_t *b,
-                                    float *c, size_t ldc, size_t nr, int accumulate) {
-#define PACKED(R) sbgemm_avx512_14x32(R, kpc, a, CK_BF16_MR, b, c, ldc, nr, accumulate)
+                                    float *c, size_t ldc, size_t nr, int accumulate,
+                                    const uint16_t *pf, size_t pf_lines) {
+#define PACKED(R) \
+    sbgemm_avx512_14x32(R, kpc, a, CK_BF16_MR, b, c, ldc, nr, accumulate, pf, pf_lines)
     CK_AVX512_ROW_CASES(mr, PACKED)
 #undef PACKED
 }
@@ -155,7 +160,7 @@ AVX512_BF16 static void tile_packed(size_t mr, size_t kpc, const uint32_t *a, co
 // per pair, not one 56-byte line.
 AVX512_BF16 static void tile_dense(size_t mr, size_t kpc, const uint32_t *a, const uint16_t *b,
                                    float *c, size_t ldc, size_t nr, int accumulate) {
-#define DENSE(R) sbgemm_avx512_14x32(R, kpc, a, R, b, c, ldc, nr, accumulate)
+#define DENSE(R) sbgemm_avx512_14x32(R, kpc, a, R, b, c, ldc, nr, accumulate, NULL, 0)
     CK_AVX512_ROW_CASES(mr, DENSE)
 #undef DENSE
 }
@@ -191,30 +196,33 @@ AVX512_BF16 static void gemm_block_bf16(const float *x, const uint16_t *packed, 
         }
         return;
     }
-    enum { BLOCK_TILES = CK_BF16_MC / CK_BF16_MR };
+    // Row blocks of at most MC / MR tiles, as even as the tiles allow (so at least two each).
+    const size_t groups = tile_count(tiles, CK_BF16_MC / CK_BF16_MR);
     for (size_t pc = 0; pc < kp; pc += CK_BF16_KPC) {
         const size_t kpc = min_size(CK_BF16_KPC, kp - pc);
-        for (size_t g0 = 0; g0 < tiles; g0 += BLOCK_TILES) {
-            const size_t g1 = min_size(tiles, g0 + BLOCK_TILES);
+        for (size_t g = 0; g < groups; g++) {
+            const size_t g0 = tile_start(tiles, groups, g), g1 = tile_start(tiles, groups, g + 1);
             for (size_t t = g0; t < g1; t++) {
-                const size_t r0 = tile_start(rows, tiles, t), r1 = tile_start(rows, tiles, t + 1);
+                const size_t r0 = tile_start(rows, tiles, t);
+                const size_t r1 = tile_start(rows, tiles, t + 1);
                 pack_a_bf16(x + (m0 + r0) * K + 2 * pc, K, r1 - r0, kpc, K - 2 * pc,
                             ap + (t - g0) * CK_BF16_MR * kpc, CK_BF16_MR);
             }
-            // The next B micro-panel, a share per tile, into L2 (kpc x 128 bytes, kp x 128 away).
+            // Each tile prefetches its share of the next panel's B micro-panel (kp x 128 bytes
+            // away) into L2, one line per pair, as in gemm_block_avx512.
             const size_t lines = (kpc * 2 + (g1 - g0) - 1) / (g1 - g0);
             for (size_t p = p0; p < p1; p++) {
                 const uint16_t *b = packed + (p * kp + pc) * 2 * CK_BF16_NR;
                 const size_t nr = min_size(CK_BF16_NR, N - p * CK_BF16_NR);
                 for (size_t t = g0; t < g1; t++) {
-                    const size_t r0 = tile_start(rows, tiles, t), r1 = tile_start(rows, tiles, t + 1);
-                    if (p + 1 < p1) {
-                        const uint16_t *bn = b + kp * 2 * CK_BF16_NR;
-                        for (size_t l = (t - g0) * lines; l < (t - g0 + 1) * lines && l < 2 * kpc; l++)
-                            _mm_prefetch((const char *)(bn + l * 32), _MM_HINT_T1);
-                    }
+                    const size_t r0 = tile_start(rows, tiles, t);
+                    const size_t r1 = tile_start(rows, tiles, t + 1);
+                    const size_t l0 = min_size((t - g0) * lines, 2 * kpc);
+                    const size_t l1 = min_size(l0 + lines, 2 * kpc);
+                    const uint16_t *next = p + 1 < p1 ? b + kp * 2 * CK_BF16_NR + l0 * 32 : NULL;
                     tile_packed(r1 - r0, kpc, ap + (t - g0) * CK_BF16_MR * kpc, b,
-                              y + (m0 + r0) * N + p * CK_BF16_NR, N, nr, pc > 0);
+                                y + (m0 + r0) * N + p * CK_BF16_NR, N, nr, pc > 0, next,
+                                next ? l1 - l0 : 0);
                 }
             }
         }
@@ -235,7 +243,7 @@ void ck_matmul_bf16_avx512(const float *x, const uint16_t *packed, float *y, siz
     const size_t panels = (N + CK_BF16_NR - 1) / CK_BF16_NR;
     size_t nt = (size_t)omp_get_max_threads();
     if (nt > tiles_m * panels) nt = tiles_m * panels;
-    if (M * N * K < 65536) nt = 1;
+    if (M * N * K < 65536) nt = 1;  // twice the float threshold: twice the flops per cycle
 #pragma omp parallel num_threads((int)nt)
     {
         size_t t0, t1, p0, p1;

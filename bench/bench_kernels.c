@@ -328,7 +328,8 @@ static void run_matmul(void *p) {
 static size_t matmul_weight_bytes(enum matmul_method m, size_t N, size_t K) {
     switch (m) {
     case MATMUL_REF: return N * K * sizeof(float);
-    case MATMUL_AVX2: return ck_cpu_has_avx2_fma() ? ck_pack_f32_avx2_size(N, K) * sizeof(float) : 0;
+    case MATMUL_AVX2:
+        return ck_cpu_has_avx2_fma() ? ck_pack_f32_avx2_size(N, K) * sizeof(float) : 0;
     case MATMUL_AVX512:
         return ck_cpu_has_avx512() ? ck_pack_f32_avx512_size(N, K) * sizeof(float) : 0;
     default: return ck_cpu_has_avx512_bf16() ? ck_pack_bf16_size(N, K) * sizeof(uint16_t) : 0;

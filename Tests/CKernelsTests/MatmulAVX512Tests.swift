@@ -19,8 +19,7 @@ func bf16Rounded(_ f: Float) -> Float {
     if abs(f) < Float.leastNormalMagnitude { return f.sign == .minus ? -0.0 : 0 }
     let lo = f.bitPattern & 0xffff_0000
     let below = Float(bitPattern: lo)
-    let aboveBits = lo &+ 0x1_0000
-    let above = Float(bitPattern: aboveBits)
+    let above = Float(bitPattern: lo &+ 0x1_0000)
     // The pattern past the largest finite bfloat16 is inf; as a target it stands for 2^128.
     let aboveValue = above.isInfinite ? (f < 0 ? -0x1p128 : 0x1p128) : Double(above)
     let dBelow = abs(Double(f) - Double(below)), dAbove = abs(aboveValue - Double(f))
@@ -155,7 +154,11 @@ final class MatmulAVX512Tests: XCTestCase {
                             for h in 0..<2 {
                                 let v = p[((panel * pairs + kk) * 32 + j) * 2 + h]
                                 let n = panel * 32 + j, k = 2 * kk + h
-                                if n < N && k < K { back[n * K + k] = v } else if v != 0 { padding = false }
+                                if n < N && k < K {
+                                    back[n * K + k] = v
+                                } else if v != 0 {
+                                    padding = false
+                                }
                             }
                         }
                     }
@@ -278,7 +281,8 @@ final class MatmulAVX512Tests: XCTestCase {
                     for n in 0..<N {
                         let got = y[m * N + n], expect = want[m]
                         let ok = expect.isNaN ? got.isNaN : got.bitPattern == expect.bitPattern
-                        XCTAssertTrue(ok, "\(name) K=\(K) x=0x\(String(values[m].bitPattern, radix: 16)): \(got), want \(expect)")
+                        let bits = String(values[m].bitPattern, radix: 16)
+                        XCTAssertTrue(ok, "\(name) K=\(K) x=0x\(bits): \(got), want \(expect)")
                     }
                 }
             }
@@ -301,7 +305,8 @@ final class MatmulAVX512Tests: XCTestCase {
             let packed = packF32(w, N, K)
             var packedBF16 = [UInt16](repeating: 0, count: ck_pack_bf16_size(N, K))
             ck_pack_bf16(wb, &packedBF16, N, K)
-            var y1 = [Float](repeating: .nan, count: M * N), y2 = y1, b1 = y1, b2 = y1, r1 = y1, r2 = y1
+            let empty = [Float](repeating: .nan, count: M * N)
+            var y1 = empty, y2 = empty, b1 = empty, b2 = empty, r1 = empty, r2 = empty
             withThreads(1) {
                 ck_matmul_f32_avx512(x, packed, &y1, M, N, K)
                 ck_matmul_bf16_ref(x, wb, &r1, M, N, K)
