@@ -20,6 +20,7 @@ struct RunSettings {
     var genLen: Int
     var seed: UInt64
     var threads: ThreadChoice
+    var binding = "unbound"
     var jsonPath: String?
     var dumpPath: String?
     var profile: Bool
@@ -140,6 +141,7 @@ struct BenchmarkRun {
             throw RequestError("--method \(settings.method.rawValue) runs on one process, but mpirun started \(launch.size); use --method \(Method.distributed(settings.method.isa).rawValue) (or --mode mpi) to split the model across them")
         }
         let comm: Communicator = settings.method.isDistributed ? try MPICommunicator() : SingleProcessCommunicator()
+        settings.binding = ThreadBinding.describe()
         ck_set_num_threads(Int32(settings.threads.count))
 
         // Rank 0 generates the synthetic checkpoint first, so the ranks do not all write 1.2 GB.

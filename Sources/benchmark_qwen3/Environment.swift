@@ -15,7 +15,12 @@ enum RunEnvironment {
     }
 
     /// Cores this process may run on (its affinity mask), which is what OpenMP would use.
-    static var availableCores: Int { Int(ck_available_cores()) }
+    /// Read from the affinity mask without starting OpenMP, which must not start before
+    /// ThreadBinding has set its placement variables.
+    static var availableCores: Int {
+        let cores = Int(ck_affinity_cores())
+        return cores > 0 ? cores : onlineCores
+    }
 
     /// Cores online on this host, whatever this process is bound to.
     static var onlineCores: Int { Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
