@@ -119,6 +119,49 @@ final class MPITests: ToolTestCase {
         XCTAssertFalse(result.stdout.contains("Benchmark Results"))
     }
 
+    func testKilledRankEndsTheJobPromptly() throws {
+        // A long benchmark on a tiny model; rank 1 is killed mid-run and nobody may wait for it.
+        let fixture = Self.fixtures.appendingPathComponent("gqa8-untied-f32")
+        let marker = UUID().uuidString
+        var env = mpiEnvironment()
+        env["QWEN3_TEST_MARKER"] = marker
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/mpirun")
+        process.arguments = ["--oversubscribe", "--bind-to", "none", "-np", "2", executable.path, "--model", fixture.path,
+                             "--method", "mpi", "--prompt-len", "16", "--iters", "1000000", "--threads", "1"]
+        process.environment = env
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+
+        func rankOnePID() -> pid_t? {
+            let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+            for entry in entries {
+                guard let pid = pid_t(entry),
+                      let environ = FileManager.default.contents(atPath: "/proc/\(entry)/environ") else { continue }
+                let variables = environ.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+                if variables.contains("QWEN3_TEST_MARKER=\(marker)") && variables.contains("OMPI_COMM_WORLD_RANK=1") {
+                    return pid
+                }
+            }
+            return nil
+        }
+        var victim: pid_t?
+        for _ in 0..<100 where victim == nil {
+            Thread.sleep(forTimeInterval: 0.1)
+            victim = rankOnePID()
+        }
+        let pid = try XCTUnwrap(victim, "rank 1 never started")
+        Thread.sleep(forTimeInterval: 1)  // let it reach the timed iterations
+        XCTAssertEqual(kill(pid, SIGKILL), 0)
+        let killed = Date()
+        while process.isRunning && Date().timeIntervalSince(killed) < 30 { Thread.sleep(forTimeInterval: 0.1) }
+        XCTAssertFalse(process.isRunning, "the job still runs 30 s after rank 1 died")
+        XCTAssertLessThan(Date().timeIntervalSince(killed), 10)
+        if !process.isRunning { XCTAssertNotEqual(process.terminationStatus, 0) }
+    }
+
     func testBenchmarkReportsEveryRank() throws {
         let fixture = Self.fixtures.appendingPathComponent("gqa8-untied-f32")
         let result = try mpirun(3, ["--model", fixture.path, "--method", "mpi+avx2", "--prompt-len", "8", "--iters", "2",
