@@ -48,8 +48,6 @@ int ck_cpu_has_avx512_bf16(void) {
 
 void ck_set_num_threads(int n) { omp_set_num_threads(n < 1 ? 1 : n); }
 
-int ck_available_cores(void) { return omp_get_num_procs(); }
-
 int ck_affinity_cores(void) {
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof set, &set) != 0) return 0;

@@ -35,10 +35,8 @@ int ck_cpu_has_avx512_bf16(void);
 void ck_set_num_threads(int n);
 // The OpenMP thread count kernels will use.
 int ck_get_max_threads(void);
-// Cores this process may run on (its affinity mask), as OpenMP sees them.
-int ck_available_cores(void);
-// The same from the affinity mask directly, without starting the OpenMP runtime (0 on failure),
-// so the command line can be checked before OpenMP reads its environment.
+// Cores this process may run on (its affinity mask), read without starting the OpenMP runtime
+// (0 on failure), so the command line can be checked before OpenMP reads its environment.
 int ck_affinity_cores(void);
 // Number of threads an OpenMP parallel region really starts (proves the runtime is not serial).
 int ck_parallel_region_threads(void);

@@ -21,12 +21,6 @@ public final class AlignedBuffer<Element> {
 
     deinit { pointer.deallocate() }
 
-    public var buffer: UnsafeMutableBufferPointer<Element> {
-        UnsafeMutableBufferPointer(start: pointer, count: count)
-    }
-
-    public var array: [Element] { Array(buffer) }
-
     public var byteCount: Int { count * MemoryLayout<Element>.stride }
 }
 

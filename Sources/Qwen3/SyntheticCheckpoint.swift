@@ -58,7 +58,7 @@ public enum SyntheticCheckpoint {
             let stream = seed ^ fnv1a(name)
             return TensorSpec(name: name, dtype: dtype, shape: shape) { offset, values in
                 for i in 0..<values.count {
-                    let u = unitFloat(splitmix(stream &+ UInt64(offset + i)))
+                    let u = unitFloat(SplitMix64.mix(stream &+ UInt64(offset + i)))
                     values[i] = center + halfWidth * (2 * u - 1)
                 }
             }
@@ -97,14 +97,6 @@ public enum SyntheticCheckpoint {
         return specs
     }
 
-    /// SplitMix64: a counter-based generator, so any element can be produced independently.
-    static func splitmix(_ x: UInt64) -> UInt64 {
-        var z = x &+ 0x9E37_79B9_7F4A_7C15
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
     /// Uniform in [0, 1) from the top 24 bits.
     static func unitFloat(_ bits: UInt64) -> Float { Float(bits >> 40) * (1.0 / 16_777_216.0) }
 
@@ -112,5 +104,25 @@ public enum SyntheticCheckpoint {
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325
         for byte in s.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
         return hash
+    }
+}
+
+/// SplitMix64: the seeded generator of synthetic weights and token ids. `mix` is counter-based, so
+/// any element of a synthetic tensor can be produced on its own; `next` walks the same sequence.
+public struct SplitMix64 {
+    public private(set) var state: UInt64
+
+    public init(seed: UInt64) { state = seed }
+
+    public static func mix(_ x: UInt64) -> UInt64 {
+        var z = x &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    public mutating func next() -> UInt64 {
+        defer { state &+= 0x9E37_79B9_7F4A_7C15 }
+        return Self.mix(state)
     }
 }

@@ -193,7 +193,7 @@ struct BenchmarkRun {
     }
 
     static func syntheticTokens(count: Int, vocab: Int, seed: UInt64) -> [Int32] {
-        var generator = SplitMix(seed: seed)
+        var generator = SplitMix64(seed: seed)
         return (0..<count).map { _ in Int32(generator.next() % UInt64(vocab)) }
     }
 
@@ -228,7 +228,7 @@ struct BenchmarkRun {
             try InferenceSession(model: model, attention: settings.attention, capacity: capacity,
                                  maxTokens: prompt.count, allLogits: false)
         }
-        var generator = SplitMix(seed: settings.seed &+ 1)
+        var generator = SplitMix64(seed: settings.seed &+ 1)
         let decodeTokens = (0..<settings.genLen).map { _ in Int32(generator.next() % UInt64(model.config.vocabSize)) }
         var prefillMs: [Double] = [], decodeMs: [Double] = []
         var communication = CommunicationStatistics()
@@ -292,17 +292,4 @@ struct Measurement {
 enum Clock {
     static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
     static func ms(_ a: UInt64, _ b: UInt64) -> Double { Double(b - a) / 1e6 }
-}
-
-/// SplitMix64, for reproducible synthetic token ids.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
