@@ -65,6 +65,8 @@ public final class InferenceSession {
     public private(set) var position = 0
     /// When set, `forward` adds the time of each operation class to it.
     public var profile: OpProfile?
+    /// Calls of `forward` so far: what a benchmark really ran, warm-up included.
+    public private(set) var forwardCalls = 0
 
     private let cache: KVCache
     private let rotary: RotaryTable
@@ -239,6 +241,7 @@ public final class InferenceSession {
         }
         step(.gather) { gatherLogits(rows: rows) }
         position += n
+        forwardCalls += 1
         return UnsafeBufferPointer(start: logits.pointer, count: rows * c.vocabSize)
     }
 

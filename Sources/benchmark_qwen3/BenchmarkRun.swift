@@ -192,6 +192,15 @@ struct BenchmarkRun {
         return (folder, true)
     }
 
+    /// FNV-1a of the prompt's token ids, so records show which prompt ran without listing it.
+    static func promptHash(_ tokens: [Int32]) -> String {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for token in tokens {
+            withUnsafeBytes(of: token.littleEndian) { for byte in $0 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 } }
+        }
+        return String(hash, radix: 16)
+    }
+
     static func syntheticTokens(count: Int, vocab: Int, seed: UInt64) -> [Int32] {
         var generator = SplitMix64(seed: seed)
         return (0..<count).map { _ in Int32(generator.next() % UInt64(vocab)) }
@@ -269,7 +278,8 @@ struct BenchmarkRun {
             if decoding { profiles.append(("decode", decodeProfile)) }
         }
         return Measurement(prefillMs: comm.max(prefillMs), decodeMs: comm.max(decodeMs),
-                           sessionBytes: session.byteCount, ranks: ranks, profiles: profiles)
+                           sessionBytes: session.byteCount, forwardCalls: session.forwardCalls,
+                           ranks: ranks, profiles: profiles)
     }
 }
 
@@ -284,6 +294,8 @@ struct Measurement {
     let prefillMs: [Double]
     let decodeMs: [Double]
     let sessionBytes: Int
+    /// Forward passes run, warm-up included (a prefill is one, each decode step one).
+    let forwardCalls: Int
     let ranks: [RankStatistics]
     /// Rank 0's time per operation class, per phase, summed over the timed iterations.
     let profiles: [(phase: String, profile: OpProfile)]

@@ -122,6 +122,7 @@ struct Report {
                      String(format: "Time per token: %.2f ms/token", s.total / Double(tokens)),
                      String(format: "Per iteration: median %.2f ms (%.2f tokens/sec), mean %.2f, stddev %.2f, min %.2f, max %.2f",
                             s.median, Double(n) / s.median * 1000, s.mean, s.stddev, s.min, s.max)]
+        lines.append("Forward passes run: \(result.forwardCalls) (\(header.settings.warmup) warm-up iteration\(header.settings.warmup == 1 ? "" : "s") included)")
         if header.settings.phase == .decode {
             let p = Statistics(samples: result.prefillMs), len = header.settings.prompt.count
             lines.append(String(format: "Prefill before decode: median %.2f ms for %d tokens (%.2f tokens/sec)",
@@ -196,6 +197,8 @@ struct Report {
                        "intermediate": h.config.intermediateSize, "vocab": h.config.vocabSize],
         ]
         object["samples_ms"] = t.samples
+        object["forward_calls"] = result.forwardCalls
+        object["prompt_hash"] = BenchmarkRun.promptHash(s.prompt)
         if !result.profiles.isEmpty { object["profile"] = profileJSON }
         object["ranks"] = result.ranks.map {
             ["resident_bytes": $0.residentBytes, "mpi_ms": $0.communicationMs, "mpi_payload_bytes": $0.payloadBytes] as [String: Any]

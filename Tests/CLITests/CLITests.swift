@@ -123,6 +123,34 @@ final class CLITests: ToolTestCase {
         XCTAssertGreaterThan(second["tokens_per_s"] as? Double ?? 0, 0)
     }
 
+    func testSeedWarmupAndBlockSizesChangeWhatRuns() throws {
+        let model = try makeTinyModel()
+        let json = model.appendingPathComponent("runs.jsonl")
+        let runs: [[String]] = [
+            ["--seed", "1", "--warmup", "2", "--q-block", "8", "--kv-block", "8"],
+            ["--seed", "2", "--warmup", "0", "--q-block", "64", "--kv-block", "256"],
+            ["--seed", "1", "--warmup", "1", "--phase", "decode", "--gen-len", "4"],
+        ]
+        for extra in runs {
+            let result = try run(["--model", model.path, "--prompt-len", "12", "--iters", "3", "--attention", "streaming",
+                                  "--json", json.path] + extra)
+            XCTAssertEqual(result.status, 0, result.stderr)
+        }
+        let records = try String(contentsOf: json, encoding: .utf8).split(separator: "\n").map {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+        }
+        // The seed picks the prompt.
+        XCTAssertEqual(records[0]["prompt_hash"] as? String, records[2]["prompt_hash"] as? String)
+        XCTAssertNotEqual(records[0]["prompt_hash"] as? String, records[1]["prompt_hash"] as? String)
+        // Warm-up iterations run: (warm-up + timed) x (one prefill + decode steps).
+        XCTAssertEqual(records[0]["forward_calls"] as? Int, 5)
+        XCTAssertEqual(records[1]["forward_calls"] as? Int, 3)
+        XCTAssertEqual(records[2]["forward_calls"] as? Int, 4 * 5)
+        // The block sizes size the streaming kernel's scratch.
+        XCTAssertEqual(records[0]["q_block"] as? Int, 8)
+        XCTAssertLessThan(records[0]["session_bytes"] as! Int, records[1]["session_bytes"] as! Int)
+    }
+
     func testProfileReportsEveryOperationClass() throws {
         let model = try makeTinyModel()
         let json = model.appendingPathComponent("profile.jsonl")

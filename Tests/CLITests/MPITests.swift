@@ -169,6 +169,10 @@ final class MPITests: ToolTestCase {
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertEqual(result.stdout.components(separatedBy: "  Benchmark Results").count - 1, 1, "only rank 0 prints")
         XCTAssertTrue(result.stdout.contains("Processes: 3"), result.stdout)
+        // The original tool's --mode mpi turns a kernel choice into its MPI method.
+        let mode = try mpirun(2, ["--model", fixture.path, "--mode", "mpi", "--method", "avx2", "--prompt-len", "4", "--iters", "1"])
+        XCTAssertEqual(mode.status, 0, mode.stderr)
+        XCTAssertTrue(mode.stdout.contains("Method: mpi+avx2") && mode.stdout.contains("Processes: 2"), mode.stdout)
         for rank in 0..<3 { XCTAssertTrue(result.stdout.contains("Rank \(rank): "), result.stdout) }
     }
 }
