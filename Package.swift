@@ -43,9 +43,15 @@ let package = Package(
             dependencies: ["CKernels", "CMPI"],
             path: "Sources/Qwen3"
         ),
+        // What both command-line tools share: environment, statistics, list options, output formats.
+        .target(
+            name: "BenchSupport",
+            dependencies: ["Qwen3", "CKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/BenchSupport"
+        ),
         .executableTarget(
             name: "benchmark_qwen3",
-            dependencies: ["Qwen3", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Qwen3", "BenchSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/benchmark_qwen3"
         ),
         // Fuzz target for the checkpoint parsers; a corpus replayer unless built with -DFUZZING.

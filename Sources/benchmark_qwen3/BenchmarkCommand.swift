@@ -1,5 +1,6 @@
 // BenchmarkCommand.swift — the benchmark_qwen3 command line: options, their checks, and the run.
 import ArgumentParser
+import BenchSupport
 import CKernels
 import Foundation
 import Qwen3
@@ -85,19 +86,7 @@ struct BenchmarkQwen3: ParsableCommand {
     @Option(help: "With --dump-logits: prefill the first K tokens, then decode the rest one at a time. Default: all prefill.")
     var decodeFrom: Int?
 
-    /// Parses and runs like ArgumentParser's default, except that a bad command line is one line
-    /// on stderr (the message, no usage block) with exit code 64; --help still prints the help.
-    static func main() {
-        do {
-            var command = try parseAsRoot()
-            try command.run()
-        } catch {
-            let code = exitCode(for: error)
-            if code == .success { exit(withError: error) }
-            let message = self.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid arguments"
-            fail(message, status: code.rawValue)
-        }
-    }
+    static func main() { ToolMain.main(Self.self, tool: "benchmark_qwen3") }
 
     mutating func run() throws {
         var failure: String?
@@ -117,12 +106,6 @@ struct BenchmarkQwen3: ParsableCommand {
         }
     }
 
-    static func report(_ message: String) {
-        FileHandle.standardError.write(Data("benchmark_qwen3: error: \(message)\n".utf8))
-    }
-
-    static func fail(_ message: String, status: Int32 = 1) -> Never {
-        report(message)
-        Foundation.exit(status)
-    }
+    static func report(_ message: String) { ToolMain.report("benchmark_qwen3", message) }
+    static func fail(_ message: String) -> Never { ToolMain.fail("benchmark_qwen3", message) }
 }

@@ -1,4 +1,5 @@
 // BenchmarkRun.swift — turns validated options into a loaded model, timed iterations and a report.
+import BenchSupport
 import CKernels
 import Foundation
 import Qwen3
@@ -106,7 +107,7 @@ struct RunSettings {
         }
         decodeFrom = o.decodeFrom
         for (option, path) in [("--json", o.json), ("--dump-logits", o.dumpLogits)] {
-            if let path { try Self.checkWritable(path, option: option) }
+            if let path { try ResultTable.checkWritable(path, option: option) }
         }
         threads = try ThreadChoice.resolve(option: o.threads, localRanks: method.isDistributed ? localRanks : 1)
         modelPath = o.model
@@ -118,18 +119,6 @@ struct RunSettings {
 
 /// An error every rank has agreed on and rank 0 has already reported.
 struct JobFailure: Error {}
-
-extension RunSettings {
-    /// Output files are checked before any work, so a long run never ends in a write error.
-    static func checkWritable(_ path: String, option: String) throws {
-        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue,
-              access(folder, W_OK) == 0 else {
-            throw RequestError("\(option): cannot write in \(folder) (missing or not writable)")
-        }
-    }
-}
 
 struct BenchmarkRun {
     let options: BenchmarkQwen3
@@ -299,9 +288,4 @@ struct Measurement {
     let ranks: [RankStatistics]
     /// Rank 0's time per operation class, per phase, summed over the timed iterations.
     let profiles: [(phase: String, profile: OpProfile)]
-}
-
-enum Clock {
-    static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
-    static func ms(_ a: UInt64, _ b: UInt64) -> Double { Double(b - a) / 1e6 }
 }

@@ -1,4 +1,5 @@
 // Report.swift — the human report (the original tool's layout) and the JSON record of a run.
+import BenchSupport
 import Foundation
 import Qwen3
 
@@ -70,28 +71,6 @@ struct ReportHeader {
         ]
         Swift.print(lines.joined(separator: "\n"))
         fflush(stdout)
-    }
-}
-
-struct Statistics {
-    let samples: [Double]
-    var total: Double { samples.reduce(0, +) }
-    var mean: Double { total / Double(samples.count) }
-    var median: Double {
-        let sorted = samples.sorted(), n = sorted.count
-        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
-    }
-    var stddev: Double {
-        guard samples.count > 1 else { return 0 }
-        let m = mean
-        return (samples.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(samples.count - 1)).squareRoot()
-    }
-    var min: Double { samples.min() ?? 0 }
-    var max: Double { samples.max() ?? 0 }
-
-    var json: [String: Any] {
-        ["samples_ms": samples, "total_ms": total, "median_ms": median, "mean_ms": mean,
-         "stddev_ms": stddev, "min_ms": min, "max_ms": max]
     }
 }
 
@@ -210,16 +189,5 @@ struct Report {
     }
 
     /// Appends the run as one JSON line.
-    func appendJSON(to path: String) throws {
-        var line = try JSONSerialization.data(withJSONObject: jsonObject, options: [.sortedKeys])
-        line.append(UInt8(ascii: "\n"))
-        let fm = FileManager.default
-        if !fm.fileExists(atPath: path) && !fm.createFile(atPath: path, contents: nil) {
-            throw RequestError("cannot create \(path)")
-        }
-        guard let handle = FileHandle(forWritingAtPath: path) else { throw RequestError("cannot write \(path)") }
-        defer { try? handle.close() }
-        handle.seekToEndOfFile()
-        handle.write(line)
-    }
+    func appendJSON(to path: String) throws { try ResultTable.appendJSONLines([jsonObject], to: path) }
 }

@@ -1,10 +1,10 @@
-// Environment.swift — what the report says about the machine and build: CPU, cores, threads, commit.
+// Environment.swift — what a report says about the machine and build: CPU, cores, threads, commit.
 import CKernels
 import Foundation
 import Qwen3
 
-enum RunEnvironment {
-    static var cpuModel: String {
+public enum RunEnvironment {
+    public static var cpuModel: String {
         guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return "unknown" }
         for line in text.split(separator: "\n") where line.hasPrefix("model name") {
             if let colon = line.firstIndex(of: ":") {
@@ -17,16 +17,16 @@ enum RunEnvironment {
     /// Cores this process may run on (its affinity mask), which is what OpenMP would use.
     /// Read from the affinity mask without starting OpenMP, which must not start before
     /// ThreadBinding has set its placement variables.
-    static var availableCores: Int {
+    public static var availableCores: Int {
         let cores = Int(ck_affinity_cores())
         return cores > 0 ? cores : onlineCores
     }
 
     /// Cores online on this host, whatever this process is bound to.
-    static var onlineCores: Int { Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
+    public static var onlineCores: Int { Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
 
     /// CPU features the kernels can use, as a short list.
-    static var cpuFeatures: String {
+    public static var cpuFeatures: String {
         var features: [String] = []
         if ck_cpu_has_avx2_fma() != 0 { features.append("AVX2+FMA") }
         if ck_cpu_has_avx512() != 0 { features.append("AVX-512") }
@@ -35,7 +35,7 @@ enum RunEnvironment {
     }
 
     /// The build's git commit: $QWEN3_BENCH_COMMIT, else the repository the executable was built in.
-    static var commit: String {
+    public static var commit: String {
         if let commit = ProcessInfo.processInfo.environment["QWEN3_BENCH_COMMIT"], !commit.isEmpty { return commit }
         let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         let process = Process()
@@ -51,9 +51,9 @@ enum RunEnvironment {
         return process.terminationStatus == 0 && !hash.isEmpty ? hash : "unknown"
     }
 
-    static var hostname: String { ProcessInfo.processInfo.hostName }
+    public static var hostname: String { ProcessInfo.processInfo.hostName }
 
-    static var residentBytes: Int {
+    public static var residentBytes: Int {
         guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
         for line in text.split(separator: "\n") where line.hasPrefix("VmRSS:") {
             let kb = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
@@ -64,13 +64,18 @@ enum RunEnvironment {
 }
 
 /// How many OpenMP threads to use and where the number came from.
-struct ThreadChoice {
-    let count: Int
-    let source: String
+public struct ThreadChoice {
+    public let count: Int
+    public let source: String
+
+    public init(count: Int, source: String) {
+        self.count = count
+        self.source = source
+    }
 
     /// `localRanks` processes of this job share the host: without an explicit count each takes its
     /// share of the cores (or the cores it is bound to, when the launcher bound it).
-    static func resolve(option: Int?, localRanks: Int = 1,
+    public static func resolve(option: Int?, localRanks: Int = 1,
                         environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ThreadChoice {
         if let option {
             guard option >= 1 else { throw RequestError("--threads must be at least 1, got \(option)") }

@@ -6,8 +6,8 @@ import Foundation
 /// lost (bf16 prefill, 128 tokens, 2 threads: 357 and 394 tokens/s pinned against 387 and 407 unpinned,
 /// side by side) on this shared machine, where an unpinned thread can move off a busy core.
 /// Pin with OpenMP's own variables: OMP_PROC_BIND=close OMP_PLACES=cores.
-enum ThreadBinding {
-    static func describe(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+public enum ThreadBinding {
+    public static func describe(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
         if let bind = environment["OMP_PROC_BIND"] {
             return "OMP_PROC_BIND=\(bind)" + (environment["OMP_PLACES"].map { " OMP_PLACES=\($0)" } ?? "")
         }
