@@ -13,6 +13,7 @@ let package = Package(
     name: "Qwen3Bench",
     products: [
         .executable(name: "benchmark_qwen3", targets: ["benchmark_qwen3"]),
+        .executable(name: "benchmark_mpi_attention", targets: ["benchmark_mpi_attention"]),
         .library(name: "Qwen3", targets: ["Qwen3"]),
     ],
     dependencies: [
@@ -54,10 +55,18 @@ let package = Package(
             dependencies: ["Qwen3", "BenchSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/benchmark_qwen3"
         ),
+        // Attention alone: standard vs streaming, prefill and decode, split over MPI by heads or sequence.
+        .executableTarget(
+            name: "benchmark_mpi_attention",
+            dependencies: ["Qwen3", "BenchSupport", "CKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/benchmark_mpi_attention"
+        ),
         // Fuzz target for the checkpoint parsers; a corpus replayer unless built with -DFUZZING.
         .executableTarget(name: "fuzz_loader", dependencies: ["Qwen3"], path: "Sources/fuzz_loader"),
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels"], path: "Tests/CKernelsTests"),
         .testTarget(name: "Qwen3Tests", dependencies: ["Qwen3", "CKernels"], path: "Tests/Qwen3Tests"),
-        .testTarget(name: "CLITests", dependencies: ["benchmark_qwen3", "fuzz_loader"], path: "Tests/CLITests"),
+        .testTarget(name: "BenchSupportTests", dependencies: ["BenchSupport"], path: "Tests/BenchSupportTests"),
+        .testTarget(name: "CLITests", dependencies: ["benchmark_qwen3", "benchmark_mpi_attention", "fuzz_loader"],
+                    path: "Tests/CLITests"),
     ]
 )

@@ -10,14 +10,21 @@ public final class Qwen3Model {
     public let precision: WeightPrecision
     let kernels: Kernels
     let weights: ModelWeights
+    /// Every process of the job (rank order, failure agreement, sequence-parallel K/V exchange).
     public let communicator: Communicator
+    /// The processes the weights are split over: the job under head parallelism, this process alone
+    /// under sequence parallelism (every rank holds every weight).
+    let tensorParallel: Communicator
+    public let parallelism: Parallelism
 
     /// Loads `path` (a .safetensors file with config.json beside it, a shard index, or a folder).
     public init(path: String, isa: KernelISA, precision: WeightPrecision = .f32,
-                communicator: Communicator = SingleProcessCommunicator()) throws {
+                communicator: Communicator = SingleProcessCommunicator(), parallelism: Parallelism = .heads) throws {
         let folder = Self.folder(of: path)
         config = try Qwen3Config.load(from: folder.appendingPathComponent("config.json"))
-        plan = try ShardPlan(config: config, rank: communicator.rank, size: communicator.size)
+        self.parallelism = parallelism
+        tensorParallel = parallelism == .heads ? communicator : SingleProcessCommunicator()
+        plan = try ShardPlan(config: config, rank: tensorParallel.rank, size: tensorParallel.size)
         kernels = try Kernels(isa, precision: precision)
         self.isa = isa
         self.precision = precision
@@ -25,12 +32,12 @@ public final class Qwen3Model {
         // Refuse up front what cannot fit: this rank's share of the weights, in memory precision,
         // plus the replicated float32 embedding.
         let bytesPerWeight: Double = precision == .f32 ? 4 : 2
-        let needed = config.parameterEstimate / Double(communicator.size) * bytesPerWeight
+        let needed = config.parameterEstimate / Double(plan.size) * bytesPerWeight
             + Double(config.vocabSize) * Double(config.hiddenSize) * 4
         let available = InferenceSession.physicalMemory()
         if needed > Double(available) * 0.9 {
             let bytes = needed < 9e18 ? String(Int(needed)) : String(format: "%.3g", needed)
-            throw RequestError("the model needs about \(bytes) bytes of weights in \(precision.rawValue) on each of \(communicator.size) process(es), more than this machine's \(available) bytes of memory")
+            throw RequestError("the model needs about \(bytes) bytes of weights in \(precision.rawValue) on each of \(communicator.size) process(es) (\(parallelism.rawValue) parallelism), more than this machine's \(available) bytes of memory")
         }
         let checkpoint = try SafetensorsCheckpoint(path: path)
         weights = try WeightLoader(checkpoint: checkpoint, config: config, plan: plan, kernels: kernels,
@@ -111,13 +118,8 @@ public final class InferenceSession {
         localHeads = plan.queryHeads.count
         let slots = plan.kvHeads.count, d = c.headDim
         scratchSlots = Int(ck_get_max_threads())
-        let scratchFloats: Int
-        switch attention {
-        case .standard:
-            scratchFloats = ck_attention_standard_scratch(maxTokens, capacity - maxTokens, Int32(scratchSlots))
-        case .streaming(let qBlock, let kvBlock):
-            scratchFloats = ck_attention_streaming_scratch(qBlock, kvBlock, d, Int32(scratchSlots))
-        }
+        let scratchFloats = AttentionKernels.scratchFloats(attention, tokens: maxTokens, pos0: capacity - maxTokens,
+                                                           headDim: d, slots: scratchSlots)
         let logitRows = allLogits ? maxTokens : 1
         let needed = MemoryLayout<Float>.stride * (
             scratchFloats + maxTokens * (3 * c.hiddenSize + 2 * localHeads * d + 2 * slots * d
@@ -163,7 +165,7 @@ public final class InferenceSession {
     /// token when `allLogits`; valid until the next call.
     @discardableResult
     public func forward(_ tokens: [Int32], allLogits: Bool = false) throws -> UnsafeBufferPointer<Float> {
-        let c = model.config, kernels = model.kernels, weights = model.weights, comm = model.communicator
+        let c = model.config, kernels = model.kernels, weights = model.weights, comm = model.tensorParallel
         let n = tokens.count, h = c.hiddenSize, d = c.headDim, eps = c.rmsNormEps
         let slots = cache.slots, inter = model.plan.intermediate.count
         guard n >= 1, n <= maxTokens else {
@@ -256,7 +258,7 @@ public final class InferenceSession {
         let plan = model.plan, vocab = model.config.vocabSize
         if plan.size == 1 { return }
         let shards = (0..<plan.size).map { ShardPlan.split(vocab, parts: plan.size, unit: ShardPlan.intermediateUnit, index: $0) }
-        model.communicator.allGather(localLogits.pointer, into: gathered.pointer, counts: shards.map { rows * $0.count })
+        model.tensorParallel.allGather(localLogits.pointer, into: gathered.pointer, counts: shards.map { rows * $0.count })
         var offset = 0
         for shard in shards {
             for row in 0..<rows {
@@ -268,17 +270,11 @@ public final class InferenceSession {
     }
 
     private func attend(layer l: Int, tokens n: Int, scale: Float) {
-        let kernels = model.kernels, d = model.config.headDim
-        let keys = cache.keys[l].pointer, values = cache.values[l].pointer
-        switch attention {
-        case .standard:
-            kernels.standardAttention(q.pointer, keys, values, attended.pointer, n, position, localHeads,
-                                      cache.slots, d, capacity, scale, scratch.pointer, Int32(scratchSlots))
-        case .streaming(let qBlock, let kvBlock):
-            kernels.streamingAttention(q.pointer, keys, values, attended.pointer, n, position, localHeads,
-                                       cache.slots, d, capacity, scale, qBlock, kvBlock, scratch.pointer,
-                                       Int32(scratchSlots))
-        }
+        AttentionKernels(kernels: model.kernels).run(
+            attention, q: q.pointer, keys: cache.keys[l].pointer, values: cache.values[l].pointer,
+            out: attended.pointer, tokens: n, pos0: position, heads: localHeads, kvHeads: cache.slots,
+            headDim: model.config.headDim, capacity: capacity, scale: scale, scratch: scratch.pointer,
+            slots: scratchSlots)
     }
 
     static func physicalMemory() -> Int { Int(ProcessInfo.processInfo.physicalMemory) }
