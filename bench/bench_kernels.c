@@ -8,6 +8,7 @@
 //
 // usage: bench_kernels [--threads N] [--quick] [--csv] [--q-block N] [--kv-block N]
 #include "ckernels.h"
+#include "ck_probe.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -122,92 +123,7 @@ static void report(const struct options *o, const char *kase, const char *method
 // Machine probes
 // ---------------------------------------------------------------------------------------------
 
-// 12 independent FMA chains per thread (more than latency x pipes = 4 x 2) on values that stay
-// finite; the empty asm keeps the compiler from folding or shortening the chains.
-__attribute__((target("avx2,fma"))) static float fma_chains(long iters) {
-    __m256 a0 = _mm256_set1_ps(0.1f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
-           a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
-    const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
-    for (long i = 0; i < iters; i++) {
-        a0 = _mm256_fmadd_ps(a0, m, c);
-        a1 = _mm256_fmadd_ps(a1, m, c);
-        a2 = _mm256_fmadd_ps(a2, m, c);
-        a3 = _mm256_fmadd_ps(a3, m, c);
-        a4 = _mm256_fmadd_ps(a4, m, c);
-        a5 = _mm256_fmadd_ps(a5, m, c);
-        a6 = _mm256_fmadd_ps(a6, m, c);
-        a7 = _mm256_fmadd_ps(a7, m, c);
-        a8 = _mm256_fmadd_ps(a8, m, c);
-        a9 = _mm256_fmadd_ps(a9, m, c);
-        a10 = _mm256_fmadd_ps(a10, m, c);
-        a11 = _mm256_fmadd_ps(a11, m, c);
-        __asm__ volatile("" : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3), "+x"(a4), "+x"(a5),
-                         "+x"(a6), "+x"(a7), "+x"(a8), "+x"(a9), "+x"(a10), "+x"(a11));
-    }
-    const __m256 s = _mm256_add_ps(
-        _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
-        _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)),
-                      _mm256_add_ps(_mm256_add_ps(a8, a9), _mm256_add_ps(a10, a11))));
-    return _mm256_cvtss_f32(s);
-}
-
-// The same with 512-bit FMAs. Zen 4 splits each into two 256-bit halves, so this measures
-// whether AVX-512 has more FMA throughput than AVX2 on this CPU, not only wider registers.
-__attribute__((target("avx512f"))) static float fma512_chains(long iters) {
-    __m512 a0 = _mm512_set1_ps(0.1f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
-           a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
-    const __m512 m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
-    for (long i = 0; i < iters; i++) {
-        a0 = _mm512_fmadd_ps(a0, m, c);
-        a1 = _mm512_fmadd_ps(a1, m, c);
-        a2 = _mm512_fmadd_ps(a2, m, c);
-        a3 = _mm512_fmadd_ps(a3, m, c);
-        a4 = _mm512_fmadd_ps(a4, m, c);
-        a5 = _mm512_fmadd_ps(a5, m, c);
-        a6 = _mm512_fmadd_ps(a6, m, c);
-        a7 = _mm512_fmadd_ps(a7, m, c);
-        a8 = _mm512_fmadd_ps(a8, m, c);
-        a9 = _mm512_fmadd_ps(a9, m, c);
-        a10 = _mm512_fmadd_ps(a10, m, c);
-        a11 = _mm512_fmadd_ps(a11, m, c);
-        __asm__ volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5),
-                         "+v"(a6), "+v"(a7), "+v"(a8), "+v"(a9), "+v"(a10), "+v"(a11));
-    }
-    const __m512 s = _mm512_add_ps(
-        _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
-        _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)),
-                      _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11))));
-    return _mm512_cvtss_f32(s);
-}
-
-// 12 chains of vdpbf16ps (latency 6 on Zen 4: 12 would cover even two issues per cycle), each
-// adding 1 * 2^-24 twice per lane, so the accumulators stay finite and nothing is denormal.
-__attribute__((target("avx512f,avx512bw,avx512bf16"))) static float dpbf16_chains(long iters) {
-    __m512 a0 = _mm512_set1_ps(0.1f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
-           a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
-    const __m512bh m = (__m512bh)_mm512_set1_epi16(0x3f80), c = (__m512bh)_mm512_set1_epi16(0x3380);
-    for (long i = 0; i < iters; i++) {
-        a0 = _mm512_dpbf16_ps(a0, m, c);
-        a1 = _mm512_dpbf16_ps(a1, m, c);
-        a2 = _mm512_dpbf16_ps(a2, m, c);
-        a3 = _mm512_dpbf16_ps(a3, m, c);
-        a4 = _mm512_dpbf16_ps(a4, m, c);
-        a5 = _mm512_dpbf16_ps(a5, m, c);
-        a6 = _mm512_dpbf16_ps(a6, m, c);
-        a7 = _mm512_dpbf16_ps(a7, m, c);
-        a8 = _mm512_dpbf16_ps(a8, m, c);
-        a9 = _mm512_dpbf16_ps(a9, m, c);
-        a10 = _mm512_dpbf16_ps(a10, m, c);
-        a11 = _mm512_dpbf16_ps(a11, m, c);
-        __asm__ volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5),
-                         "+v"(a6), "+v"(a7), "+v"(a8), "+v"(a9), "+v"(a10), "+v"(a11));
-    }
-    const __m512 s = _mm512_add_ps(
-        _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
-        _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)),
-                      _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11))));
-    return _mm512_cvtss_f32(s);
-}
+// The instruction chains the peaks are timed with live in CKernels/probe.c (ck_probe.h).
 
 struct fma_ctx {
     float (*chains)(long iters);
@@ -268,10 +184,10 @@ static void run_read(void *p) {
 // medians are then measured against it.
 static struct peaks probe_machine(const struct options *o) {
     struct peaks pk = {0, 0, 0, 0};
-    if (ck_cpu_has_avx2_fma()) pk.gflops = probe_chains(o, fma_chains, 16.0, "avx2-fma");
-    if (ck_cpu_has_avx512()) pk.avx512_gflops = probe_chains(o, fma512_chains, 32.0, "avx512-fma");
+    if (ck_cpu_has_avx2_fma()) pk.gflops = probe_chains(o, ck_probe_fma_avx2, 16.0, "avx2-fma");
+    if (ck_cpu_has_avx512()) pk.avx512_gflops = probe_chains(o, ck_probe_fma_avx512, 32.0, "avx512-fma");
     if (ck_cpu_has_avx512_bf16())
-        pk.bf16_gflops = probe_chains(o, dpbf16_chains, 64.0, "avx512-bf16dp");
+        pk.bf16_gflops = probe_chains(o, ck_probe_dpbf16_avx512, 64.0, "avx512-bf16dp");
     const size_t n = (size_t)(o->quick ? 256 : 512) << 18;  // 256 or 512 MiB
     float *x = alloc_or_die(n * sizeof *x);
     fill_random(x, n, 1);
