@@ -53,6 +53,15 @@ public enum RunEnvironment {
 
     public static var hostname: String { ProcessInfo.processInfo.hostName }
 
+    /// The Swift build configuration the tools were compiled in (debug timings are not comparable).
+    public static var buildConfiguration: String {
+        #if DEBUG
+        return "debug"
+        #else
+        return "release"
+        #endif
+    }
+
     public static var residentBytes: Int {
         guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
         for line in text.split(separator: "\n") where line.hasPrefix("VmRSS:") {

@@ -23,6 +23,13 @@ struct BenchmarkQwen3: ParsableCommand {
         prompt (the prefill is timed and reported separately). Sampling is never timed: decode \
         feeds seeded synthetic token ids.
 
+        Sweeps: --method, --weights, --parallel, --attention, --q-block, --kv-block, --prompt-len, \
+        --threads, --gen-len and --phase take comma-separated lists, and one run measures every \
+        combination (block sizes only with streaming, --gen-len only with decode); the model is loaded \
+        once per method, weights and parallel mode. Every combination is checked before anything runs. \
+        Each test is one row (pp128: prefill of 128 tokens; tg32: 32 decode steps after the prompt) \
+        with the mean, median, stddev, min, max and every sample of the timed iterations.
+
         Logits dump: --tokens 1,2,3 --dump-logits OUT.npy runs the model once and writes float32 logits \
         of shape [tokens, vocab]; rows before --decode-from come from one prefill, later rows from \
         one decode step each.
@@ -32,50 +39,62 @@ struct BenchmarkQwen3: ParsableCommand {
     @Option(help: "Model: a .safetensors file (config.json beside it), a shard index, or a model folder. Default: synthetic Qwen3-0.6B.")
     var model: String?
 
-    @Option(help: "Phase to time: prefill or decode.")
+    @Option(help: "Phase to time: prefill or decode (or both: prefill,decode).")
     var phase: String = "prefill"
 
-    @Option(help: "baseline (plain OpenMP loops), avx2 (AVX2+FMA kernels), avx512 (AVX-512 matmul), or mpi, mpi+avx2, mpi+avx512 (the same, tensor parallel over the processes of mpirun). Default: the fastest this CPU supports.")
+    @Option(help: "baseline (plain OpenMP loops), avx2 (AVX2+FMA kernels), avx512 (AVX-512 matmul), or mpi, mpi+avx2, mpi+avx512 (the same, split over the processes of mpirun); a comma-separated list runs each. Default: the fastest this CPU supports.")
     var method: String?
 
-    @Option(help: "Linear-layer weights in memory: f32 (converted at load; all math in float32) or bf16 (half the memory; activations rounded to bfloat16 at each matmul input, float32 sums; needs --method avx512 on a CPU with AVX512_BF16, or baseline).")
+    @Option(help: "Linear-layer weights in memory: f32 (converted at load; all math in float32) or bf16 (half the memory; activations rounded to bfloat16 at each matmul input, float32 sums; needs --method avx512 on a CPU with AVX512_BF16, or baseline); or a list.")
     var weights: String = "f32"
 
     @Option(help: "Parallel mode, as in the original tool: omp (one process) or mpi (turns --method baseline/avx2 into mpi/mpi+avx2). Default: implied by --method.")
     var mode: String?
 
-    @Option(help: "Attention: standard (scores materialised per head) or streaming (block-wise online softmax).")
+    @Option(help: """
+        How the MPI methods split the work (list allowed). heads (default): tensor parallel; weights         divided over the ranks, activations replicated, two all-reduces per layer. sequence: weights         replicated on every rank, the prompt's tokens split zig-zag, only keys and values all-gathered         per layer; decode steps are not split (every rank runs them whole). Only with mpi methods.
+        """)
+    var parallel: String?
+
+    @Option(help: "Attention: standard (scores materialised per head) or streaming (block-wise online softmax), or both: standard,streaming.")
     var attention: String = "standard"
 
-    @Option(help: "Streaming attention: queries per block. Default 64.")
-    var qBlock: Int?
+    @Option(help: "Streaming attention: queries per block (list allowed). Default 64.")
+    var qBlock: String?
 
-    @Option(help: "Streaming attention: keys per block. Default 64.")
-    var kvBlock: Int?
+    @Option(help: "Streaming attention: keys per block (list allowed). Default 64.")
+    var kvBlock: String?
 
-    @Option(help: "Prompt tokens (synthetic ids from --seed). Default 128.")
-    var promptLen: Int?
+    @Option(help: "Prompt tokens (synthetic ids from --seed); a list such as 32,128,512 runs each. Default 128.")
+    var promptLen: String?
 
-    @Option(help: "Timed iterations. Default 10.")
+    @Option(help: "Timed iterations per test. Default 10.")
     var iters: Int?
 
-    @Option(help: "Untimed warm-up iterations before the timed ones. Default 1.")
+    @Option(help: "Untimed warm-up iterations before the timed ones, per test. Default 1.")
     var warmup: Int?
 
-    @Option(help: "OpenMP threads per process. Default: OMP_NUM_THREADS if set, else every available core.")
-    var threads: Int?
+    @Option(help: "OpenMP threads per process (list allowed). Default: OMP_NUM_THREADS if set, else every available core.")
+    var threads: String?
 
-    @Option(help: "Decode phase: tokens generated per iteration. Default 32.")
-    var genLen: Int?
+    @Option(help: "Decode phase: tokens generated per iteration (list allowed). Default 32.")
+    var genLen: String?
 
     @Option(help: "Seed for the synthetic prompt and decode token ids. Default 0.")
     var seed: UInt64?
 
-    @Flag(help: "Time each operation class (GEMMs by projection, attention, norms, RoPE, MPI, ...) in the timed iterations and report ms, share and GFLOP/s per phase.")
+    @Flag(help: "Time each operation class (GEMMs by projection, attention, norms, RoPE, MPI, waiting at barriers) in the timed iterations and report ms, share and GFLOP/s per phase, per rank under MPI.")
     var profile = false
 
-    @Option(help: "Append one JSON object per run (options, every iteration's time, environment) to this file.")
+    @Option(name: [.customShort("o"), .customLong("output")],
+            help: "Output on stdout: text (the report of each test, then a summary table), md, csv, json or jsonl (one row per test).")
+    var output: String = "text"
+
+    @Option(help: "Append every test's row (the same as -o jsonl) to this file.")
     var json: String?
+
+    @Flag(help: "No progress on stderr (progress is shown only when stderr is a terminal).")
+    var quiet = false
 
     @Option(help: "Comma-separated token ids: the prompt for a benchmark, or the input of --dump-logits.")
     var tokens: String?

@@ -4,119 +4,6 @@ import CKernels
 import Foundation
 import Qwen3
 
-/// Options checked against each other once, before anything is loaded.
-struct RunSettings {
-    enum Phase: String { case prefill, decode }
-
-    var modelPath: String?
-    var method: Method
-    var methodSource: String
-    var weights: WeightPrecision
-    var attention: AttentionKind
-    var phase: Phase
-    var prompt: [Int32]
-    var promptSource: String
-    var iterations: Int
-    var warmup: Int
-    var genLen: Int
-    var seed: UInt64
-    var threads: ThreadChoice
-    var binding = "unbound"
-    var jsonPath: String?
-    var dumpPath: String?
-    var profile: Bool
-    var decodeFrom: Int?
-
-    static let defaultQBlock = 64
-    static let defaultKVBlock = 64
-
-    init(_ o: BenchmarkQwen3, localRanks: Int) throws {
-        func given(_ name: String, _ present: Bool, only context: String, when allowed: Bool) throws {
-            if present && !allowed { throw RequestError("\(name) applies only \(context)") }
-        }
-        guard let phase = Phase(rawValue: o.phase) else {
-            throw RequestError("--phase must be prefill or decode, got \(o.phase)")
-        }
-        self.phase = phase
-        var method = Method.fastestLocal
-        methodSource = "fastest on this CPU"
-        if let name = o.method {
-            guard let m = Method(rawValue: name) else {
-                throw RequestError("--method must be one of \(Method.allCases.map(\.rawValue).joined(separator: ", ")), got \(name)")
-            }
-            method = m
-            methodSource = "--method"
-        }
-        if let mode = o.mode { method = try method.under(mode: mode) }
-        self.method = method
-        guard let weights = WeightPrecision(rawValue: o.weights) else {
-            throw RequestError("--weights must be f32 or bf16, got \(o.weights)")
-        }
-        self.weights = weights
-
-        switch o.attention {
-        case "standard":
-            try given("--q-block", o.qBlock != nil, only: "to --attention streaming", when: false)
-            try given("--kv-block", o.kvBlock != nil, only: "to --attention streaming", when: false)
-            attention = .standard
-        case "streaming":
-            let q = o.qBlock ?? Self.defaultQBlock, kv = o.kvBlock ?? Self.defaultKVBlock
-            guard q >= 1, q <= 65_536, kv >= 1, kv <= 65_536 else {
-                throw RequestError("--q-block and --kv-block must be between 1 and 65536, got \(q) and \(kv)")
-            }
-            attention = .streaming(qBlock: q, kvBlock: kv)
-        default:
-            throw RequestError("--attention must be standard or streaming, got \(o.attention)")
-        }
-
-        let dumping = o.dumpLogits != nil
-        try given("--decode-from", o.decodeFrom != nil, only: "with --dump-logits", when: dumping)
-        try given("--iters", o.iters != nil, only: "to benchmarks, not --dump-logits", when: !dumping)
-        try given("--warmup", o.warmup != nil, only: "to benchmarks, not --dump-logits", when: !dumping)
-        try given("--json", o.json != nil, only: "to benchmarks, not --dump-logits", when: !dumping)
-        try given("--profile", o.profile, only: "to benchmarks, not --dump-logits", when: !dumping)
-        try given("--phase", o.phase != "prefill", only: "to benchmarks; --dump-logits uses --decode-from", when: !dumping)
-        try given("--gen-len", o.genLen != nil, only: "to --phase decode", when: !dumping && phase == .decode)
-        try given("--prompt-len", o.promptLen != nil, only: "without --tokens", when: o.tokens == nil)
-        try given("--seed", o.seed != nil, only: "to synthetic prompts, not --tokens", when: o.tokens == nil || phase == .decode)
-        if dumping && o.tokens == nil { throw RequestError("--dump-logits needs --tokens") }
-
-        iterations = o.iters ?? 10
-        warmup = o.warmup ?? 1
-        genLen = o.genLen ?? 32
-        seed = o.seed ?? 0
-        guard iterations >= 1 else { throw RequestError("--iters must be at least 1, got \(iterations)") }
-        guard warmup >= 0 else { throw RequestError("--warmup must be 0 or more, got \(warmup)") }
-        guard genLen >= 1 else { throw RequestError("--gen-len must be at least 1, got \(genLen)") }
-
-        if let list = o.tokens {
-            prompt = try list.split(separator: ",", omittingEmptySubsequences: false).map { item in
-                let text = item.trimmingCharacters(in: .whitespaces)
-                guard let id = Int32(text) else { throw RequestError("--tokens: \"\(text)\" is not a token id") }
-                return id
-            }
-            promptSource = "--tokens"
-        } else {
-            let length = o.promptLen ?? 128
-            guard length >= 1 else { throw RequestError("--prompt-len must be at least 1, got \(length)") }
-            prompt = Array(repeating: 0, count: length)  // ids drawn once the vocabulary is known
-            promptSource = "synthetic, seed \(seed)"
-        }
-        if let k = o.decodeFrom, k < 1 || k > prompt.count {
-            throw RequestError("--decode-from must be between 1 and the number of tokens (\(prompt.count)), got \(k)")
-        }
-        decodeFrom = o.decodeFrom
-        for (option, path) in [("--json", o.json), ("--dump-logits", o.dumpLogits)] {
-            if let path { try ResultTable.checkWritable(path, option: option) }
-        }
-        threads = try ThreadChoice.resolve(option: o.threads, localRanks: method.isDistributed ? localRanks : 1)
-        modelPath = o.model
-        jsonPath = o.json
-        dumpPath = o.dumpLogits
-        profile = o.profile
-    }
-}
-
 /// An error every rank has agreed on and rank 0 has already reported.
 struct JobFailure: Error {}
 
@@ -125,34 +12,78 @@ struct BenchmarkRun {
 
     func execute() throws {
         let launch = MPICommunicator.launchedRanks()
-        var settings = try RunSettings(options, localRanks: launch?.localSize ?? 1)
-        if !settings.method.isDistributed, let launch, launch.size > 1 {
-            throw RequestError("--method \(settings.method.rawValue) runs on one process, but mpirun started \(launch.size); use --method \(Method.distributed(settings.method.isa).rawValue) (or --mode mpi) to split the model across them")
-        }
-        let comm: Communicator = settings.method.isDistributed ? try MPICommunicator() : SingleProcessCommunicator()
-        settings.binding = ThreadBinding.describe()
-        ck_set_num_threads(Int32(settings.threads.count))
+        let plan = try SweepPlan(options, launch: launch)
+        // MPI_Init once per process, for every MPI test of the sweep.
+        let world: Communicator? = plan.tests.contains { $0.method.isDistributed } ? try MPICommunicator() : nil
+        let rank = world?.rank ?? 0
+        let binding = ThreadBinding.describe()
+        let any: Communicator = world ?? SingleProcessCommunicator()
 
         // Rank 0 generates the synthetic checkpoint first, so the ranks do not all write 1.2 GB.
         var resolved: (String, Bool)?
-        if comm.rank == 0 { resolved = try agree(comm) { try resolveModel(settings.modelPath) } }
-        if comm.rank != 0 { resolved = try agree(comm) { try resolveModel(settings.modelPath) } }
+        if any.rank == 0 { resolved = try agree(any) { try resolveModel(plan.modelPath) } }
+        if any.rank != 0 { resolved = try agree(any) { try resolveModel(plan.modelPath) } }
         let (path, synthetic) = resolved!
-        let model = try agree(comm) { try Qwen3Model(path: path, isa: settings.method.isa, precision: settings.weights, communicator: comm) }
-        if settings.promptSource != "--tokens" {
-            settings.prompt = Self.syntheticTokens(count: settings.prompt.count, vocab: model.config.vocabSize, seed: settings.seed)
+        let config = try agree(any) { () -> Qwen3Config in
+            let config = try Qwen3Config.load(from: ModelIdentity.folder(of: path).appendingPathComponent("config.json"))
+            try plan.check(against: config, processes: any.size)
+            return config
         }
-        if let dump = settings.dumpPath {
-            try dumpLogits(model: model, settings: settings, to: dump)
-            return
+        let identity = ModelIdentity(path: path, synthetic: synthetic, config: config)
+
+        let progress = BenchSupport.Progress(tests: plan.tests.count, quiet: plan.quiet, rank: rank)
+        var rows: [ResultRow] = []
+        var index = 0
+        for group in plan.modelGroups {
+            let first = group[0]
+            let comm: Communicator = first.method.isDistributed ? world! : SingleProcessCommunicator()
+            ck_set_num_threads(Int32(first.threads.count))  // weights are packed with the group's first thread count
+            // The model lives for its group only: the next one is loaded after this one is freed.
+            let model = try agree(comm) {
+                try Qwen3Model(path: path, isa: first.method.isa, precision: first.weights, communicator: comm,
+                               parallelism: first.parallelism)
+            }
+            for var settings in group {
+                index += 1
+                settings.binding = binding
+                ck_set_num_threads(Int32(settings.threads.count))
+                if settings.promptSource != "--tokens" {
+                    settings.prompt = Self.syntheticTokens(count: settings.prompt.count, vocab: config.vocabSize, seed: settings.seed)
+                }
+                if let dump = plan.dumpPath {
+                    try dumpLogits(model: model, settings: settings, to: dump)
+                    return
+                }
+                let header = ReportHeader(settings: settings, model: model, identity: identity,
+                                          test: index, of: plan.tests.count)
+                if comm.rank == 0 && plan.output == .text { header.print() }
+                progress.begin("\(settings.testName), \(settings.method.rawValue), \(settings.attentionLabel), \(settings.threads.count) thread\(settings.threads.count == 1 ? "" : "s")")
+                let result = try measure(model: model, settings: settings) { progress.iteration($0, of: $1) }
+                progress.finish()
+                guard comm.rank == 0 else { continue }
+                let report = Report(header: header, result: result)
+                let row = report.jsonObject
+                rows.append(row)
+                switch plan.output {
+                case .text: report.printResults()
+                case .jsonl: print(try ResultTable.jsonLines([row]), terminator: "")
+                default: break
+                }
+                fflush(stdout)
+                // Appended test by test, so an interrupted sweep keeps what it measured.
+                if let jsonPath = plan.jsonPath { try ResultTable.appendJSONLines([row], to: jsonPath) }
+            }
         }
-        let header = ReportHeader(settings: settings, model: model, path: path, synthetic: synthetic)
-        if comm.rank == 0 { header.print() }
-        let result = try measure(model: model, settings: settings)
-        guard comm.rank == 0 else { return }
-        let report = Report(header: header, result: result)
-        report.printResults()
-        if let jsonPath = settings.jsonPath { try report.appendJSON(to: jsonPath) }
+        guard rank == 0 else { return }
+        switch plan.output {
+        case .text where rows.count > 1:
+            print("\nSummary of \(rows.count) tests (median of \(plan.tests[0].iterations) timed iterations each)\n")
+            print(ResultTable.markdown(rows, columns: Report.summaryColumns), terminator: "")
+        case .md: print(ResultTable.markdown(rows, columns: Report.summaryColumns), terminator: "")
+        case .csv: print(ResultTable.csv(rows, columns: Report.csvColumns), terminator: "")
+        case .json: print(try ResultTable.json(rows), terminator: "")
+        default: break
+        }
     }
 
     /// Runs a step that may fail on some ranks only; every rank learns whether any failed and
@@ -216,22 +147,30 @@ struct BenchmarkRun {
     }
 
     /// Runs warm-up and timed iterations of the requested phase. Each iteration starts at a
-    /// barrier and counts as long as its slowest rank took.
-    private func measure(model: Qwen3Model, settings: RunSettings) throws -> Measurement {
+    /// barrier and counts as long as its slowest rank took; after each phase every rank waits at a
+    /// barrier, outside the timed region, and that wait (the imbalance between ranks) is measured.
+    private func measure(model: Qwen3Model, settings: RunSettings,
+                         onIteration: (Int, Int) -> Void) throws -> Measurement {
         let comm = model.communicator
         let prompt = settings.prompt
         let decoding = settings.phase == .decode
-        let capacity = prompt.count + (decoding ? settings.genLen : 0)
         let session = try agree(comm) {
-            try InferenceSession(model: model, attention: settings.attention, capacity: capacity,
+            try InferenceSession(model: model, attention: settings.attention, capacity: settings.capacity,
                                  maxTokens: prompt.count, allLogits: false)
         }
         var generator = SplitMix64(seed: settings.seed &+ 1)
         let decodeTokens = (0..<settings.genLen).map { _ in Int32(generator.next() % UInt64(model.config.vocabSize)) }
         var prefillMs: [Double] = [], decodeMs: [Double] = []
+        var barrierMs = ["prefill": 0.0, "decode": 0.0]
         var communication = CommunicationStatistics()
         let prefillProfile = OpProfile(), decodeProfile = OpProfile()
-        for iteration in 0..<(settings.warmup + settings.iterations) {
+        func waitForAll(_ phase: String, timed: Bool) {
+            let start = Clock.now()
+            comm.barrier()
+            if timed { barrierMs[phase, default: 0] += Clock.ms(start, Clock.now()) }
+        }
+        let total = settings.warmup + settings.iterations
+        for iteration in 0..<total {
             let timed = iteration >= settings.warmup
             session.reset()
             comm.barrier()
@@ -240,31 +179,39 @@ struct BenchmarkRun {
             let start = Clock.now()
             try session.forward(prompt)
             let prefillEnd = Clock.now()
+            session.profile = nil
+            if comm.size > 1 { waitForAll("prefill", timed: timed) }
+            var decodeStart = prefillEnd, end = prefillEnd
             if decoding {
                 session.profile = timed && settings.profile ? decodeProfile : nil
+                decodeStart = Clock.now()
                 for token in decodeTokens { try session.forward([token]) }
+                end = Clock.now()
+                session.profile = nil
+                if comm.size > 1 { waitForAll("decode", timed: timed) }
             }
-            let end = Clock.now()
-            session.profile = nil
             if timed {
                 prefillMs.append(Clock.ms(start, prefillEnd))
-                if decoding { decodeMs.append(Clock.ms(prefillEnd, end)) }
+                if decoding { decodeMs.append(Clock.ms(decodeStart, end)) }
                 let spent = comm.statistics - before
                 communication.seconds += spent.seconds
                 communication.payloadBytes += spent.payloadBytes
                 communication.calls += spent.calls
             }
+            onIteration(iteration + 1, total)
         }
-        let perRank = comm.allGather([Double(RunEnvironment.residentBytes), communication.seconds * 1000,
-                                      Double(communication.payloadBytes)])
-        let ranks: [RankStatistics] = (0..<comm.size).map { (r: Int) -> RankStatistics in
-            let resident: Double = perRank[3 * r], ms: Double = perRank[3 * r + 1], bytes: Double = perRank[3 * r + 2]
-            return RankStatistics(residentBytes: Int(resident), communicationMs: ms, payloadBytes: Int(bytes))
+        let own = [Double(RunEnvironment.residentBytes), communication.seconds * 1000, Double(communication.payloadBytes),
+                   barrierMs["prefill"]!, barrierMs["decode"]!, Double(model.weightBytes)]
+        let perRank = comm.allGather(own)
+        let ranks: [RankStatistics] = (0..<comm.size).map { r in
+            let v = Array(perRank[(own.count * r)..<(own.count * (r + 1))])
+            return RankStatistics(residentBytes: Int(v[0]), communicationMs: v[1], payloadBytes: Int(v[2]),
+                                  barrierMs: ["prefill": v[3], "decode": v[4]], weightBytes: Int(v[5]))
         }
-        var profiles: [(phase: String, profile: OpProfile)] = []
+        var profiles: [PhaseProfile] = []
         if settings.profile {
-            profiles.append(("prefill", prefillProfile))
-            if decoding { profiles.append(("decode", decodeProfile)) }
+            profiles.append(PhaseProfile(phase: "prefill", ranks: RankProfile.gather(prefillProfile, comm)))
+            if decoding { profiles.append(PhaseProfile(phase: "decode", ranks: RankProfile.gather(decodeProfile, comm))) }
         }
         return Measurement(prefillMs: comm.max(prefillMs), decodeMs: comm.max(decodeMs),
                            sessionBytes: session.byteCount, forwardCalls: session.forwardCalls,
@@ -277,6 +224,39 @@ struct RankStatistics {
     let residentBytes: Int
     let communicationMs: Double
     let payloadBytes: Int
+    /// Time spent waiting at the barrier after each phase for the slowest rank, summed.
+    let barrierMs: [String: Double]
+    let weightBytes: Int
+}
+
+/// One rank's time (ns) and work (floating-point operations) per operation class.
+struct RankProfile {
+    var nanoseconds: [ProfiledOp: Double] = [:]
+    var flops: [ProfiledOp: Double] = [:]
+
+    var totalNanoseconds: Double { nanoseconds.values.reduce(0, +) }
+
+    /// Every rank's profile, on every rank (a collective: all ranks call it together).
+    static func gather(_ profile: OpProfile, _ comm: Communicator) -> [RankProfile] {
+        let ops = ProfiledOp.allCases
+        let own: [Double] = ops.flatMap { op -> [Double] in [Double(profile.nanoseconds[op] ?? 0), profile.flops[op] ?? 0] }
+        let all = comm.allGather(own)
+        return (0..<comm.size).map { r in
+            var p = RankProfile()
+            for (i, op) in ops.enumerated() {
+                let ns = all[r * own.count + 2 * i], work = all[r * own.count + 2 * i + 1]
+                if ns > 0 { p.nanoseconds[op] = ns }
+                if work > 0 { p.flops[op] = work }
+            }
+            return p
+        }
+    }
+}
+
+/// A phase's profile on every rank.
+struct PhaseProfile {
+    let phase: String
+    let ranks: [RankProfile]
 }
 
 struct Measurement {
@@ -286,6 +266,6 @@ struct Measurement {
     /// Forward passes run, warm-up included (a prefill is one, each decode step one).
     let forwardCalls: Int
     let ranks: [RankStatistics]
-    /// Rank 0's time per operation class, per phase, summed over the timed iterations.
-    let profiles: [(phase: String, profile: OpProfile)]
+    /// Every rank's time per operation class, per phase, summed over the timed iterations.
+    let profiles: [PhaseProfile]
 }

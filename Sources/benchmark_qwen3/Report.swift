@@ -3,27 +3,68 @@ import BenchSupport
 import Foundation
 import Qwen3
 
-struct ReportHeader {
-    let settings: RunSettings
-    let modelPath: String
+/// Which model ran: where it came from, a short name, and a hash of its configuration.
+struct ModelIdentity {
+    let path: String
     let synthetic: Bool
     let config: Qwen3Config
+    let name: String
+    /// FNV-1a of the shape-defining configuration, so rows of different models never mix unnoticed.
+    let configHash: String
+
+    init(path: String, synthetic: Bool, config: Qwen3Config) {
+        self.path = path
+        self.synthetic = synthetic
+        self.config = config
+        name = synthetic ? "Qwen3-0.6B (synthetic)" : Self.folder(of: path).lastPathComponent
+        let c = config
+        let text = "\(c.numLayers) \(c.hiddenSize) \(c.numHeads) \(c.numKVHeads) \(c.headDim) \(c.intermediateSize) \(c.vocabSize) \(c.maxPositionEmbeddings) \(c.ropeTheta) \(c.rmsNormEps) \(c.tieWordEmbeddings) \(c.attentionBias)"
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
+        configHash = String(hash, radix: 16)
+    }
+
+    /// The folder that holds config.json for a model path (a file in it, or the folder itself).
+    static func folder(of path: String) -> URL {
+        var isDirectory: ObjCBool = false
+        let url = URL(fileURLWithPath: path)
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue { return url }
+        return url.deletingLastPathComponent()
+    }
+}
+
+struct ReportHeader {
+    let settings: RunSettings
+    let identity: ModelIdentity
     let checkpointDType: TensorDType
     let weightBytes: Int
     let commit: String
     let cpu: String
     let processes: Int
+    let test: Int
+    let tests: Int
 
-    init(settings: RunSettings, model: Qwen3Model, path: String, synthetic: Bool) {
+    var modelPath: String { identity.path }
+    var synthetic: Bool { identity.synthetic }
+    var config: Qwen3Config { identity.config }
+
+    init(settings: RunSettings, model: Qwen3Model, identity: ModelIdentity, test: Int, of tests: Int) {
         self.settings = settings
-        modelPath = path
-        self.synthetic = synthetic
-        config = model.config
+        self.identity = identity
         checkpointDType = model.checkpointDType
         weightBytes = model.weightBytes
         commit = RunEnvironment.commit
         cpu = RunEnvironment.cpuModel
-        processes = model.plan.size
+        processes = model.communicator.size
+        self.test = test
+        self.tests = tests
+    }
+
+    var parallelDescription: String {
+        guard processes > 1 else { return "" }
+        return settings.parallelism == .heads
+            ? " (tensor parallel: heads, MLP columns and vocabulary split)"
+            : " (sequence parallel: prompt tokens split zig-zag, weights replicated; decode steps not split)"
     }
 
     var attentionDescription: String {
@@ -51,7 +92,7 @@ struct ReportHeader {
     func print() {
         let rule = String(repeating: "=", count: 44)
         let s = settings
-        var lines = [rule, "  Qwen3 Benchmark", rule,
+        var lines = [rule, "  Qwen3 Benchmark" + (tests > 1 ? ": test \(test) of \(tests), \(s.testName)" : ""), rule,
                      "Model: \(modelPath)"]
         if synthetic {
             lines.append("Weights: SYNTHETIC (random, seeded) with the Qwen3-0.6B shapes; speed is real, outputs are meaningless")
@@ -61,7 +102,7 @@ struct ReportHeader {
             "Method: \(s.method.rawValue) (\(s.methodSource))",
             "Attention: \(attentionDescription)",
             "Phase: \(s.phase.rawValue)",
-            "Processes: \(processes)\(processes > 1 ? " (tensor parallel: heads, MLP columns and vocabulary split)" : "")   Threads per process: \(s.threads.count) (\(s.threads.source)), \(s.binding)",
+            "Processes: \(processes)\(parallelDescription)   Threads per process: \(s.threads.count) (\(s.threads.source)), \(s.binding)",
             "CPU: \(cpu) [\(RunEnvironment.cpuFeatures)]; kernels: \(isaDescription)",
             "Weight precision: \(checkpointDType.rawValue) in checkpoint; \(precisionDescription) (\(Report.megabytes(weightBytes)) MB\(processes > 1 ? " on rank 0" : ""))",
             "Prompt: \(s.prompt.count) tokens (\(s.promptSource))" + (s.phase == .decode ? ", then \(s.genLen) decode steps" : ""),
@@ -111,83 +152,157 @@ struct Report {
         if header.processes > 1 {
             let timedMs = Statistics(samples: result.prefillMs).total + Statistics(samples: result.decodeMs).total
             for (r, rank) in result.ranks.enumerated() {
-                lines.append(String(format: "Rank %d: %.1f MB resident, %.2f ms per iteration in MPI collectives (%.1f%% of the timed time), %.2f MB payload per iteration",
+                lines.append(String(format: "Rank %d: %.1f MB resident, %.2f ms per iteration in MPI collectives (%.1f%% of the timed time), %.2f MB payload per iteration, %.2f ms per iteration waiting at barriers for the slowest rank",
                                     r, Double(rank.residentBytes) / 1_048_576, rank.communicationMs / Double(iters),
-                                    100 * rank.communicationMs / timedMs, Double(rank.payloadBytes) / 1_048_576 / Double(iters)))
+                                    100 * rank.communicationMs / timedMs, Double(rank.payloadBytes) / 1_048_576 / Double(iters),
+                                    rank.barrierMs.values.reduce(0, +) / Double(iters)))
             }
         }
         lines.append(rule)
-        for (phase, profile) in result.profiles { lines += profileLines(phase: phase, profile: profile) }
+        for profile in result.profiles { lines += profileLines(profile) }
         print(lines.joined(separator: "\n"))
     }
 
-    /// The --profile table of one phase: per operation class, ms per iteration, share, GFLOP/s.
-    func profileLines(phase: String, profile: OpProfile) -> [String] {
-        let iters = Double(header.settings.iterations), total = Double(profile.totalNanoseconds)
+    /// The --profile table of one phase: per operation class, ms per iteration, share, GFLOP/s;
+    /// under MPI a column per rank (min and max beyond four ranks) so imbalance shows.
+    func profileLines(_ profile: PhaseProfile) -> [String] {
+        let iters = Double(header.settings.iterations), ranks = profile.ranks, zero = ranks[0]
+        let total = zero.totalNanoseconds
         func name(_ text: String) -> String { "  " + text.padding(toLength: 28, withPad: " ", startingAt: 0) }
-        var lines = ["Profile, \(phase)\(header.processes > 1 ? " (rank 0)" : ""): ms per iteration, share of the profiled time, GFLOP/s",
-                     name("operation") + "    ms/iter   share   GFLOP/s"]
-        for op in ProfiledOp.allCases {
-            guard let ns = profile.nanoseconds[op], ns > 0 else { continue }
-            let work = profile.flops[op] ?? 0
-            let rate = work > 0 ? String(format: "%10.1f", work / Double(ns)) : ""
-            lines.append(name(op.rawValue) + String(format: "%11.2f %6.1f%%", Double(ns) / 1e6 / iters, 100 * Double(ns) / total) + rate)
+        func ms(_ ns: Double) -> String { String(format: "%10.2f", ns / 1e6 / iters) }
+        if ranks.count == 1 {
+            var lines = ["Profile, \(profile.phase): ms per iteration, share of the profiled time, GFLOP/s",
+                         name("operation") + "    ms/iter   share   GFLOP/s"]
+            for op in ProfiledOp.allCases {
+                guard let ns = zero.nanoseconds[op] else { continue }
+                let work = zero.flops[op] ?? 0
+                let rate = work > 0 ? String(format: "%10.1f", work / ns) : ""
+                lines.append(name(op.rawValue) + String(format: "%11.2f %6.1f%%", ns / 1e6 / iters, 100 * ns / total) + rate)
+            }
+            lines.append(name("total") + String(format: "%11.2f", total / 1e6 / iters))
+            return lines
         }
-        lines.append(name("total") + String(format: "%11.2f", total / 1e6 / iters))
+        let perRank = ranks.count <= 4
+        let headings = perRank ? ranks.indices.map { "   rank \($0)" } : ["  min rank", "  max rank", "   max at"]
+        var lines = ["Profile, \(profile.phase), per rank: ms per iteration; share and GFLOP/s of rank 0",
+                     name("operation") + headings.joined() + "   share   GFLOP/s"]
+        func row(_ label: String, _ values: [Double], share: Double?, rate: Double?) -> String {
+            var text = name(label)
+            if perRank { text += values.map(ms).joined() }
+            else {
+                let top = values.indices.max { values[$0] < values[$1] }!
+                text += ms(values.min()!) + ms(values.max()!) + String(format: "%10d", top)
+            }
+            if let share { text += String(format: " %6.1f%%", 100 * share) }
+            if let rate { text += String(format: "%10.1f", rate) }
+            return text
+        }
+        for op in ProfiledOp.allCases {
+            let values = ranks.map { $0.nanoseconds[op] ?? 0 }
+            guard values.contains(where: { $0 > 0 }) else { continue }
+            let work = zero.flops[op] ?? 0, ns = zero.nanoseconds[op] ?? 0
+            lines.append(row(op.rawValue, values, share: ns / total, rate: work > 0 && ns > 0 ? work / ns : nil))
+        }
+        lines.append(row("waiting at barriers", result.ranks.map { ($0.barrierMs[profile.phase] ?? 0) * 1e6 }, share: nil, rate: nil))
+        lines.append(row("total", ranks.map(\.totalNanoseconds), share: nil, rate: nil))
         return lines
     }
 
-    var profileJSON: [String: Any] {
-        var out: [String: Any] = [:]
+    /// A phase's profile of one rank as JSON: per operation class, ms per iteration, share, GFLOP/s.
+    func profileJSON(_ p: RankProfile) -> [String: Any] {
         let iters = Double(header.settings.iterations)
-        for (phase, profile) in result.profiles {
-            var ops: [String: Any] = [:]
-            for (op, ns) in profile.nanoseconds {
-                var entry: [String: Any] = ["ms_per_iter": Double(ns) / 1e6 / iters,
-                                            "share": Double(ns) / Double(profile.totalNanoseconds)]
-                if let work = profile.flops[op], work > 0 { entry["gflops"] = work / Double(ns) }
-                ops[op.rawValue] = entry
-            }
-            out[phase] = ops
+        var ops: [String: Any] = [:]
+        for (op, ns) in p.nanoseconds {
+            var entry: [String: Any] = ["ms_per_iter": ns / 1e6 / iters, "share": ns / p.totalNanoseconds]
+            if let work = p.flops[op], work > 0 { entry["gflops"] = work / ns }
+            ops[op.rawValue] = entry
         }
-        return out
+        return ops
+    }
+
+    /// FLOPs of one timed iteration of this test, the whole model (see Work).
+    var flopsPerIteration: Double {
+        let s = header.settings, c = header.config
+        return s.phase == .decode ? Work.decode(c, prompt: s.prompt.count, steps: s.genLen) : Work.prefill(c, tokens: s.prompt.count)
     }
 
     var jsonObject: [String: Any] {
         let h = header, s = h.settings
-        var blocks: [String: Any] = [:]
-        if case .streaming(let q, let kv) = s.attention { blocks = ["q_block": q, "kv_block": kv] }
-        let t = timed
+        let t = timed, prefill = Statistics(samples: result.prefillMs)
+        let flops = flopsPerIteration, n = Double(tokensPerIteration)
+        // Weights streamed per forward pass: every rank's share under heads, one copy under sequence.
+        let weightsRead = s.parallelism == .heads ? result.ranks.reduce(0) { $0 + $1.weightBytes } : h.weightBytes
+        let passes = s.phase == .decode ? Double(s.genLen) : 1
         var object: [String: Any] = [
-            "test": (s.phase == .decode ? "tg" : "pp") + "\(tokensPerIteration)",
+            "test": s.testName,
             "method": s.method.rawValue, "attention": s.attention.name, "phase": s.phase.rawValue,
+            "parallel": s.method.isDistributed ? s.parallelism.rawValue : "none",
             "prompt_len": s.prompt.count, "iters": s.iterations, "warmup": s.warmup,
             "threads": s.threads.count, "threads_source": s.threads.source, "binding": s.binding, "procs": h.processes,
-            "tokens_per_s": Double(tokensPerIteration) / t.median * 1000,
-            "timing": t.json, "prefill": Statistics(samples: result.prefillMs).json,
-            "model": h.modelPath, "synthetic": h.synthetic, "checkpoint_dtype": h.checkpointDType.rawValue,
-            "weights": s.weights.rawValue, "isa": s.method.isa.rawValue, "cpu": h.cpu,
-            "cpu_features": RunEnvironment.cpuFeatures, "commit": h.commit, "host": RunEnvironment.hostname,
+            "tokens_per_s": n / t.median * 1000,
+            "mean_ms": t.mean, "median_ms": t.median, "stddev_ms": t.stddev, "min_ms": t.min, "max_ms": t.max,
+            "samples_ms": t.samples,
+            "ttft_ms": prefill.median,
+            "timing": t.json, "prefill": prefill.json,
+            "flops": flops, "gflop_per_token": flops / n / 1e9, "gflops": flops / t.median / 1e6,
+            "flop_per_weight_byte": flops / (passes * Double(Swift.max(weightsRead, 1))),
+            "model": h.modelPath, "model_name": h.identity.name, "config_hash": h.identity.configHash,
+            "synthetic": h.synthetic, "checkpoint_dtype": h.checkpointDType.rawValue,
+            "weights": s.weights.rawValue, "isa": s.method.isa.rawValue, "kernels": h.isaDescription,
+            "cpu": h.cpu, "cpu_features": RunEnvironment.cpuFeatures, "commit": h.commit,
+            "build": RunEnvironment.buildConfiguration, "host": RunEnvironment.hostname,
             "timestamp": ISO8601DateFormatter().string(from: Date()),
             "weight_bytes": h.weightBytes, "session_bytes": result.sessionBytes,
             "resident_bytes": result.ranks[0].residentBytes,
+            "forward_calls": result.forwardCalls, "prompt_hash": BenchmarkRun.promptHash(s.prompt),
             "config": ["layers": h.config.numLayers, "hidden": h.config.hiddenSize, "heads": h.config.numHeads,
                        "kv_heads": h.config.numKVHeads, "head_dim": h.config.headDim,
                        "intermediate": h.config.intermediateSize, "vocab": h.config.vocabSize],
         ]
-        object["samples_ms"] = t.samples
-        object["forward_calls"] = result.forwardCalls
-        object["prompt_hash"] = BenchmarkRun.promptHash(s.prompt)
-        if !result.profiles.isEmpty { object["profile"] = profileJSON }
-        object["ranks"] = result.ranks.map {
-            ["resident_bytes": $0.residentBytes, "mpi_ms": $0.communicationMs, "mpi_payload_bytes": $0.payloadBytes] as [String: Any]
+        if !result.profiles.isEmpty {
+            var rankZero: [String: Any] = [:]
+            var perRank: [[String: Any]] = result.ranks.map { _ in [:] }
+            for profile in result.profiles {
+                rankZero[profile.phase] = profileJSON(profile.ranks[0])
+                for (r, p) in profile.ranks.enumerated() { perRank[r][profile.phase] = profileJSON(p) }
+            }
+            object["profile"] = rankZero
+            object["profile_ranks"] = perRank
         }
-        if s.phase == .decode { object["gen_len"] = s.genLen }
+        let iters = Double(s.iterations)
+        object["ranks"] = result.ranks.map {
+            ["resident_bytes": $0.residentBytes, "mpi_ms": $0.communicationMs, "mpi_payload_bytes": $0.payloadBytes,
+             "weight_bytes": $0.weightBytes,
+             "barrier_wait_ms_per_iter": $0.barrierMs.mapValues { $0 / iters }] as [String: Any]
+        }
+        if s.phase == .decode {
+            object["gen_len"] = s.genLen
+            object["decode_tokens_per_s"] = n / t.median * 1000
+        }
         if s.promptSource != "--tokens" { object["seed"] = s.seed }
-        object.merge(blocks) { a, _ in a }
+        if case .streaming(let q, let kv) = s.attention {
+            object["q_block"] = q
+            object["kv_block"] = kv
+        }
         return object
     }
 
-    /// Appends the run as one JSON line.
-    func appendJSON(to path: String) throws { try ResultTable.appendJSONLines([jsonObject], to: path) }
+    /// The summary table of a sweep (Markdown, and the end of the text output).
+    static let summaryColumns: [Column] = [
+        Column("test", "test"), Column("method", "method"), Column("weights", "weights"),
+        Column("attention", "attention"), Column("q_block", "q block"), Column("kv_block", "kv block"),
+        Column("parallel", "parallel"), Column("procs", "procs"), Column("threads", "threads"),
+        Column("prompt_len", "prompt"), Column("median_ms", "median ms", format: Column.fixed(2)),
+        Column("stddev_ms", "± stddev", format: Column.fixed(2)), Column("min_ms", "min ms", format: Column.fixed(2)),
+        Column("max_ms", "max ms", format: Column.fixed(2)), Column("tokens_per_s", "tokens/s", format: Column.fixed(1)),
+        Column("ttft_ms", "TTFT ms", format: Column.fixed(1)), Column("gflops", "GFLOP/s", format: Column.fixed(1)),
+    ]
+
+    /// Every scalar of a row, one column each, and the samples (separated by ';').
+    static let csvColumns: [Column] = [
+        "test", "phase", "method", "isa", "weights", "attention", "q_block", "kv_block", "parallel", "procs", "threads",
+        "binding", "prompt_len", "gen_len", "iters", "warmup", "mean_ms", "median_ms", "stddev_ms", "min_ms", "max_ms",
+        "tokens_per_s", "ttft_ms", "gflop_per_token", "gflops", "flop_per_weight_byte", "samples_ms", "model_name",
+        "config_hash", "synthetic", "checkpoint_dtype", "kernels", "cpu", "commit", "build", "timestamp",
+    ].map { Column($0, $0) }
 }
