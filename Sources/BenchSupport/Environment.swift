@@ -34,21 +34,29 @@ public enum RunEnvironment {
         return features.isEmpty ? "scalar only" : features.joined(separator: ", ")
     }
 
-    /// The build's git commit: $QWEN3_BENCH_COMMIT, else the repository the executable was built in.
+    /// The build's git commit: $QWEN3_BENCH_COMMIT, else the repository the executable lies in, else
+    /// the repository these sources were compiled from (for builds with a scratch path outside it).
     public static var commit: String {
         if let commit = ProcessInfo.processInfo.environment["QWEN3_BENCH_COMMIT"], !commit.isEmpty { return commit }
         let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        for folder in [executable.deletingLastPathComponent(), URL(fileURLWithPath: #filePath).deletingLastPathComponent()] {
+            if let hash = gitHead(in: folder) { return hash }
+        }
+        return "unknown"
+    }
+
+    private static func gitHead(in folder: URL) -> String? {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/git")
-        process.arguments = ["-C", executable.deletingLastPathComponent().path, "rev-parse", "--short=12", "HEAD"]
+        process.arguments = ["-C", folder.path, "rev-parse", "--short=12", "HEAD"]
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return "unknown" }
-        process.waitUntilExit()
+        guard (try? process.run()) != nil else { return nil }
         let out = String(data: pipe.fileHandleForReading.readDataToEndOfFile(), encoding: .utf8) ?? ""
+        process.waitUntilExit()
         let hash = out.trimmingCharacters(in: .whitespacesAndNewlines)
-        return process.terminationStatus == 0 && !hash.isEmpty ? hash : "unknown"
+        return process.terminationStatus == 0 && !hash.isEmpty ? hash : nil
     }
 
     public static var hostname: String { ProcessInfo.processInfo.hostName }
