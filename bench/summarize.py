@@ -8,19 +8,30 @@ import json
 import sys
 
 
-def machine_line(r):
-    model = f"{'synthetic ' if r['synthetic'] else ''}{r['config']['layers']} layers / hidden {r['config']['hidden']}"
-    return (f"Machine: {r['cpu']} [{r['cpu_features']}], commit {r['commit']}, model {model}, "
-            f"{r['checkpoint_dtype']} checkpoint.\n")
+def machine_line(rows):
+    r = rows[0]
+    model = r.get("model_name") or f"{r['config']['layers']} layers / hidden {r['config']['hidden']}"
+    commits = ", ".join(sorted({x["commit"] for x in rows}))
+    return (f"Machine: {r['cpu']} [{r['cpu_features']}], commit {commits}, {r.get('build', 'release')} build, "
+            f"model {'synthetic ' if r['synthetic'] else ''}{model}, {r['checkpoint_dtype']} checkpoint.\n")
+
+
+def attention(r):
+    return f"{r['attention']} {r['q_block']}/{r['kv_block']}" if "q_block" in r else r["attention"]
 
 
 def runs(rows):
-    print("| test | method | weights | attention | procs x threads | median ms | tokens/s | stddev ms | samples |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| test | prompt | method | weights | attention (q/kv block) | parallel | procs x threads | median ms | mean ms "
+          "| stddev ms | min..max ms | tokens/s | TTFT ms | GFLOP/s | samples |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         t = r["timing"]
-        print(f"| {r['test']} | {r['method']} | {r.get('weights', 'f32')} | {r['attention']} | {r['procs']} x {r['threads']} | "
-              f"{t['median_ms']:.1f} | {r['tokens_per_s']:.1f} | {t['stddev_ms']:.1f} | {len(t['samples_ms'])} |")
+        ttft = r.get("ttft_ms", r["prefill"]["median_ms"])
+        gflops = f"{r['gflops']:.1f}" if "gflops" in r else ""
+        print(f"| {r['test']} | {r['prompt_len']} | {r['method']} | {r.get('weights', 'f32')} | {attention(r)} | {r.get('parallel', '')} | "
+              f"{r['procs']} x {r['threads']} | {t['median_ms']:.1f} | {t['mean_ms']:.1f} | {t['stddev_ms']:.1f} | "
+              f"{t['min_ms']:.1f}..{t['max_ms']:.1f} | {r['tokens_per_s']:.1f} | {ttft:.1f} | {gflops} | "
+              f"{len(t['samples_ms'])} |")
 
 
 def scaling(rows):
@@ -45,7 +56,7 @@ def main(args):
     rows = [json.loads(line) for line in open(args[0]) if line.strip()]
     if not rows:
         sys.exit(f"{args[0]}: no results")
-    print(machine_line(rows[0]))
+    print(machine_line(rows))
     mode(rows)
 
 
