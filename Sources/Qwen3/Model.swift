@@ -63,6 +63,12 @@ public final class Qwen3Model {
 
 /// Everything one run needs besides the weights: activations, KV cache, rotary tables, scratch,
 /// all allocated here once, sized from the request; `forward` never allocates.
+///
+/// Under sequence parallelism a step of several tokens is split zig-zag over the ranks
+/// (`SequenceSplit`): each rank computes its tokens through every layer with all the weights, and
+/// after each layer's K/V projection the ranks all-gather their new keys and values, so every
+/// rank's cache holds every position and each query sees every earlier key. Single-token steps
+/// (decode) are not split: every rank runs them whole on its full cache.
 public final class InferenceSession {
     public let model: Qwen3Model
     public let attention: AttentionKind
@@ -79,7 +85,8 @@ public final class InferenceSession {
     private let rotary: RotaryTable
     private let localHeads: Int
     private let scratchSlots: Int
-    // Activations, each (maxTokens, width).
+    private let splitsSequence: Bool
+    // Activations, each (rows this rank computes, width).
     private let x: FloatBuffer          // residual stream (hidden)
     private let xn: FloatBuffer         // normed input of a sublayer (hidden)
     private let q: FloatBuffer          // queries (local heads * head_dim)
@@ -90,8 +97,10 @@ public final class InferenceSession {
     private let gate: FloatBuffer       // (local intermediate)
     private let up: FloatBuffer         // (local intermediate)
     private let localLogits: FloatBuffer  // (logit rows, local vocab)
-    private let gathered: FloatBuffer     // every rank's local logits, in rank order
+    private let gathered: FloatBuffer     // every rank's logits, in rank order
     private let logits: FloatBuffer       // (logit rows, vocab)
+    private let kvSend: FloatBuffer       // sequence parallel: this rank's new K rows, then its V rows
+    private let kvAll: FloatBuffer        // sequence parallel: every rank's kvSend, in rank order
     private let scratch: FloatBuffer
     private let positions: UnsafeMutablePointer<Int32>
 
@@ -101,7 +110,7 @@ public final class InferenceSession {
     ///   - allLogits: whether `forward` may be asked for logits of every token, not only the last.
     public init(model: Qwen3Model, attention: AttentionKind, capacity: Int, maxTokens: Int,
                 allLogits: Bool) throws {
-        let c = model.config, plan = model.plan
+        let c = model.config, plan = model.plan, ranks = model.communicator.size
         guard maxTokens >= 1, capacity >= maxTokens else {
             throw RequestError("invalid session size: \(maxTokens) tokens per step, cache of \(capacity)")
         }
@@ -115,16 +124,22 @@ public final class InferenceSession {
         self.attention = attention
         self.capacity = capacity
         self.maxTokens = maxTokens
+        splitsSequence = model.parallelism == .sequence && ranks > 1
         localHeads = plan.queryHeads.count
         let slots = plan.kvHeads.count, d = c.headDim
+        // Rows this rank computes in one step, and the longest run of consecutive ones.
+        let rows = splitsSequence ? max(1, SequenceSplit.largestShare(tokens: maxTokens, ranks: ranks)) : maxTokens
+        let run = splitsSequence ? max(1, (maxTokens + 2 * ranks - 1) / (2 * ranks)) : maxTokens
         scratchSlots = Int(ck_get_max_threads())
-        let scratchFloats = AttentionKernels.scratchFloats(attention, tokens: maxTokens, pos0: capacity - maxTokens,
+        let scratchFloats = AttentionKernels.scratchFloats(attention, tokens: run, pos0: capacity - run,
                                                            headDim: d, slots: scratchSlots)
         let logitRows = allLogits ? maxTokens : 1
+        let localLogitRows = allLogits ? rows : 1
+        let gatheredRows = splitsSequence || plan.size > 1 ? logitRows : 0
+        let kvFloats = splitsSequence ? 2 * slots * d * (rows + maxTokens) : 0
         let needed = MemoryLayout<Float>.stride * (
-            scratchFloats + maxTokens * (3 * c.hiddenSize + 2 * localHeads * d + 2 * slots * d
-                                         + 2 * plan.intermediate.count)
-            + logitRows * (plan.vocab.count + (plan.size > 1 ? 2 * c.vocabSize : 0))
+            scratchFloats + rows * (3 * c.hiddenSize + 2 * localHeads * d + 2 * slots * d + 2 * plan.intermediate.count)
+            + localLogitRows * plan.vocab.count + 2 * gatheredRows * c.vocabSize + kvFloats
             + 2 * c.numLayers * slots * capacity * d)
         let available = Self.physicalMemory()
         if needed > available / 10 * 9 {
@@ -132,28 +147,30 @@ public final class InferenceSession {
         }
         cache = KVCache(layers: c.numLayers, slots: slots, capacity: capacity, headDim: d)
         rotary = RotaryTable(positions: capacity, headDim: d, theta: c.ropeTheta)
-        x = FloatBuffer(count: maxTokens * c.hiddenSize)
-        xn = FloatBuffer(count: maxTokens * c.hiddenSize)
-        q = FloatBuffer(count: maxTokens * localHeads * d)
-        k = FloatBuffer(count: maxTokens * slots * d)
-        v = FloatBuffer(count: maxTokens * slots * d)
-        attended = FloatBuffer(count: maxTokens * localHeads * d)
-        projected = FloatBuffer(count: maxTokens * c.hiddenSize)
-        gate = FloatBuffer(count: maxTokens * plan.intermediate.count)
-        up = FloatBuffer(count: maxTokens * plan.intermediate.count)
-        localLogits = FloatBuffer(count: logitRows * plan.vocab.count)
-        gathered = plan.size > 1 ? FloatBuffer(count: logitRows * c.vocabSize) : localLogits
-        logits = plan.size > 1 ? FloatBuffer(count: logitRows * c.vocabSize) : localLogits
+        x = FloatBuffer(count: rows * c.hiddenSize)
+        xn = FloatBuffer(count: rows * c.hiddenSize)
+        q = FloatBuffer(count: rows * localHeads * d)
+        k = FloatBuffer(count: rows * slots * d)
+        v = FloatBuffer(count: rows * slots * d)
+        attended = FloatBuffer(count: rows * localHeads * d)
+        projected = FloatBuffer(count: rows * c.hiddenSize)
+        gate = FloatBuffer(count: rows * plan.intermediate.count)
+        up = FloatBuffer(count: rows * plan.intermediate.count)
+        localLogits = FloatBuffer(count: localLogitRows * plan.vocab.count)
+        gathered = gatheredRows > 0 ? FloatBuffer(count: gatheredRows * c.vocabSize) : localLogits
+        logits = gatheredRows > 0 ? FloatBuffer(count: gatheredRows * c.vocabSize) : localLogits
+        kvSend = FloatBuffer(count: splitsSequence ? 2 * rows * slots * d : 0)
+        kvAll = FloatBuffer(count: splitsSequence ? 2 * maxTokens * slots * d : 0)
         scratch = FloatBuffer(count: scratchFloats)
-        positions = .allocate(capacity: maxTokens)
+        positions = .allocate(capacity: rows)
     }
 
     deinit { positions.deallocate() }
 
     /// Bytes of activations, KV cache and scratch this session holds.
     public var byteCount: Int {
-        let logitBuffers = model.plan.size > 1 ? [localLogits, gathered, logits] : [logits]
-        return ([x, xn, q, k, v, attended, projected, gate, up, scratch, rotary.cos, rotary.sin] + logitBuffers)
+        let logitBuffers = logits === localLogits ? [logits] : [localLogits, gathered, logits]
+        return ([x, xn, q, k, v, attended, projected, gate, up, kvSend, kvAll, scratch, rotary.cos, rotary.sin] + logitBuffers)
             .reduce(cache.byteCount) { $0 + $1.byteCount }
     }
 
@@ -174,77 +191,115 @@ public final class InferenceSession {
         guard position + n <= capacity else {
             throw RequestError("the KV cache holds \(capacity) tokens; \(position + n) requested")
         }
-        if allLogits && localLogits.count < n * model.plan.vocab.count {
+        if allLogits && logits.count < n * c.vocabSize {
             throw RequestError("this session was not created for all-token logits")
         }
         for token in tokens where token < 0 || Int(token) >= c.vocabSize {
             throw RequestError("token id \(token) is outside the vocabulary (0..<\(c.vocabSize))")
         }
+        // The tokens this rank computes: all of them, or its zig-zag share of a split step.
+        let split = splitsSequence && n > 1 ? SequenceSplit(tokens: n, ranks: model.communicator.size) : nil
+        let mine = split?.ranges(of: model.communicator.rank) ?? [0..<n]
+        let m = mine.reduce(0) { $0 + $1.count }
         let scale = 1 / Float(d).squareRoot()
         let localHeads = self.localHeads
         let (qWidth, kvWidth) = (Double(localHeads * d), Double(slots * d))
-        let tokensD = Double(n)
+        let rowsD = Double(m)
 
         step(.embedding) {
-            for (t, token) in tokens.enumerated() {
-                (x.pointer + t * h).update(from: weights.embedding.pointer + Int(token) * h, count: h)
-                positions[t] = Int32(position + t)
+            var row = 0
+            for range in mine {
+                for t in range {
+                    (x.pointer + row * h).update(from: weights.embedding.pointer + Int(tokens[t]) * h, count: h)
+                    positions[row] = Int32(position + t)
+                    row += 1
+                }
             }
         }
         for (l, layer) in weights.layers.enumerated() {
             // Attention block: pre-norm, q/k/v, per-head q/k RMSNorm, RoPE, cache, attention.
-            step(.norms) { kernels.rmsnorm(x.pointer, layer.inputNorm.pointer, xn.pointer, n, h, eps) }
-            step(.qkv, flops: 2 * tokensD * Double(h) * (qWidth + 2 * kvWidth)) {
-                layer.qProj.apply(kernels, xn.pointer, q.pointer, rows: n)
-                layer.kProj.apply(kernels, xn.pointer, k.pointer, rows: n)
-                layer.vProj.apply(kernels, xn.pointer, v.pointer, rows: n)
+            if m > 0 {
+                step(.norms) { kernels.rmsnorm(x.pointer, layer.inputNorm.pointer, xn.pointer, m, h, eps) }
+                step(.qkv, flops: 2 * rowsD * Double(h) * (qWidth + 2 * kvWidth)) {
+                    layer.qProj.apply(kernels, xn.pointer, q.pointer, rows: m)
+                    layer.kProj.apply(kernels, xn.pointer, k.pointer, rows: m)
+                    layer.vProj.apply(kernels, xn.pointer, v.pointer, rows: m)
+                }
+                step(.norms) {
+                    kernels.rmsnorm(q.pointer, layer.qNorm.pointer, q.pointer, m * localHeads, d, eps)
+                    kernels.rmsnorm(k.pointer, layer.kNorm.pointer, k.pointer, m * slots, d, eps)
+                }
+                step(.rope) {
+                    kernels.rope(q.pointer, m, localHeads, d, positions, rotary.cos.pointer, rotary.sin.pointer)
+                    kernels.rope(k.pointer, m, slots, d, positions, rotary.cos.pointer, rotary.sin.pointer)
+                }
             }
-            step(.norms) {
-                kernels.rmsnorm(q.pointer, layer.qNorm.pointer, q.pointer, n * localHeads, d, eps)
-                kernels.rmsnorm(k.pointer, layer.kNorm.pointer, k.pointer, n * slots, d, eps)
+            if let split {
+                step(.kvExchange) { exchangeKeysAndValues(layer: l, split: split) }
+            } else {
+                step(.kvCache) { cache.store(layer: l, keys: k.pointer, values: v.pointer, tokens: n, start: position) }
             }
-            step(.rope) {
-                kernels.rope(q.pointer, n, localHeads, d, positions, rotary.cos.pointer, rotary.sin.pointer)
-                kernels.rope(k.pointer, n, slots, d, positions, rotary.cos.pointer, rotary.sin.pointer)
+            guard m > 0 else { continue }
+            // Causal QK^T and PV: the query at position p attends to p + 1 keys.
+            var pairs = 0.0
+            for range in mine {
+                let first = Double(position + range.lowerBound), count = Double(range.count)
+                pairs += count * first + count * (count + 1) / 2
             }
-            step(.kvCache) { cache.store(layer: l, keys: k.pointer, values: v.pointer, tokens: n, start: position) }
-            // Causal QK^T and PV: each query attends to position + t + 1 keys.
-            let pairs = tokensD * Double(position) + tokensD * (tokensD + 1) / 2
-            step(.attention, flops: 4 * pairs * qWidth) { attend(layer: l, tokens: n, scale: scale) }
+            step(.attention, flops: 4 * pairs * qWidth) {
+                var row = 0
+                for range in mine {
+                    attend(layer: l, row: row, tokens: range.count, pos0: position + range.lowerBound, scale: scale)
+                    row += range.count
+                }
+            }
             // Row-parallel o_proj: partial sums over this rank's heads, then one all-reduce.
-            step(.oProj, flops: 2 * tokensD * qWidth * Double(h)) {
-                layer.oProj.apply(kernels, attended.pointer, projected.pointer, rows: n)
+            step(.oProj, flops: 2 * rowsD * qWidth * Double(h)) {
+                layer.oProj.apply(kernels, attended.pointer, projected.pointer, rows: m)
             }
-            step(.allReduce) { comm.allReduceSum(projected.pointer, count: n * h) }
+            step(.allReduce) { comm.allReduceSum(projected.pointer, count: m * h) }
             step(.residual) {
-                if let bias = layer.oBias { ck_add_bias_f32(projected.pointer, bias.pointer, n, h) }
-                kernels.add(x.pointer, projected.pointer, n * h)
+                if let bias = layer.oBias { ck_add_bias_f32(projected.pointer, bias.pointer, m, h) }
+                kernels.add(x.pointer, projected.pointer, m * h)
             }
 
             // MLP block: x += down(silu(gate(xn)) * up(xn)), down row-parallel.
-            step(.norms) { kernels.rmsnorm(x.pointer, layer.postAttentionNorm.pointer, xn.pointer, n, h, eps) }
-            step(.gateUp, flops: 4 * tokensD * Double(h * inter)) {
-                layer.gateProj.apply(kernels, xn.pointer, gate.pointer, rows: n)
-                layer.upProj.apply(kernels, xn.pointer, up.pointer, rows: n)
+            step(.norms) { kernels.rmsnorm(x.pointer, layer.postAttentionNorm.pointer, xn.pointer, m, h, eps) }
+            step(.gateUp, flops: 4 * rowsD * Double(h * inter)) {
+                layer.gateProj.apply(kernels, xn.pointer, gate.pointer, rows: m)
+                layer.upProj.apply(kernels, xn.pointer, up.pointer, rows: m)
             }
-            step(.silu) { kernels.siluMul(gate.pointer, up.pointer, gate.pointer, n * inter) }
-            step(.down, flops: 2 * tokensD * Double(h * inter)) {
-                layer.downProj.apply(kernels, gate.pointer, projected.pointer, rows: n)
+            step(.silu) { kernels.siluMul(gate.pointer, up.pointer, gate.pointer, m * inter) }
+            step(.down, flops: 2 * rowsD * Double(h * inter)) {
+                layer.downProj.apply(kernels, gate.pointer, projected.pointer, rows: m)
             }
-            step(.allReduce) { comm.allReduceSum(projected.pointer, count: n * h) }
-            step(.residual) { kernels.add(x.pointer, projected.pointer, n * h) }
+            step(.allReduce) { comm.allReduceSum(projected.pointer, count: m * h) }
+            step(.residual) { kernels.add(x.pointer, projected.pointer, m * h) }
         }
 
-        // Final norm and lm_head, for the last token only unless every row is asked for.
-        let first = allLogits ? 0 : n - 1, rows = n - first
-        step(.norms) { kernels.rmsnorm(x.pointer + first * h, weights.finalNorm.pointer, xn.pointer, rows, h, eps) }
-        step(.lmHead, flops: 2 * Double(rows * h * model.plan.vocab.count)) {
-            weights.lmHead.apply(kernels, xn.pointer, localLogits.pointer, rows: rows)
+        // Final norm and lm_head: for the last token only unless every row is asked for.
+        let rows = allLogits ? n : 1
+        if let split {
+            let (owner, row) = split.owner(of: n - 1)
+            let first = allLogits ? 0 : row, count = allLogits ? m : (owner == model.communicator.rank ? 1 : 0)
+            if count > 0 { logitsOf(localRows: first, count: count) }
+            step(.gather) { gatherSequenceLogits(split: split, allLogits: allLogits) }
+        } else {
+            logitsOf(localRows: allLogits ? 0 : n - 1, count: rows)
+            step(.gather) { gatherVocabularyShards(rows: rows) }
         }
-        step(.gather) { gatherLogits(rows: rows) }
         position += n
         forwardCalls += 1
         return UnsafeBufferPointer(start: logits.pointer, count: rows * c.vocabSize)
+    }
+
+    /// Final RMSNorm and lm_head for `count` of this rank's rows from `first`, into localLogits.
+    private func logitsOf(localRows first: Int, count: Int) {
+        let c = model.config, h = c.hiddenSize, weights = model.weights
+        step(.norms) { model.kernels.rmsnorm(x.pointer + first * h, weights.finalNorm.pointer, xn.pointer, count, h, c.rmsNormEps) }
+        step(.lmHead, flops: 2 * Double(count * h * model.plan.vocab.count)) {
+            weights.lmHead.apply(model.kernels, xn.pointer, localLogits.pointer, rows: count)
+        }
     }
 
     /// Runs one step of the forward pass, timed when profiling.
@@ -253,10 +308,56 @@ public final class InferenceSession {
         if let profile { profile.measure(op, flops: flops, body) } else { body() }
     }
 
-    /// lm_head is column-parallel over the vocabulary: collect every rank's columns into whole rows.
-    private func gatherLogits(rows: Int) {
+    /// Sequence parallel: every rank's new keys and values into every rank's cache, at their positions.
+    private func exchangeKeysAndValues(layer l: Int, split: SequenceSplit) {
+        let comm = model.communicator, width = cache.slots * model.config.headDim
+        let m = split.count(of: comm.rank)
+        kvSend.pointer.update(from: k.pointer, count: m * width)
+        (kvSend.pointer + m * width).update(from: v.pointer, count: m * width)
+        let counts = (0..<comm.size).map { 2 * split.count(of: $0) * width }
+        comm.allGather(kvSend.pointer, into: kvAll.pointer, counts: counts)
+        var offset = 0
+        for rank in 0..<comm.size {
+            let block = kvAll.pointer + offset, rows = split.count(of: rank)
+            var row = 0
+            for range in split.ranges(of: rank) {
+                cache.store(layer: l, keys: block + row * width, values: block + (rows + row) * width,
+                            tokens: range.count, start: position + range.lowerBound)
+                row += range.count
+            }
+            offset += counts[rank]
+        }
+    }
+
+    /// Sequence parallel: the last token's logits from the rank that computed it, or every rank's
+    /// rows put back in token order.
+    private func gatherSequenceLogits(split: SequenceSplit, allLogits: Bool) {
+        let comm = model.communicator, vocab = model.config.vocabSize
+        if !allLogits {
+            let owner = split.owner(of: split.tokens - 1).rank
+            let counts = (0..<comm.size).map { $0 == owner ? vocab : 0 }
+            comm.allGather(localLogits.pointer, into: logits.pointer, counts: counts)
+            return
+        }
+        let counts = (0..<comm.size).map { split.count(of: $0) * vocab }
+        comm.allGather(localLogits.pointer, into: gathered.pointer, counts: counts)
+        var offset = 0
+        for rank in 0..<comm.size {
+            for range in split.ranges(of: rank) {
+                (logits.pointer + range.lowerBound * vocab).update(from: gathered.pointer + offset, count: range.count * vocab)
+                offset += range.count * vocab
+            }
+        }
+    }
+
+    /// Head parallel: lm_head is column-parallel over the vocabulary; collect every rank's columns into whole rows.
+    private func gatherVocabularyShards(rows: Int) {
         let plan = model.plan, vocab = model.config.vocabSize
-        if plan.size == 1 { return }
+        if plan.size == 1 {
+            // Sequence parallelism keeps separate buffers for its split steps; a whole step's rows are local.
+            if logits !== localLogits { logits.pointer.update(from: localLogits.pointer, count: rows * vocab) }
+            return
+        }
         let shards = (0..<plan.size).map { ShardPlan.split(vocab, parts: plan.size, unit: ShardPlan.intermediateUnit, index: $0) }
         model.tensorParallel.allGather(localLogits.pointer, into: gathered.pointer, counts: shards.map { rows * $0.count })
         var offset = 0
@@ -269,10 +370,12 @@ public final class InferenceSession {
         }
     }
 
-    private func attend(layer l: Int, tokens n: Int, scale: Float) {
+    /// Attention of `tokens` consecutive query rows from `row`, at positions pos0..<pos0+tokens.
+    private func attend(layer l: Int, row: Int, tokens n: Int, pos0: Int, scale: Float) {
+        let width = localHeads * model.config.headDim
         AttentionKernels(kernels: model.kernels).run(
-            attention, q: q.pointer, keys: cache.keys[l].pointer, values: cache.values[l].pointer,
-            out: attended.pointer, tokens: n, pos0: position, heads: localHeads, kvHeads: cache.slots,
+            attention, q: q.pointer + row * width, keys: cache.keys[l].pointer, values: cache.values[l].pointer,
+            out: attended.pointer + row * width, tokens: n, pos0: pos0, heads: localHeads, kvHeads: cache.slots,
             headDim: model.config.headDim, capacity: capacity, scale: scale, scratch: scratch.pointer,
             slots: scratchSlots)
     }

@@ -8,6 +8,7 @@ public enum ProfiledOp: String, CaseIterable, Sendable {
     case qkv = "gemm q/k/v"
     case rope
     case kvCache = "kv cache store"
+    case kvExchange = "mpi k/v all-gather + store"
     case attention
     case oProj = "gemm o_proj"
     case gateUp = "gemm gate/up"
