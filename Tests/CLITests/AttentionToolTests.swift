@@ -1,0 +1,163 @@
+// AttentionToolTests.swift — benchmark_mpi_attention as users run it: rows and their keys, the
+// speed-up, every output format, one-line errors, and MPI splits that match one process.
+import Foundation
+import XCTest
+
+final class AttentionToolTests: ToolTestCase {
+    /// The benchmark_mpi_attention built beside benchmark_qwen3.
+    override var executable: URL {
+        super.executable.deletingLastPathComponent().appendingPathComponent("benchmark_mpi_attention")
+    }
+
+    /// The issue's small sweep: 2 lengths x 2 kernels x 2 phases, GQA 4/2, head_dim 16.
+    let sweep = ["--seq-len", "16,33", "--kernel", "standard,streaming", "--phase", "prefill,decode",
+                 "--heads", "4", "--kv-heads", "2", "--head-dim", "16", "--iters", "2", "--threads", "1", "--quiet"]
+
+    func records(_ text: String) throws -> [[String: Any]] {
+        try text.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+    }
+
+    func testJSONLinesRowsHaveTheKeysAndSensibleValues() throws {
+        let dir = try temporary()
+        let file = dir.appendingPathComponent("rows.jsonl")
+        let result = try run(sweep + ["-o", "jsonl", "--json", file.path])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let rows = try records(result.stdout)
+        XCTAssertEqual(rows.count, 8)
+        XCTAssertEqual(try records(String(contentsOf: file, encoding: .utf8)).count, 8, "--json appends the same rows")
+        for row in rows {
+            for key in ["kernel", "phase", "seq_len", "threads", "procs", "median_ms", "gflops", "percent_of_peak",
+                        "scratch_bytes", "speedup_vs_standard", "parallel", "comm_ms", "commit", "cpu", "timestamp"] {
+                XCTAssertNotNil(row[key], "\(key) missing in \(row)")
+            }
+            let s = row["seq_len"] as! Int, prefill = row["phase"] as! String == "prefill"
+            XCTAssertEqual(row["procs"] as? Int, 1)
+            XCTAssertEqual(row["threads"] as? Int, 1)
+            XCTAssertEqual(row["parallel"] as? String, "none")
+            XCTAssertEqual((row["samples_ms"] as? [Double])?.count, 2)
+            let median = row["median_ms"] as! Double
+            XCTAssertGreaterThan(median, 0)
+            // Only the causal half counts: 4 * D * Hq * S * (S + 1) / 2 for prefill, 4 * D * Hq * S for decode.
+            let flops = prefill ? 4.0 * 16 * 4 * Double(s * (s + 1)) / 2 : 4.0 * 16 * 4 * Double(s)
+            XCTAssertEqual(row["flops"] as! Double, flops)
+            XCTAssertEqual(row["gflops"] as! Double, flops / (median * 1e6), accuracy: 1e-9 * flops)
+            XCTAssertGreaterThan(row["percent_of_peak"] as! Double, 0)
+            XCTAssertLessThan(row["percent_of_peak"] as! Double, 100)
+            XCTAssertGreaterThan(row["scratch_bytes"] as! Int, 0)
+        }
+        // The speed-up is standard's median over each kernel's, per length and phase.
+        for s in [16, 33] {
+            for phase in ["prefill", "decode"] {
+                let pair = rows.filter { $0["seq_len"] as? Int == s && $0["phase"] as? String == phase }
+                let standard = try XCTUnwrap(pair.first { $0["kernel"] as? String == "standard" })
+                let streaming = try XCTUnwrap(pair.first { $0["kernel"] as? String == "streaming" })
+                XCTAssertEqual(standard["speedup_vs_standard"] as? Double, 1)
+                XCTAssertEqual(streaming["speedup_vs_standard"] as! Double,
+                               (standard["median_ms"] as! Double) / (streaming["median_ms"] as! Double), accuracy: 1e-9)
+                XCTAssertEqual(streaming["q_block"] as? Int, 64)
+            }
+        }
+        // One kernel alone: nothing to compare with.
+        let alone = try run(["--seq-len", "8", "--kernel", "streaming", "--phase", "prefill", "--iters", "1", "-o", "jsonl"])
+        XCTAssertEqual(alone.status, 0, alone.stderr)
+        XCTAssertNil(try records(alone.stdout)[0]["speedup_vs_standard"])
+    }
+
+    func testTextMarkdownAndCSVRender() throws {
+        let csv = try run(sweep + ["-o", "csv"])
+        XCTAssertEqual(csv.status, 0, csv.stderr)
+        let lines = csv.stdout.split(separator: "\n")
+        XCTAssertEqual(lines.count, 9)
+        XCTAssertTrue(lines[0].hasPrefix("test,kernel,phase,seq_len,"), String(lines[0]))
+        XCTAssertTrue(lines[0].contains("median_ms") && lines[0].contains("speedup_vs_standard"))
+        let md = try run(sweep + ["-o", "md"])
+        XCTAssertEqual(md.status, 0, md.stderr)
+        XCTAssertEqual(md.stdout.split(separator: "\n").count, 10)
+        XCTAssertTrue(md.stdout.hasPrefix("| phase | S | kernel | threads | median ms |"), md.stdout)
+        let text = try run(sweep)
+        XCTAssertEqual(text.status, 0, text.stderr)
+        for part in ["Shapes: 4 query heads, 2 KV heads, head_dim 16", "GFLOP/s", "vs standard", "Peak: "] {
+            XCTAssertTrue(text.stdout.contains(part), "missing \(part) in:\n\(text.stdout)")
+        }
+        XCTAssertEqual(text.stdout.components(separatedBy: "streaming").count - 1, 4)
+    }
+
+    func testBadOptionsFailWithOneLine() throws {
+        let cases: [([String], String)] = [
+            (["--seq-len", "0"], "--seq-len must be between 1"),
+            (["--seq-len", "16,,32"], "--seq-len: empty item"),
+            (["--q-block", "0"], "--q-block and --kv-block must be at least 1"),
+            (["--kernel", "standard", "--kv-block", "8"], "--kv-block applies only to --kernel streaming"),
+            (["--kernel", "fast"], "--kernel must be one of standard, streaming"),
+            (["--phase", "both"], "--phase must be one of prefill, decode"),
+            (["--heads", "6", "--kv-heads", "4"], "--heads (6) must be a multiple of --kv-heads (4)"),
+            (["--iters", "0"], "--iters must be at least 1"),
+            (["--threads", "0"], "--threads must be between 1"),
+            (["--parallel", "heads"], "--parallel applies only under mpirun"),
+            (["--isa", "sse"], "--isa must be one of"),
+            (["-o", "xml"], "-o must be one of"),
+            (["--json", "/nonexistent-dir/x.jsonl"], "--json: cannot write in /nonexistent-dir"),
+            (["--seq-len", "200000", "--kernel", "standard", "--phase", "prefill"], "bytes"),
+        ]
+        for (args, message) in cases {
+            let result = try run(args)
+            XCTAssertEqual(result.status, 1, "\(args): \(result.stdout)")
+            XCTAssertTrue(result.stderr.hasPrefix("benchmark_mpi_attention: error: "), "\(args): \(result.stderr)")
+            XCTAssertTrue(result.stderr.contains(message), "\(args): \(result.stderr)")
+            XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, "\(args): \(result.stderr)")
+            XCTAssertEqual(result.stdout, "", "\(args)")
+        }
+        let unknown = try run(["--bogus"])
+        XCTAssertEqual(unknown.status, 64)
+        XCTAssertEqual(unknown.stderr.split(separator: "\n").count, 1, unknown.stderr)
+    }
+
+    /// Environment for a child mpirun, without this process's own launcher variables.
+    func mpirun(_ processes: Int, _ arguments: [String]) throws -> Output {
+        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") }
+        env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+        env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        env["OMPI_MCA_btl"] = "self,vader"
+        return try runProgram("/usr/bin/mpirun", ["--oversubscribe", "--bind-to", "none", "-np", String(processes),
+                                                  executable.path] + arguments,
+                              environment: env, replaceEnvironment: true)
+    }
+
+    func testSplitsByHeadsAndSequenceMatchOneProcess() throws {
+        // 6 query heads over 3 KV heads: 2 and 3 processes split them unevenly or one each; S = 16 and 33
+        // give empty and uneven zig-zag chunks.
+        for processes in [2, 3] {
+            for split in ["heads", "sequence"] {
+                let result = try mpirun(processes, ["--seq-len", "5,33", "--phase", "prefill,decode", "--heads", "6",
+                                                    "--kv-heads", "3", "--head-dim", "16", "--iters", "1", "--warmup", "0",
+                                                    "--threads", "1", "--parallel", split, "-o", "jsonl", "--quiet"])
+                XCTAssertEqual(result.status, 0, "\(processes) \(split): \(result.stderr)")
+                let rows = try records(result.stdout)
+                XCTAssertEqual(rows.count, 8, "only rank 0 prints")
+                for row in rows {
+                    let label = "\(processes) \(split) \(row["phase"]!) S=\(row["seq_len"]!) \(row["kernel"]!)"
+                    XCTAssertEqual(row["procs"] as? Int, processes, label)
+                    XCTAssertEqual(row["parallel"] as? String, split, label)
+                    XCTAssertLessThanOrEqual(try XCTUnwrap(row["max_abs_diff"] as? Double, label), 1e-4, label)
+                    XCTAssertGreaterThan(row["efficiency"] as? Double ?? 0, 0, label)
+                    XCTAssertGreaterThan(row["comm_ms"] as? Double ?? 0, 0, label)
+                    XCTAssertGreaterThan(row["single_ms"] as? Double ?? 0, 0, label)
+                }
+            }
+        }
+    }
+
+    func testImpossibleSplitFailsOnceWithoutHanging() throws {
+        let cases: [([String], String)] = [
+            (["--parallel", "heads", "--heads", "4", "--kv-heads", "2"], "3 processes are more than that"),
+            (["--parallel", "sequence", "--seq-len", "2,64"], "the 2 tokens of --seq-len 2"),
+        ]
+        for (args, message) in cases {
+            let result = try mpirun(3, args + ["--iters", "1"])
+            XCTAssertNotEqual(result.status, 0, "\(args)")
+            XCTAssertTrue(result.stderr.contains(message), "\(args): \(result.stderr)")
+            XCTAssertEqual(result.stderr.components(separatedBy: "benchmark_mpi_attention: error:").count - 1, 1, result.stderr)
+            XCTAssertEqual(result.stdout, "", "\(args)")
+        }
+    }
+}
