@@ -5,7 +5,8 @@
 # Settings (environment): NUM_PROCS (2), PROMPT_LEN (128), ITERS (5), NUM_THREADS (OpenMP threads per
 # process; default: the host's cores shared by the processes), METHOD (mpi+avx2; or mpi for the plain
 # loops, or mpi+avx512), WEIGHTS (f32 or bf16), PHASE (prefill or decode), MODEL_PATH (default: the
-# built-in synthetic Qwen3-0.6B), MPIRUN_ARGS (extra mpirun options, e.g. a hostfile).
+# built-in synthetic Qwen3-0.6B), PARALLEL (heads or sequence), MPIRUN (the launcher; default mpirun),
+# MPIRUN_ARGS (extra mpirun options, e.g. a hostfile).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -17,13 +18,19 @@ PHASE=${PHASE:-prefill}
 WEIGHTS=${WEIGHTS:-f32}
 NUM_THREADS=${NUM_THREADS:-}
 MODEL_PATH=${MODEL_PATH:-}
+PARALLEL=${PARALLEL:-heads}
+MPIRUN=${MPIRUN:-mpirun}
 
 scripts/install-deps.sh
+if ! command -v "$MPIRUN" >/dev/null 2>&1; then
+  echo "run_mpi_benchmark.sh: error: $MPIRUN not found; install Open MPI (scripts/install-deps.sh installs openmpi-bin) or set MPIRUN to its path" >&2
+  exit 1
+fi
 swift build -c release --product benchmark_qwen3 >&2
 tool=.build/release/benchmark_qwen3
 
 # Hybrid MPI+OpenMP: Open MPI must not pin each rank to one core, or its OpenMP threads share it.
-launcher=(mpirun --bind-to none -np "$NUM_PROCS")
+launcher=("$MPIRUN" --bind-to none -np "$NUM_PROCS")
 [ "$(id -u)" -eq 0 ] && launcher+=(--allow-run-as-root)
 cores=$(nproc)
 if [ "$NUM_PROCS" -gt "$cores" ]; then
@@ -33,7 +40,7 @@ fi
 # shellcheck disable=SC2206
 launcher+=(${MPIRUN_ARGS:-})
 
-args=(--method "$METHOD" --weights "$WEIGHTS" --phase "$PHASE" --prompt-len "$PROMPT_LEN" --iters "$ITERS")
+args=(--method "$METHOD" --weights "$WEIGHTS" --parallel "$PARALLEL" --phase "$PHASE" --prompt-len "$PROMPT_LEN" --iters "$ITERS")
 [ -n "$NUM_THREADS" ] && args+=(--threads "$NUM_THREADS")
 [ -n "$MODEL_PATH" ] && args+=(--model "$MODEL_PATH")
 

@@ -52,6 +52,47 @@ final class MPITests: ToolTestCase {
         }
     }
 
+    func testSequenceParallelLogitsEqualSingleProcess() throws {
+        let dir = try temporary()
+        let fixture = Self.fixtures.appendingPathComponent("gqa8-untied-f32")
+        let reference = try JSONSerialization.jsonObject(with: Data(contentsOf: fixture.appendingPathComponent("reference.json"))) as! [String: Any]
+        let ids = (reference["tokens"] as! [Int]).map(String.init)
+        // Uneven zig-zag splits (15 tokens), a split decode (prefill 7, then one step per token), and a
+        // prompt shorter than the processes (3 tokens over 4 ranks: some ranks compute nothing).
+        let cases: [(tokens: [String], decodeFrom: Int, counts: [Int])] = [
+            (ids, ids.count, [2, 3, 4]), (ids, 7, [2, 3]), (Array(ids.prefix(3)), 3, [4]),
+        ]
+        for (tokens, decodeFrom, counts) in cases {
+            for attention in [["--attention", "streaming", "--q-block", "3", "--kv-block", "2"], ["--attention", "standard"]] {
+                let common = ["--model", fixture.path, "--tokens", tokens.joined(separator: ","), "--decode-from", String(decodeFrom),
+                              "--threads", "1"] + attention
+                let single = dir.appendingPathComponent("single.npy")
+                let one = try run(common + ["--method", "avx2", "--dump-logits", single.path])
+                XCTAssertEqual(one.status, 0, one.stderr)
+                let expected = try readNPY(single)
+                for processes in counts {
+                    let out = dir.appendingPathComponent("sequence.npy")
+                    let result = try mpirun(processes, common + ["--method", "mpi+avx2", "--parallel", "sequence", "--dump-logits", out.path])
+                    XCTAssertEqual(result.status, 0, "-np \(processes): \(result.stderr)")
+                    let got = try readNPY(out)
+                    XCTAssertEqual(got.shape, expected.shape)
+                    let diff = zip(got.values, expected.values).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
+                    XCTAssertLessThanOrEqual(diff, 1e-4, "-np \(processes), \(tokens.count) tokens, decode from \(decodeFrom), \(attention)")
+                }
+            }
+        }
+    }
+
+    func testMainScriptSaysWhenMpirunIsMissing() throws {
+        let root = Self.fixtures.deletingLastPathComponent().deletingLastPathComponent()
+        let result = try runProgram(root.appendingPathComponent("run_mpi_benchmark.sh").path, [],
+                                    environment: ["MPIRUN": "/nonexistent/mpirun"])
+        XCTAssertEqual(result.status, 1)
+        XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, result.stderr)
+        XCTAssertTrue(result.stderr.contains("error: /nonexistent/mpirun not found"), result.stderr)
+        XCTAssertEqual(result.stdout, "")
+    }
+
     func testBF16WeightsUnderMPI() throws {
         let dir = try temporary()
         let fixture = Self.fixtures.appendingPathComponent("gqa8-untied-f32")
