@@ -6,7 +6,7 @@
 // Each case: a warm-up run, then the median of repeated runs; GFLOP/s (GB/s of weights for the
 // memory-bound M = 1 matmul) and the percentage of the measured peak of its own instructions.
 //
-// usage: bench_kernels [--threads N] [--quick] [--csv] [--q-block N] [--kv-block N]
+// usage: bench_kernels [--threads N] [--quick] [--csv] [--attention] [--q-block N] [--kv-block N]
 #include "ckernels.h"
 #include "ck_probe.h"
 
@@ -22,6 +22,7 @@ struct options {
     int threads;
     int quick;
     int csv;
+    int attention_only;        // skip the matmul cases
     size_t q_block, kv_block;  // streaming attention blocks
 };
 
@@ -324,30 +325,55 @@ static void bench_matmul(const struct options *o, const struct peaks *pk, size_t
 
 enum { HQ = 16, HKV = 8, HEAD_DIM = 128 };
 
+enum attention_method {
+    STANDARD_REF, STANDARD_AVX2, STREAMING_REF, STREAMING_AVX2, STREAMING_AVX512, ATTENTION_METHODS
+};
+
+static const char *const attention_names[ATTENTION_METHODS] = {
+    "standard-ref", "standard-avx2", "streaming-ref", "streaming-avx2", "streaming-avx512"};
+
+// The plain C references take minutes per call above this many tokens; they are measured up to
+// there (the tests check them; here they only show what the SIMD kernels gain).
+#define ATTENTION_REF_MAX_S 512
+
 struct attention_ctx {
+    enum attention_method method;
     const float *q, *k, *v;
     float *out, *scratch;
     size_t T, pos0, cap, q_block, kv_block;
     int slots;
-    int streaming, avx2;
 };
 
 static void run_attention(void *p) {
     const struct attention_ctx *c = p;
     const float scale = 1.0f / sqrtf((float)HEAD_DIM);
-    if (c->streaming) {
-        (c->avx2 ? ck_attention_streaming_f32_avx2 : ck_attention_streaming_f32_ref)(
-            c->q, c->k, c->v, c->out, c->T, c->pos0, HQ, HKV, HEAD_DIM, c->cap, scale,
-            c->q_block, c->kv_block, c->scratch, c->slots);
-    } else {
-        (c->avx2 ? ck_attention_standard_f32_avx2 : ck_attention_standard_f32_ref)(
-            c->q, c->k, c->v, c->out, c->T, c->pos0, HQ, HKV, HEAD_DIM, c->cap, scale,
-            c->scratch, c->slots);
+    switch (c->method) {
+    case STANDARD_REF:
+    case STANDARD_AVX2:
+        (c->method == STANDARD_REF ? ck_attention_standard_f32_ref : ck_attention_standard_f32_avx2)(
+            c->q, c->k, c->v, c->out, c->T, c->pos0, HQ, HKV, HEAD_DIM, c->cap, scale, c->scratch,
+            c->slots);
+        break;
+    default:
+        (c->method == STREAMING_REF    ? ck_attention_streaming_f32_ref
+         : c->method == STREAMING_AVX2 ? ck_attention_streaming_f32_avx2
+                                       : ck_attention_streaming_f32_avx512)(
+            c->q, c->k, c->v, c->out, c->T, c->pos0, HQ, HKV, HEAD_DIM, c->cap, scale, c->q_block,
+            c->kv_block, c->scratch, c->slots);
+        break;
     }
 }
 
-// Prefill (T = S, pos0 = 0) and one decode step (T = 1, pos0 = S - 1) over an S-token cache.
-// FLOPs count the causal QK^T and PV products: 4 Hq D per (query, visible key) pair.
+static int attention_supported(enum attention_method m) {
+    if (m == STANDARD_AVX2 || m == STREAMING_AVX2) return ck_cpu_has_avx2_fma();
+    if (m == STREAMING_AVX512) return ck_cpu_has_avx512();
+    return 1;
+}
+
+// Prefill (T = S, pos0 = 0) and one decode step (T = 1, pos0 = S - 1) over an S-token cache, at
+// the options' thread count. FLOPs count the causal QK^T and PV products: 4 Hq D per (query,
+// visible key) pair, 4 D Hq S (S + 1) / 2 for a prefill. Each streaming line is followed by its
+// speed-up over the standard AVX2 attention of the same case.
 static void bench_attention(const struct options *o, const struct peaks *pk, size_t S) {
     float *q = alloc_or_die(S * HQ * HEAD_DIM * sizeof *q);
     float *k = alloc_or_die(HKV * S * HEAD_DIM * sizeof *k);
@@ -363,6 +389,7 @@ static void bench_attention(const struct options *o, const struct peaks *pk, siz
     const size_t scratch_floats =
         standard_floats > streaming_floats ? standard_floats : streaming_floats;
     float *scratch = alloc_or_die(scratch_floats * sizeof *scratch);
+    fill_random(scratch, scratch_floats, 7);
 
     for (int decode = 0; decode <= 1; decode++) {
         const size_t T = decode ? 1 : S, pos0 = decode ? S - 1 : 0;
@@ -370,18 +397,30 @@ static void bench_attention(const struct options *o, const struct peaks *pk, siz
         const double flops = 4.0 * HQ * HEAD_DIM * pairs;
         char shape[64];
         snprintf(shape, sizeof shape, "%s S=%zu", decode ? "decode" : "prefill", S);
-        for (int avx2 = 0; avx2 <= ck_cpu_has_avx2_fma(); avx2++) {
-            for (int streaming = 0; streaming <= 1; streaming++) {
-                struct attention_ctx c = {
-                    .q = decode ? q + (S - 1) * HQ * HEAD_DIM : q, .k = k, .v = v, .out = out,
-                    .scratch = scratch, .T = T, .pos0 = pos0, .cap = S, .q_block = o->q_block,
-                    .kv_block = o->kv_block, .slots = slots, .streaming = streaming, .avx2 = avx2};
-                const struct timing t = time_runs(run_attention, &c, o);
-                char method[32];
-                snprintf(method, sizeof method, "%s-%s", streaming ? "streaming" : "standard",
-                         avx2 ? "avx2" : "ref");
-                report(o, "attention", method, shape, t, flops / 1e9, "GFLOP/s", pk->gflops,
-                       "fma-peak");
+        double standard_ms = 0;
+        for (int m = 0; m < ATTENTION_METHODS; m++) {
+            const enum attention_method method = (enum attention_method)m;
+            if (!attention_supported(method)) continue;
+            if ((method == STANDARD_REF || method == STREAMING_REF) && S > ATTENTION_REF_MAX_S &&
+                !decode)
+                continue;
+            struct attention_ctx c = {
+                .method = method, .q = decode ? q + (S - 1) * HQ * HEAD_DIM : q, .k = k, .v = v,
+                .out = out, .scratch = scratch, .T = T, .pos0 = pos0, .cap = S,
+                .q_block = o->q_block, .kv_block = o->kv_block, .slots = slots};
+            const struct timing t = time_runs(run_attention, &c, o);
+            const double peak = method == STREAMING_AVX512 ? pk->avx512_gflops : pk->gflops;
+            report(o, "attention", attention_names[m], shape, t, flops / 1e9, "GFLOP/s", peak,
+                   method == STREAMING_AVX512 ? "avx512-peak" : "fma-peak");
+            if (method == STANDARD_AVX2) standard_ms = t.median * 1e3;
+            if ((method == STREAMING_AVX2 || method == STREAMING_AVX512) && standard_ms > 0) {
+                if (o->csv)
+                    printf("speedup,%s/standard-avx2,%s,%d,,,%.2f,,x,,\n", attention_names[m],
+                           shape, o->threads, standard_ms / (t.median * 1e3));
+                else
+                    printf("%-9s %-15s %-18s threads=%d  %.2fx faster than standard-avx2\n",
+                           "speedup", attention_names[m], shape, o->threads,
+                           standard_ms / (t.median * 1e3));
             }
         }
     }
@@ -392,10 +431,24 @@ static void bench_attention(const struct options *o, const struct peaks *pk, siz
     free(scratch);
 }
 
+// Every attention case at every sequence length, at the options' thread count and, when that
+// is more than one, again on one thread.
+static void bench_attention_all(const struct options *o, const struct peaks *pk) {
+    static const size_t seq[] = {128, 512, 1024, 2048, 4096, 8192};
+    struct options one = *o;
+    one.threads = 1;
+    for (int pass = 0; pass < (o->threads > 1 ? 2 : 1); pass++) {
+        const struct options *po = pass == 0 ? o : &one;
+        ck_set_num_threads(po->threads);
+        for (size_t i = 0; i < sizeof seq / sizeof *seq; i++) bench_attention(po, pk, seq[i]);
+    }
+    ck_set_num_threads(o->threads);
+}
+
 // ---------------------------------------------------------------------------------------------
 
 static void usage(const char *argv0) {
-    fprintf(stderr, "usage: %s [--threads N] [--quick] [--csv] [--q-block N] [--kv-block N]\n",
+    fprintf(stderr, "usage: %s [--threads N] [--quick] [--csv] [--attention] [--q-block N] [--kv-block N]\n",
             argv0);
     exit(2);
 }
@@ -405,6 +458,7 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) o.quick = 1;
         else if (!strcmp(argv[i], "--csv")) o.csv = 1;
+        else if (!strcmp(argv[i], "--attention")) o.attention_only = 1;
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) o.threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--q-block") && i + 1 < argc) o.q_block = (size_t)atol(argv[++i]);
         else if (!strcmp(argv[i], "--kv-block") && i + 1 < argc)
@@ -426,11 +480,10 @@ int main(int argc, char **argv) {
     static const size_t kn[][2] = {{1024, 2048}, {1024, 1024}, {2048, 1024}, {1024, 3072},
                                    {3072, 1024}};
     static const size_t ms[] = {1, 32, 128, 512, 1024};
-    for (size_t i = 0; i < sizeof ms / sizeof *ms; i++)
+    for (size_t i = 0; i < sizeof ms / sizeof *ms && !o.attention_only; i++)
         for (size_t j = 0; j < sizeof kn / sizeof *kn; j++)
             bench_matmul(&o, &pk, ms[i], kn[j][0], kn[j][1]);
 
-    static const size_t seq[] = {128, 512, 2048};
-    for (size_t i = 0; i < sizeof seq / sizeof *seq; i++) bench_attention(&o, &pk, seq[i]);
+    bench_attention_all(&o, &pk);
     return 0;
 }

@@ -151,7 +151,9 @@ void ck_softmax_f32_avx2(float *x, size_t n);
 
 // Standard attention: per head, the causal block of scores (T x (pos0+T)) is materialised,
 // softmaxed row by row, and multiplied by V. OpenMP over heads; each thread uses its own slot
-// of scratch. Floats of scratch needed for `slots` threads:
+// of scratch. With fewer heads than threads (decode in a process holding few heads), the AVX2
+// version also splits each head's keys (scores, softmax) and then its columns of V (P·V) over
+// the threads. Floats of scratch needed for `slots` threads:
 size_t ck_attention_standard_scratch(size_t T, size_t pos0, int slots);
 void ck_attention_standard_f32_ref(const float *q, const float *k, const float *v, float *out,
                                    size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D,
@@ -160,9 +162,14 @@ void ck_attention_standard_f32_avx2(const float *q, const float *k, const float 
                                     size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D,
                                     size_t cap, float scale, float *scratch, int slots);
 
-// Streaming attention: Q blocks of q_block tokens against KV blocks of kv_block keys with an
-// online softmax (running max and denominator); nothing T x T is stored, blocks wholly above
-// the causal diagonal are skipped. OpenMP over (head, Q block). Floats of scratch needed:
+// Streaming attention (FlashAttention-style): tiles of q_block query rows against KV blocks of
+// kv_block keys with an online softmax (running max and denominator); nothing T x T is stored,
+// KV blocks wholly above the causal diagonal are skipped and the diagonal block is masked.
+// A query row is one (token, query head) of a KV head's group, the group's heads adjacent:
+// a tile is all Hq/Hkv heads over q_block / (Hq/Hkv) tokens, so the heads sharing a KV head
+// share each K/V block while it is in cache. OpenMP over (KV head, row block), largest first;
+// when there are fewer tiles than threads (decode), each tile's keys are split over threads and
+// the partial softmax results merged (flash decoding), within the same scratch. Scratch floats:
 size_t ck_attention_streaming_scratch(size_t q_block, size_t kv_block, size_t D, int slots);
 void ck_attention_streaming_f32_ref(const float *q, const float *k, const float *v, float *out,
                                     size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D,
@@ -172,6 +179,11 @@ void ck_attention_streaming_f32_avx2(const float *q, const float *k, const float
                                      size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D,
                                      size_t cap, float scale, size_t q_block, size_t kv_block,
                                      float *scratch, int slots);
+// AVX-512 F/BW/VL tiles (caller checks ck_cpu_has_avx512()); same scratch as the others.
+void ck_attention_streaming_f32_avx512(const float *q, const float *k, const float *v, float *out,
+                                       size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D,
+                                       size_t cap, float scale, size_t q_block, size_t kv_block,
+                                       float *scratch, int slots);
 
 #ifdef __cplusplus
 }

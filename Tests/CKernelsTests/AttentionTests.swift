@@ -1,6 +1,6 @@
-// AttentionTests.swift — standard and streaming causal GQA attention (reference and AVX2)
-// against a naive double-precision attention written here, across GQA ratios, head sizes,
-// block sizes, decode steps and chunked prefill.
+// AttentionTests.swift — standard and streaming causal GQA attention (reference, AVX2 and
+// AVX-512) against a naive double-precision attention written here, across GQA ratios, head
+// sizes, block sizes, decode steps, chunked prefill, thread counts and flash-decoding splits.
 import CKernels
 import Foundation
 import XCTest
@@ -101,6 +101,7 @@ final class AttentionTests: XCTestCase {
     enum Kernel: CustomStringConvertible {
         case standardRef, standardAVX2
         case streamingRef(qBlock: Int, kvBlock: Int), streamingAVX2(qBlock: Int, kvBlock: Int)
+        case streamingAVX512(qBlock: Int, kvBlock: Int)
 
         var description: String {
             switch self {
@@ -108,6 +109,7 @@ final class AttentionTests: XCTestCase {
             case .standardAVX2: return "standard avx2"
             case let .streamingRef(qb, kvb): return "streaming ref q\(qb) kv\(kvb)"
             case let .streamingAVX2(qb, kvb): return "streaming avx2 q\(qb) kv\(kvb)"
+            case let .streamingAVX512(qb, kvb): return "streaming avx512 q\(qb) kv\(kvb)"
             }
         }
     }
@@ -123,7 +125,7 @@ final class AttentionTests: XCTestCase {
         switch kernel {
         case .standardRef, .standardAVX2:
             needed = ck_attention_standard_scratch(p.T, p.pos0, slots)
-        case let .streamingRef(qb, kvb), let .streamingAVX2(qb, kvb):
+        case let .streamingRef(qb, kvb), let .streamingAVX2(qb, kvb), let .streamingAVX512(qb, kvb):
             needed = ck_attention_streaming_scratch(qb, kvb, p.D, slots)
         }
         var scratch = [Float](repeating: .nan, count: needed + guardFloats)
@@ -142,30 +144,41 @@ final class AttentionTests: XCTestCase {
         case let .streamingAVX2(qb, kvb):
             ck_attention_streaming_f32_avx2(p.q, p.k, p.v, &out, p.T, p.pos0, p.Hq, p.Hkv, p.D,
                                             p.cap, p.scale, qb, kvb, &scratch, slots)
+        case let .streamingAVX512(qb, kvb):
+            ck_attention_streaming_f32_avx512(p.q, p.k, p.v, &out, p.T, p.pos0, p.Hq, p.Hkv, p.D,
+                                              p.cap, p.scale, qb, kvb, &scratch, slots)
         }
         let touched = scratch[needed...].contains { $0.bitPattern != sentinel.bitPattern }
         XCTAssertFalse(touched, "\(kernel) wrote past its scratch", file: file, line: line)
         return out
     }
 
+    /// Blocks that divide nothing, blocks larger than every sequence, single rows and keys, and
+    /// tiles of 8 or more rows (the SIMD kernels compute those key-major, smaller ones row-major)
+    /// with partial vectors of rows and partial micro-tiles of keys.
+    static let blocks = [(8, 16), (5, 7), (64, 128), (1, 1), (3, 64), (24, 9), (17, 33)]
+
+    /// Every kernel this CPU can run.
     private var kernels: [Kernel] {
-        // Blocks that divide nothing, blocks larger than every sequence, and single rows/keys.
-        let blocks = [(8, 16), (5, 7), (64, 128), (1, 1), (3, 64)]
+        let blocks = Self.blocks
         var k: [Kernel] = [.standardRef] + blocks.map { .streamingRef(qBlock: $0.0, kvBlock: $0.1) }
         if ck_cpu_has_avx2_fma() != 0 {
             k += [.standardAVX2] + blocks.map { .streamingAVX2(qBlock: $0.0, kvBlock: $0.1) }
+        }
+        if ck_cpu_has_avx512() != 0 {
+            k += blocks.map { .streamingAVX512(qBlock: $0.0, kvBlock: $0.1) }
         }
         return k
     }
 
     /// Every kernel against the naive attention, and standard against streaming directly:
     /// GQA ratios 1, 2, 4; head sizes down to 2 and not multiples of 8; prefill, decode
-    /// (T = 1, pos0 > 0) and a prefill chunk after cached tokens.
+    /// (T = 1, pos0 > 0), a prefill chunk after cached tokens, and a one-token sequence.
     func testAllKernelsAgainstNaive() {
         var seed: UInt64 = 100
         for (Hq, Hkv) in [(2, 2), (4, 2), (8, 2)] {
             for D in [2, 16, 34, 128] {
-                for (T, pos0) in [(37, 0), (1, 50), (13, 20)] {
+                for (T, pos0) in [(37, 0), (1, 50), (13, 20), (1, 0)] {
                     seed += 1
                     let p = Problem(T: T, pos0: pos0, Hq: Hq, Hkv: Hkv, D: D, seed: seed)
                     let (want, tol) = p.naive()
@@ -203,13 +216,63 @@ final class AttentionTests: XCTestCase {
     }
 
     /// One slot forces one thread (a thread's slot is its thread number), and the split of
-    /// heads or (head, Q block) tasks between threads does not change any result.
+    /// heads or (KV head, row block) tiles between 1 to 4 threads does not change any result:
+    /// every kernel has at least 4 tiles here, so none splits keys for flash decoding.
     func testSlotCountDoesNotChangeResults() {
         let p = Problem(T: 33, pos0: 9, Hq: 8, Hkv: 4, D: 40, seed: 9)
-        withThreads(2) {
+        withThreads(4) {
             for kernel in kernels {
-                let one = run(p, kernel, slots: 1), two = run(p, kernel, slots: 2)
-                assertBitIdentical(one, two, "\(kernel)")
+                let one = run(p, kernel, slots: 1)
+                for slots in Int32(2)...4 {
+                    assertBitIdentical(one, run(p, kernel, slots: slots), "\(kernel) \(slots) slots")
+                }
+            }
+        }
+    }
+
+    /// Flash decoding: with fewer tiles than threads, streaming attention splits each tile's
+    /// keys over the threads and merges the partial results. Split (2 to 4 slots) against
+    /// unsplit (1 slot) and the naive attention: a decode step over a long cache, GQA 1 and 4, a
+    /// short decode chunk, and a prefill so short that a split holds keys some rows cannot see.
+    func testFlashDecodingSplitsAgreeWithUnsplit() {
+        var seed: UInt64 = 300
+        let cases: [(T: Int, pos0: Int, Hq: Int, Hkv: Int, D: Int)] = [(1, 300, 1, 1, 128), (1, 200, 4, 1, 34),
+                     (1, 97, 4, 2, 16), (3, 150, 2, 1, 24), (3, 0, 2, 1, 8)]
+        let streaming = kernels.filter { if case .standardRef = $0 { return false }
+                                         if case .standardAVX2 = $0 { return false }
+                                         return true }
+        withThreads(4) {
+            for c in cases {
+                seed += 1
+                let p = Problem(T: c.T, pos0: c.pos0, Hq: c.Hq, Hkv: c.Hkv, D: c.D, seed: seed)
+                let (want, tol) = p.naive()
+                for kernel in streaming {
+                    let unsplit = run(p, kernel, slots: 1)
+                    assertClose(unsplit, want, tol: tol, "\(kernel) unsplit \(c)")
+                    for slots in Int32(2)...4 {
+                        let what = "\(kernel) \(slots) slots \(c)"
+                        let split = run(p, kernel, slots: slots)
+                        assertClose(split, want, tol: tol, what)
+                        assertClose(split, unsplit.map(Double.init), tol: tol.map { 2 * $0 }, "\(what) vs unsplit")
+                    }
+                }
+            }
+        }
+    }
+
+    /// The standard attention's decode step over a long cache at 1 to 4 threads (one head per
+    /// thread at most) agrees with the naive attention.
+    func testStandardDecodeAtEveryThreadCount() {
+        let p = Problem(T: 1, pos0: 500, Hq: 2, Hkv: 1, D: 64, seed: 11)
+        let (want, tol) = p.naive()
+        let standard = kernels.filter { if case .standardRef = $0 { return true }
+                                        if case .standardAVX2 = $0 { return true }
+                                        return false }
+        withThreads(4) {
+            for kernel in standard {
+                for slots in Int32(1)...4 {
+                    assertClose(run(p, kernel, slots: slots), want, tol: tol, "\(kernel) \(slots) slots")
+                }
             }
         }
     }

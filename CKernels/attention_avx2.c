@@ -1,0 +1,563 @@
+// attention_avx2.c — AVX2+FMA attention: the standard attention (per head, the causal score
+// block materialised) and the tiles of streaming attention that attention.c schedules.
+//
+// Shapes as in attention.c: q, out: (T, Hq, D)  k, v: (Hkv, cap, D).
+#include "attention_internal.h"
+#include "ckernels.h"
+#include "simd_avx2.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#define AVX2 __attribute__((target("avx2,fma")))
+#define AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
+
+static inline size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
+
+static int team_size(int slots, size_t units) {
+    int nt = omp_get_max_threads();
+    if (nt > slots) nt = slots;
+    if ((size_t)nt > units) nt = (int)units;
+    return nt < 1 ? 1 : nt;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building blocks (D is any number; the last partial vector of a row is masked)
+// ---------------------------------------------------------------------------------------------
+
+// Lane mask selecting the first `valid` lanes (>= 8 selects all).
+AVX2_INLINE __m256i lane_mask(size_t valid) {
+    const int n = valid < 8 ? (int)valid : 8;
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// The four horizontal sums of a0..a3, in order.
+AVX2_INLINE __m128 hsum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
+    const __m256 s = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+    return _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+}
+
+AVX2_INLINE float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+AVX2_INLINE float hmax256(__m256 v) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// Both building blocks below take nq = 1 or 2 query rows (a constant once inlined): two rows
+// share every load of K or V, which is what keeps them off the load ports' limit.
+
+// s_r[j] = scale * (q_r · k_j) for rows r < nq and keys j < n.
+// q_r: q + r ldq, (D)  k: (n, D)  s_r: s + r lds, (n)
+// 2 rows x 4 keys = 8 accumulators (8 FMA chains: the FMA latency times two pipes) for
+// 6 loads; each accumulator holds 8 partial sums over d, added up at the end.
+AVX2_INLINE void scores_avx2(const int nq, const float *q, size_t ldq, const float *k, size_t n,
+                             size_t D, float scale, float *s, size_t lds) {
+    const size_t dv = D & ~(size_t)7;
+    const __m256i tail = lane_mask(D - dv);
+    size_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        const float *kj = k + j * D;
+        __m256 a[2][4];
+        for (int r = 0; r < nq; r++)
+            for (int c = 0; c < 4; c++) a[r][c] = _mm256_setzero_ps();
+        for (size_t d = 0; d < dv; d += 8) {
+            __m256 kv[4];
+            for (int c = 0; c < 4; c++) kv[c] = _mm256_loadu_ps(kj + c * D + d);
+            for (int r = 0; r < nq; r++) {
+                const __m256 qv = _mm256_loadu_ps(q + r * ldq + d);
+                for (int c = 0; c < 4; c++) a[r][c] = _mm256_fmadd_ps(qv, kv[c], a[r][c]);
+            }
+        }
+        if (dv < D) {
+            __m256 kv[4];
+            for (int c = 0; c < 4; c++) kv[c] = _mm256_maskload_ps(kj + c * D + dv, tail);
+            for (int r = 0; r < nq; r++) {
+                const __m256 qv = _mm256_maskload_ps(q + r * ldq + dv, tail);
+                for (int c = 0; c < 4; c++) a[r][c] = _mm256_fmadd_ps(qv, kv[c], a[r][c]);
+            }
+        }
+        for (int r = 0; r < nq; r++)
+            _mm_storeu_ps(s + r * lds + j, _mm_mul_ps(hsum4(a[r][0], a[r][1], a[r][2], a[r][3]),
+                                                      _mm_set1_ps(scale)));
+    }
+    for (; j < n; j++) {
+        const float *kj = k + j * D;
+        __m256 a[2];
+        for (int r = 0; r < nq; r++) a[r] = _mm256_setzero_ps();
+        for (size_t d = 0; d < dv; d += 8) {
+            const __m256 kv = _mm256_loadu_ps(kj + d);
+            for (int r = 0; r < nq; r++)
+                a[r] = _mm256_fmadd_ps(_mm256_loadu_ps(q + r * ldq + d), kv, a[r]);
+        }
+        if (dv < D) {
+            const __m256 kv = _mm256_maskload_ps(kj + dv, tail);
+            for (int r = 0; r < nq; r++)
+                a[r] = _mm256_fmadd_ps(_mm256_maskload_ps(q + r * ldq + dv, tail), kv, a[r]);
+        }
+        for (int r = 0; r < nq; r++) s[r * lds + j] = scale * hsum256(a[r]);
+    }
+}
+
+// o_r = alpha[r] o_r + sum_j p_r[j] v_j for rows r < nq.
+// o_r: o + r ldo, (D)  p_r: p + r ldp, (n)  v: (n, D)
+// The rows of o stay in registers across all n keys, 64 / nq floats of each at a time (8
+// accumulators, 8 FMA chains); what is left of D goes 8 floats at a time, the last one masked.
+AVX2_INLINE void pv_avx2(const int nq, float *o, size_t ldo, const float *alpha, const float *p,
+                         size_t ldp, size_t n, const float *v, size_t D) {
+    enum { CHUNK = 64 };
+    const int nv = 8 / nq;  // vectors per row in a chunk
+    const size_t width = (size_t)(CHUNK / nq);
+    size_t d = 0;
+    for (; d + width <= D; d += width) {
+        __m256 a[2][8];
+        for (int r = 0; r < nq; r++) {
+            const __m256 va = _mm256_set1_ps(alpha[r]);
+            for (int u = 0; u < nv; u++)
+                a[r][u] = _mm256_mul_ps(va, _mm256_loadu_ps(o + r * ldo + d + 8 * u));
+        }
+        for (size_t j = 0; j < n; j++) {
+            __m256 vv[8];
+            for (int u = 0; u < nv; u++) vv[u] = _mm256_loadu_ps(v + j * D + d + 8 * u);
+            for (int r = 0; r < nq; r++) {
+                const __m256 pj = _mm256_broadcast_ss(p + r * ldp + j);
+                for (int u = 0; u < nv; u++) a[r][u] = _mm256_fmadd_ps(pj, vv[u], a[r][u]);
+            }
+        }
+        for (int r = 0; r < nq; r++)
+            for (int u = 0; u < nv; u++) _mm256_storeu_ps(o + r * ldo + d + 8 * u, a[r][u]);
+    }
+    for (; d < D; d += 8) {
+        const __m256i m = lane_mask(D - d);
+        __m256 a[2];
+        for (int r = 0; r < nq; r++)
+            a[r] = _mm256_mul_ps(_mm256_set1_ps(alpha[r]), _mm256_maskload_ps(o + r * ldo + d, m));
+        for (size_t j = 0; j < n; j++) {
+            const __m256 vv = _mm256_maskload_ps(v + j * D + d, m);
+            for (int r = 0; r < nq; r++)
+                a[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(p + r * ldp + j), vv, a[r]);
+        }
+        for (int r = 0; r < nq; r++) _mm256_maskstore_ps(o + r * ldo + d, m, a[r]);
+    }
+}
+
+// online softmax of one row for a block of n > 0 scores s: m' = max(m, max s),
+// alpha = exp(m - m'), s <- exp(s - m'), l <- alpha l + sum s. Returns alpha.
+AVX2 static float online_softmax_avx2(float *s, size_t n, float *m, float *l) {
+    __m256 vmax = _mm256_set1_ps(-INFINITY);
+    size_t c = 0;
+    for (; c + 8 <= n; c += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(s + c));
+    float bmax = hmax256(vmax);
+    for (; c < n; c++)
+        if (s[c] > bmax) bmax = s[c];
+    const float mnew = bmax > *m ? bmax : *m;
+    const float alpha = expf(*m - mnew);
+    *l = alpha * *l + ck_exp_shift_sum_f32_avx2(s, n, mnew);
+    *m = mnew;
+    return alpha;
+}
+
+// exp(x) for 8 floats, activation.c's exp256 (which is private to that file): Cody-Waite
+// reduction, Cephes' degree-5 polynomial, 2^n applied in two halves; x < -104, and so -inf, give
+// exactly +0.
+AVX2_INLINE __m256 exp256(__m256 x) {
+    x = _mm256_min_ps(_mm256_set1_ps(89.0f), _mm256_max_ps(_mm256_set1_ps(-104.0f), x));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    const __m256i ni = _mm256_cvtps_epi32(n);
+    const __m256i n1 = _mm256_srai_epi32(ni, 1);
+    const __m256i n2 = _mm256_sub_epi32(ni, n1);
+    const __m256i bias = _mm256_set1_epi32(127);
+    const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
+    const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
+    return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Standard attention
+// ---------------------------------------------------------------------------------------------
+
+// standard_head_ref with vector dot products, softmax and P·V, two query rows at a time. The
+// pair (t, t+1) is scored against the pos0+t+2 keys of its later row; the earlier row's one
+// extra score lands in its own row of the block (which has S >= pos0+t+2 columns), is left out
+// of its softmax, and is zeroed before the joint P·V so that key adds exactly nothing.
+AVX2 static void standard_head_avx2(const float *q, const float *kh, const float *vh, float *out,
+                                    size_t T, size_t pos0, size_t Hq, size_t h, size_t D,
+                                    float scale, float *scores) {
+    const size_t S = pos0 + T, ldq = Hq * D;
+    const float once[2] = {1.0f, 1.0f};  // o is zeroed, then takes the one sum over all keys
+    for (size_t t = 0; t < T; t += 2) {
+        const float *qt = q + (t * Hq + h) * D;
+        if (t + 1 < T) scores_avx2(2, qt, ldq, kh, pos0 + t + 2, D, scale, scores + t * S, S);
+        else scores_avx2(1, qt, ldq, kh, pos0 + t + 1, D, scale, scores + t * S, S);
+    }
+    for (size_t t = 0; t < T; t++) ck_softmax_f32_avx2(scores + t * S, pos0 + t + 1);
+    for (size_t t = 0; t < T; t += 2) {
+        float *ot = out + (t * Hq + h) * D;
+        float *st = scores + t * S;
+        if (t + 1 < T) {
+            memset(ot, 0, D * sizeof *ot);
+            memset(ot + ldq, 0, D * sizeof *ot);
+            st[pos0 + t + 1] = 0.0f;
+            pv_avx2(2, ot, ldq, once, st, S, pos0 + t + 2, vh, D);
+        } else {
+            memset(ot, 0, D * sizeof *ot);
+            pv_avx2(1, ot, ldq, once, st, S, pos0 + t + 1, vh, D);
+        }
+    }
+}
+
+// Threads splitting one head of a decode step share their partial maxima and sums here.
+#define SPLIT_MAX_THREADS 64
+
+// o[0 .. width) = inv * sum_j p[j] v_j[0 .. width) for j < n, v rows D apart (a column slice of
+// the head's P·V). 4 vectors of accumulators per pass, the last vector of the slice masked.
+AVX2 static void pv_columns_avx2(float *o, const float *p, size_t n, const float *v, size_t D,
+                                 size_t width, float inv) {
+    for (size_t d = 0; d < width; d += 32) {
+        __m256i m[4];
+        __m256 a[4];
+        for (int u = 0; u < 4; u++) {
+            const size_t at = d + 8 * (size_t)u;
+            m[u] = lane_mask(at < width ? width - at : 0);
+            a[u] = _mm256_setzero_ps();
+        }
+        for (size_t j = 0; j < n; j++) {
+            const __m256 pj = _mm256_broadcast_ss(p + j);
+            for (int u = 0; u < 4; u++)
+                a[u] = _mm256_fmadd_ps(pj, _mm256_maskload_ps(v + j * D + d + 8 * u, m[u]), a[u]);
+        }
+        for (int u = 0; u < 4; u++)
+            _mm256_maskstore_ps(o + d + 8 * u, m[u], _mm256_mul_ps(a[u], _mm256_set1_ps(inv)));
+    }
+}
+
+AVX2 static void scores_range_avx2(const float *q, const float *kh, size_t j0, size_t j1,
+                                   size_t D, float scale, float *s) {
+    scores_avx2(1, q, D, kh + j0 * D, j1 - j0, D, scale, s + j0, 0);
+}
+
+AVX2 static float max_avx2(const float *x, size_t n) {
+    __m256 vmax = _mm256_set1_ps(-INFINITY);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(x + i));
+    float m = hmax256(vmax);
+    for (; i < n; i++)
+        if (x[i] > m) m = x[i];
+    return m;
+}
+
+// A decode step (T = 1) with fewer heads than threads: the heads one after another, each split
+// over the whole team: keys in equal ranges for the scores, their max and their exp-sum (the
+// softmax needs the max and sum of all ranges, exchanged through `part`), then columns of V for
+// P·V. The head's score row is materialised in slot 0 as in the per-head version.
+static void standard_decode_split(const float *q, const float *k, const float *v, float *out,
+                                  size_t pos0, size_t Hq, size_t Hkv, size_t D, size_t cap,
+                                  float scale, float *scores, int threads) {
+    const size_t S = pos0 + 1, group = Hq / Hkv;
+    float part[SPLIT_MAX_THREADS];
+#pragma omp parallel num_threads(threads)
+    {
+        const size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
+        const size_t j0 = S * id / nt, j1 = S * (id + 1) / nt;
+        const size_t cols = (D + nt - 1) / nt, d0 = min_size(D, id * cols),
+                     d1 = min_size(D, d0 + cols);
+        for (size_t h = 0; h < Hq; h++) {
+            const float *kh = k + (h / group) * cap * D, *vh = v + (h / group) * cap * D;
+            if (j1 > j0) scores_range_avx2(q + h * D, kh, j0, j1, D, scale, scores);
+            part[id] = j1 > j0 ? max_avx2(scores + j0, j1 - j0) : -INFINITY;
+#pragma omp barrier
+            float M = -INFINITY;
+            for (size_t t = 0; t < nt; t++) M = part[t] > M ? part[t] : M;
+#pragma omp barrier
+            part[id] = j1 > j0 ? ck_exp_shift_sum_f32_avx2(scores + j0, j1 - j0, M) : 0.0f;
+#pragma omp barrier
+            float L = 0.0f;
+            for (size_t t = 0; t < nt; t++) L += part[t];
+            if (d1 > d0) pv_columns_avx2(out + h * D + d0, scores, S, vh + d0, D, d1 - d0, 1.0f / L);
+#pragma omp barrier
+        }
+    }
+}
+
+void ck_attention_standard_f32_avx2(const float *q, const float *k, const float *v, float *out,
+                                    size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D,
+                                    size_t cap, float scale, float *scratch, int slots) {
+    const size_t group = Hq / Hkv;
+    int threads = team_size(slots, SPLIT_MAX_THREADS);
+    if (T == 1 && (size_t)threads > Hq && pos0 + 1 >= (size_t)threads * 64) {
+        standard_decode_split(q, k, v, out, pos0, Hq, Hkv, D, cap, scale, scratch, threads);
+        return;
+    }
+#pragma omp parallel for schedule(static) num_threads(team_size(slots, Hq))
+    for (size_t h = 0; h < Hq; h++) {
+        const size_t kvh = h / group;
+        float *scores = scratch + (size_t)omp_get_thread_num() * T * (pos0 + T);
+        standard_head_avx2(q, k + kvh * cap * D, v + kvh * cap * D, out, T, pos0, Hq, h, D, scale,
+                           scores);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Streaming attention tiles
+// ---------------------------------------------------------------------------------------------
+
+// A tile of fewer rows than a vector (decode: the G heads of one token) is computed row-major:
+// two rows at a time share each load of K and V (scores_avx2, pv_avx2). A larger tile is
+// computed key-major: the scores of a KV block are S^T (keys x rows), a GEMM with the packed
+// transposed queries, rows in the vector lanes, so the online softmax of every row is plain
+// vector arithmetic and P·V broadcasts P^T entries against rows of V.
+#define ROW_MAJOR_BELOW 8
+
+// Keys of one S^T micro-tile: 6 keys x 16 rows = 12 accumulators, plus 2 query vectors and
+// a broadcast key element = 15 of the 16 ymm registers.
+#define TILE_KEYS 6
+// Rows of one P·V micro-tile: 6 rows x 16 output columns = 12 accumulators, plus 2 vectors of
+// V and a broadcast P entry.
+#define TILE_ROWS 6
+
+// Keys j0 .. j0+n of tile row i (0 before its first key, kv_block at most).
+static inline size_t row_keys(const struct attn_tile *w, size_t i, size_t j0, size_t jn) {
+    const size_t end = attn_row_key_end(w, w->r0 + i);
+    return end <= j0 ? 0 : min_size(jn, end - j0);
+}
+
+// The row-major tile: q rows scaled into qp (nr, D), scores (nr, kv_block) per KV block.
+AVX2 static void tile_rows_avx2(const struct attn_tile *w, const struct attn_slot *b,
+                                size_t kv_end) {
+    const size_t D = w->D, kvb = w->kv_block, nr = w->nr;
+    for (size_t i = 0; i < nr; i++) {
+        const float *qi = w->q + attn_row_offset(w, i);
+        for (size_t d = 0; d < D; d++) b->qp[i * D + d] = w->scale * qi[d];
+    }
+    for (size_t j0 = w->key_lo; j0 < kv_end; j0 += kvb) {
+        const size_t jn = min_size(kvb, kv_end - j0);
+        const float *kb = w->kh + j0 * D, *vb = w->vh + j0 * D;
+        for (size_t i = 0; i < nr; i += 2) {
+            const int nq = i + 1 < nr ? 2 : 1;
+            const size_t n0 = row_keys(w, i, j0, jn), n = row_keys(w, i + (size_t)nq - 1, j0, jn);
+            if (n == 0) continue;
+            float *si = b->s + i * kvb;
+            scores_avx2(nq, b->qp + i * D, D, kb, n, D, 1.0f, si, kvb);
+            float alpha[2] = {1.0f, 1.0f};
+            if (n0 > 0) alpha[0] = online_softmax_avx2(si, n0, b->m + i, b->l + i);
+            if (nq == 2) {
+                alpha[1] = online_softmax_avx2(si + kvb, n, b->m + i + 1, b->l + i + 1);
+                memset(si + n0, 0, (n - n0) * sizeof *si);
+            }
+            pv_avx2(nq, b->acc + i * D, D, alpha, si, kvb, n, vb, D);
+        }
+    }
+}
+
+// st[c][0 .. 8 ng) = sum_d k_c[d] qp[d][0 .. 8 ng) for keys c < nk.
+// qp: (D, lanes)  k: (nk, D)  st: (nk, lanes)
+AVX2_INLINE void scores_t_avx2(const int nk, const int ng, const float *qp, size_t lanes,
+                               const float *k, size_t D, float *st) {
+    __m256 a[TILE_KEYS][2];
+    for (int c = 0; c < nk; c++)
+        for (int g = 0; g < ng; g++) a[c][g] = _mm256_setzero_ps();
+    for (size_t d = 0; d < D; d++) {
+        __m256 qv[2];
+        for (int g = 0; g < ng; g++) qv[g] = _mm256_loadu_ps(qp + d * lanes + 8 * g);
+        for (int c = 0; c < nk; c++) {
+            const __m256 kc = _mm256_broadcast_ss(k + c * D + d);
+            for (int g = 0; g < ng; g++) a[c][g] = _mm256_fmadd_ps(kc, qv[g], a[c][g]);
+        }
+    }
+    for (int c = 0; c < nk; c++)
+        for (int g = 0; g < ng; g++) _mm256_storeu_ps(st + c * lanes + 8 * g, a[c][g]);
+}
+
+// S^T of n keys for 8 ng lanes, TILE_KEYS keys at a time (the last group's size is a
+// constant in each case of the switch, so its loops unroll too).
+AVX2_INLINE void scores_t_keys_avx2(const int ng, const float *qp, size_t lanes, const float *k,
+                                    size_t n, size_t D, float *st) {
+    size_t c = 0;
+    for (; c + TILE_KEYS <= n; c += TILE_KEYS)
+        scores_t_avx2(TILE_KEYS, ng, qp, lanes, k + c * D, D, st + c * lanes);
+    k += c * D;
+    st += c * lanes;
+    switch (n - c) {
+    case 5: scores_t_avx2(5, ng, qp, lanes, k, D, st); break;
+    case 4: scores_t_avx2(4, ng, qp, lanes, k, D, st); break;
+    case 3: scores_t_avx2(3, ng, qp, lanes, k, D, st); break;
+    case 2: scores_t_avx2(2, ng, qp, lanes, k, D, st); break;
+    case 1: scores_t_avx2(1, ng, qp, lanes, k, D, st); break;
+    default: break;
+    }
+}
+
+// Online softmax of the 8 rows in lanes i0 .. i0+7 over the n keys of S^T from key j0; in the
+// diagonal block the rows' invisible keys are set to -inf first. Rows grow in position with
+// the lane, so the rows that cannot see key j are the lanes below G (j - pos0) - r0.
+AVX2_INLINE void softmax_t_avx2(const struct attn_tile *w, const struct attn_slot *b, size_t i0,
+                                size_t j0, size_t n, int diagonal) {
+    const size_t lanes = attn_lanes(w->q_block);
+    const __m256 minus_inf = _mm256_set1_ps(-INFINITY);
+    const __m256i lane = _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                          _mm256_set1_epi32((int)i0));
+    float *st = b->s + i0;
+    const __m256 mold = _mm256_loadu_ps(b->m + i0);
+    __m256 bmax = minus_inf;
+    for (size_t c = 0; c < n; c++) {
+        __m256 s = _mm256_loadu_ps(st + c * lanes);
+        if (diagonal) {
+            const long lim = (long)w->G * ((long)(j0 + c) - (long)w->pos0) - (long)w->r0;
+            const long clamped = lim < 0 ? 0 : lim > (long)lanes ? (long)lanes : lim;
+            const __m256 hidden =
+                _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)clamped), lane));
+            s = _mm256_blendv_ps(s, minus_inf, hidden);
+            _mm256_storeu_ps(st + c * lanes, s);
+        }
+        bmax = _mm256_max_ps(bmax, s);
+    }
+    const __m256 mnew = _mm256_max_ps(mold, bmax);
+    // A row that has seen no key yet (only under a flash-decoding split) keeps m = -inf; it is
+    // shifted by 0 instead, so that -inf - -inf never makes a NaN.
+    const __m256 shift =
+        _mm256_andnot_ps(_mm256_cmp_ps(mnew, minus_inf, _CMP_EQ_OQ), mnew);
+    const __m256 alpha = exp256(_mm256_sub_ps(mold, shift));
+    __m256 sum = _mm256_setzero_ps();
+    for (size_t c = 0; c < n; c++) {
+        const __m256 p = exp256(_mm256_sub_ps(_mm256_loadu_ps(st + c * lanes), shift));
+        _mm256_storeu_ps(st + c * lanes, p);
+        sum = _mm256_add_ps(sum, p);
+    }
+    _mm256_storeu_ps(b->l + i0, _mm256_fmadd_ps(alpha, _mm256_loadu_ps(b->l + i0), sum));
+    _mm256_storeu_ps(b->m + i0, mnew);
+    _mm256_storeu_ps(b->alpha + i0, alpha);
+}
+
+// acc_r[d .. d+16) = alpha_r acc_r + sum_c pt[c][r] v_c[d .. d+16) for rows r < nr; `masked`
+// loads and stores only the first D - d columns (the tail of a row).
+// acc: (nr, D) from row 0  pt: (n, lanes) from lane 0  v: (n, D)
+AVX2_INLINE void pv_t_avx2(const int nr, const int masked, float *acc, const float *alpha,
+                           const float *pt, size_t lanes, size_t n, const float *v, size_t D,
+                           size_t d) {
+    const __m256i m0 = lane_mask(D - d), m1 = lane_mask(D - d > 8 ? D - d - 8 : 0);
+    __m256 a[TILE_ROWS][2];
+    for (int r = 0; r < nr; r++) {
+        const __m256 al = _mm256_broadcast_ss(alpha + r);
+        const float *ar = acc + r * D + d;
+        a[r][0] = _mm256_mul_ps(al, masked ? _mm256_maskload_ps(ar, m0) : _mm256_loadu_ps(ar));
+        a[r][1] = _mm256_mul_ps(al, masked ? _mm256_maskload_ps(ar + 8, m1)
+                                           : _mm256_loadu_ps(ar + 8));
+    }
+    for (size_t c = 0; c < n; c++) {
+        const float *vc = v + c * D + d;
+        const __m256 v0 = masked ? _mm256_maskload_ps(vc, m0) : _mm256_loadu_ps(vc);
+        const __m256 v1 = masked ? _mm256_maskload_ps(vc + 8, m1) : _mm256_loadu_ps(vc + 8);
+        for (int r = 0; r < nr; r++) {
+            const __m256 p = _mm256_broadcast_ss(pt + c * lanes + r);
+            a[r][0] = _mm256_fmadd_ps(p, v0, a[r][0]);
+            a[r][1] = _mm256_fmadd_ps(p, v1, a[r][1]);
+        }
+    }
+    for (int r = 0; r < nr; r++) {
+        float *ar = acc + r * D + d;
+        if (masked) {
+            _mm256_maskstore_ps(ar, m0, a[r][0]);
+            _mm256_maskstore_ps(ar + 8, m1, a[r][1]);
+        } else {
+            _mm256_storeu_ps(ar, a[r][0]);
+            _mm256_storeu_ps(ar + 8, a[r][1]);
+        }
+    }
+}
+
+// P·V for rows i .. i+nr-1 of the tile over every 16 columns of D.
+AVX2_INLINE void pv_t_rows_avx2(const int nr, const struct attn_tile *w,
+                                const struct attn_slot *b, size_t i, size_t n, const float *v) {
+    const size_t D = w->D, lanes = attn_lanes(w->q_block);
+    size_t d = 0;
+    for (; d + 16 <= D; d += 16)
+        pv_t_avx2(nr, 0, b->acc + i * D, b->alpha + i, b->s + i, lanes, n, v, D, d);
+    if (d < D) pv_t_avx2(nr, 1, b->acc + i * D, b->alpha + i, b->s + i, lanes, n, v, D, d);
+}
+
+// Rows i0 .. i0+7 of the tile into lanes i0 .. of qp (D, lanes), scaled; rows past nr are 0.
+// One gather per column d (the rows sit at two strides: heads of a token, then tokens).
+AVX2_INLINE void pack_qt_avx2(const struct attn_tile *w, const struct attn_slot *b, size_t i0) {
+    const size_t lanes = attn_lanes(w->q_block), base = attn_row_offset(w, i0);
+    int idx[8];
+    for (size_t j = 0; j < 8; j++)
+        idx[j] = i0 + j < w->nr ? (int)(attn_row_offset(w, i0 + j) - base) : 0;
+    const __m256i vidx = _mm256_loadu_si256((const __m256i *)idx);
+    const __m256 valid = _mm256_castsi256_ps(lane_mask(w->nr - i0));
+    const __m256 scale = _mm256_set1_ps(w->scale);
+    const float *q = w->q + base;
+    for (size_t d = 0; d < w->D; d++) {
+        const __m256 x = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), q + d, vidx, valid, 4);
+        _mm256_storeu_ps(b->qp + d * lanes + i0, _mm256_mul_ps(scale, x));
+    }
+}
+
+// The key-major tile: queries packed once as qp (D, lanes), then per KV block S^T, the online
+// softmax, and P·V into acc.
+AVX2 static void tile_keys_avx2(const struct attn_tile *w, const struct attn_slot *b,
+                                size_t kv_end) {
+    const size_t D = w->D, kvb = w->kv_block, nr = w->nr, lanes = attn_lanes(w->q_block);
+    const size_t used = (nr + 7) / 8 * 8;  // lanes computed: whole vectors
+    for (size_t i0 = 0; i0 < used; i0 += 8) pack_qt_avx2(w, b, i0);
+    const size_t first_pos = attn_row_pos(w, w->r0);
+    for (size_t j0 = w->key_lo; j0 < kv_end; j0 += kvb) {
+        const size_t jn = min_size(kvb, kv_end - j0);
+        const float *kb = w->kh + j0 * D, *vb = w->vh + j0 * D;
+        size_t i0 = 0;
+        for (; i0 + 16 <= used; i0 += 16) scores_t_keys_avx2(2, b->qp + i0, lanes, kb, jn, D, b->s + i0);
+        if (i0 < used) scores_t_keys_avx2(1, b->qp + i0, lanes, kb, jn, D, b->s + i0);
+        const int diagonal = j0 + jn > first_pos + 1;
+        for (i0 = 0; i0 < used; i0 += 8) softmax_t_avx2(w, b, i0, j0, jn, diagonal);
+        size_t i = 0;
+        for (; i + TILE_ROWS <= nr; i += TILE_ROWS) pv_t_rows_avx2(TILE_ROWS, w, b, i, jn, vb);
+        switch (nr - i) {
+        case 5: pv_t_rows_avx2(5, w, b, i, jn, vb); break;
+        case 4: pv_t_rows_avx2(4, w, b, i, jn, vb); break;
+        case 3: pv_t_rows_avx2(3, w, b, i, jn, vb); break;
+        case 2: pv_t_rows_avx2(2, w, b, i, jn, vb); break;
+        case 1: pv_t_rows_avx2(1, w, b, i, jn, vb); break;
+        default: break;
+        }
+    }
+}
+
+AVX2 void ck_attn_tile_avx2(const struct attn_tile *w) {
+    const struct attn_slot b = attn_slot_of(w);
+    const size_t D = w->D, nr = w->nr;
+    for (size_t i = 0; i < attn_lanes(w->q_block); i++) {
+        b.m[i] = -INFINITY;
+        b.l[i] = 0.0f;
+    }
+    memset(b.acc, 0, nr * D * sizeof *b.acc);
+    const size_t kv_end = attn_row_key_end(w, w->r0 + nr - 1);
+    if (nr < ROW_MAJOR_BELOW) tile_rows_avx2(w, &b, kv_end);
+    else tile_keys_avx2(w, &b, kv_end);
+    if (w->partial) return;
+    for (size_t i = 0; i < nr; i++) {
+        float *o = w->out + attn_row_offset(w, i);
+        const __m256 inv = _mm256_set1_ps(1.0f / b.l[i]);
+        for (size_t d = 0; d < D; d += 8) {
+            const __m256i mk = lane_mask(D - d);
+            _mm256_maskstore_ps(o + d, mk, _mm256_mul_ps(_mm256_maskload_ps(b.acc + i * D + d, mk), inv));
+        }
+    }
+}

@@ -1,0 +1,222 @@
+// attention_avx512.c — the tiles of streaming attention with AVX-512 F/BW/VL: the key-major
+// tile of attention_avx2.c with 16-lane vectors, 32 registers and lane masks. Zen 4 runs a
+// 512-bit FMA as two 256-bit halves, so the gain over AVX2 is not more flops per cycle but
+// fewer instructions per flop: a broadcast folds into its FMA, and the larger register file
+// holds micro-tiles that reuse each load more.
+//
+// Shapes as in attention.c: q, out: (T, Hq, D)  k, v: (Hkv, cap, D).
+#include "attention_internal.h"
+#include "ckernels.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
+#define AVX512_INLINE \
+    static inline __attribute__((always_inline, target("avx512f,avx512bw,avx512vl")))
+
+static inline size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
+
+// Below this many rows a tile is computed row-major by the AVX2 tile (decode, where attention
+// streams K and V from memory once and the instruction set hardly matters).
+#define ROW_MAJOR_BELOW 8
+
+// Keys of one S^T micro-tile: 8 keys x 32 rows = 16 accumulators plus 2 query vectors; each
+// key element is a broadcast memory operand of its FMAs.
+#define TILE_KEYS 8
+// Rows of one P·V micro-tile: 6 rows x 64 output columns = 24 accumulators plus 4 vectors of V.
+#define TILE_ROWS 6
+
+// The first `n` lanes (n clamped to 0 .. 16).
+AVX512_INLINE __mmask16 first_lanes(long n) {
+    if (n <= 0) return 0;
+    if (n >= 16) return 0xffff;
+    return (__mmask16)((1u << n) - 1u);
+}
+
+// exp(x) for 16 floats: the reduction and polynomial of exp256 in attention_avx2.c, then
+// vscalefps multiplies by 2^n with correct gradual underflow; x is clamped to [-104, 89], so
+// -inf (a masked score) gives exactly +0.
+AVX512_INLINE __m512 exp512(__m512 x) {
+    x = _mm512_min_ps(_mm512_set1_ps(89.0f), _mm512_max_ps(_mm512_set1_ps(-104.0f), x));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, n);
+}
+
+// st[c][0 .. 16 ng) = sum_d k_c[d] qp[d][0 .. 16 ng) for keys c < nk.
+// qp: (D, lanes)  k: (nk, D)  st: (nk, lanes)
+AVX512_INLINE void scores_t_avx512(const int nk, const int ng, const float *qp, size_t lanes,
+                                   const float *k, size_t D, float *st) {
+    __m512 a[TILE_KEYS][2];
+    for (int c = 0; c < nk; c++)
+        for (int g = 0; g < ng; g++) a[c][g] = _mm512_setzero_ps();
+    for (size_t d = 0; d < D; d++) {
+        __m512 qv[2];
+        for (int g = 0; g < ng; g++) qv[g] = _mm512_loadu_ps(qp + d * lanes + 16 * g);
+        for (int c = 0; c < nk; c++) {
+            const __m512 kc = _mm512_set1_ps(k[c * D + d]);
+            for (int g = 0; g < ng; g++) a[c][g] = _mm512_fmadd_ps(kc, qv[g], a[c][g]);
+        }
+    }
+    for (int c = 0; c < nk; c++)
+        for (int g = 0; g < ng; g++) _mm512_storeu_ps(st + c * lanes + 16 * g, a[c][g]);
+}
+
+AVX512_INLINE void scores_t_keys_avx512(const int ng, const float *qp, size_t lanes,
+                                        const float *k, size_t n, size_t D, float *st) {
+    size_t c = 0;
+    for (; c + TILE_KEYS <= n; c += TILE_KEYS)
+        scores_t_avx512(TILE_KEYS, ng, qp, lanes, k + c * D, D, st + c * lanes);
+    k += c * D;
+    st += c * lanes;
+    switch (n - c) {
+    case 7: scores_t_avx512(7, ng, qp, lanes, k, D, st); break;
+    case 6: scores_t_avx512(6, ng, qp, lanes, k, D, st); break;
+    case 5: scores_t_avx512(5, ng, qp, lanes, k, D, st); break;
+    case 4: scores_t_avx512(4, ng, qp, lanes, k, D, st); break;
+    case 3: scores_t_avx512(3, ng, qp, lanes, k, D, st); break;
+    case 2: scores_t_avx512(2, ng, qp, lanes, k, D, st); break;
+    case 1: scores_t_avx512(1, ng, qp, lanes, k, D, st); break;
+    default: break;
+    }
+}
+
+// Online softmax of the 16 rows in lanes i0 .. i0+15, as softmax_t_avx2.
+AVX512_INLINE void softmax_t_avx512(const struct attn_tile *w, const struct attn_slot *b,
+                                    size_t i0, size_t j0, size_t n, int diagonal) {
+    const size_t lanes = attn_lanes(w->q_block);
+    const __m512 minus_inf = _mm512_set1_ps(-INFINITY);
+    float *st = b->s + i0;
+    const __m512 mold = _mm512_loadu_ps(b->m + i0);
+    __m512 bmax = minus_inf;
+    for (size_t c = 0; c < n; c++) {
+        __m512 s = _mm512_loadu_ps(st + c * lanes);
+        if (diagonal) {
+            const long lim = (long)w->G * ((long)(j0 + c) - (long)w->pos0) - (long)w->r0;
+            s = _mm512_mask_mov_ps(s, first_lanes(lim - (long)i0), minus_inf);
+            _mm512_storeu_ps(st + c * lanes, s);
+        }
+        bmax = _mm512_max_ps(bmax, s);
+    }
+    const __m512 mnew = _mm512_max_ps(mold, bmax);
+    const __m512 shift =
+        _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(mnew, minus_inf, _CMP_NEQ_UQ), mnew);
+    const __m512 alpha = exp512(_mm512_sub_ps(mold, shift));
+    __m512 sum = _mm512_setzero_ps();
+    for (size_t c = 0; c < n; c++) {
+        const __m512 p = exp512(_mm512_sub_ps(_mm512_loadu_ps(st + c * lanes), shift));
+        _mm512_storeu_ps(st + c * lanes, p);
+        sum = _mm512_add_ps(sum, p);
+    }
+    _mm512_storeu_ps(b->l + i0, _mm512_fmadd_ps(alpha, _mm512_loadu_ps(b->l + i0), sum));
+    _mm512_storeu_ps(b->m + i0, mnew);
+    _mm512_storeu_ps(b->alpha + i0, alpha);
+}
+
+// acc_r[d .. d+64) = alpha_r acc_r + sum_c pt[c][r] v_c[d .. d+64) for rows r < nr, columns
+// below D only. acc: (nr, D) from row 0  pt: (n, lanes) from lane 0  v: (n, D)
+AVX512_INLINE void pv_t_avx512(const int nr, float *acc, const float *alpha, const float *pt,
+                               size_t lanes, size_t n, const float *v, size_t D, size_t d) {
+    __mmask16 mk[4];
+    for (int u = 0; u < 4; u++) mk[u] = first_lanes((long)D - (long)(d + 16 * u));
+    __m512 a[TILE_ROWS][4];
+    for (int r = 0; r < nr; r++) {
+        const __m512 al = _mm512_set1_ps(alpha[r]);
+        for (int u = 0; u < 4; u++)
+            a[r][u] = _mm512_mul_ps(al, _mm512_maskz_loadu_ps(mk[u], acc + r * D + d + 16 * u));
+    }
+    for (size_t c = 0; c < n; c++) {
+        __m512 vv[4];
+        for (int u = 0; u < 4; u++) vv[u] = _mm512_maskz_loadu_ps(mk[u], v + c * D + d + 16 * u);
+        for (int r = 0; r < nr; r++) {
+            const __m512 p = _mm512_set1_ps(pt[c * lanes + r]);
+            for (int u = 0; u < 4; u++) a[r][u] = _mm512_fmadd_ps(p, vv[u], a[r][u]);
+        }
+    }
+    for (int r = 0; r < nr; r++)
+        for (int u = 0; u < 4; u++) _mm512_mask_storeu_ps(acc + r * D + d + 16 * u, mk[u], a[r][u]);
+}
+
+AVX512_INLINE void pv_t_rows_avx512(const int nr, const struct attn_tile *w,
+                                    const struct attn_slot *b, size_t i, size_t n,
+                                    const float *v) {
+    const size_t D = w->D, lanes = attn_lanes(w->q_block);
+    for (size_t d = 0; d < D; d += 64)
+        pv_t_avx512(nr, b->acc + i * D, b->alpha + i, b->s + i, lanes, n, v, D, d);
+}
+
+// Rows i0 .. i0+15 of the tile into lanes i0 .. of qp (D, lanes), scaled; rows past nr are 0.
+// One gather per column d (the rows sit at two strides: heads of a token, then tokens).
+AVX512_INLINE void pack_qt_avx512(const struct attn_tile *w, const struct attn_slot *b,
+                                  size_t i0) {
+    const size_t lanes = attn_lanes(w->q_block), base = attn_row_offset(w, i0);
+    int idx[16];
+    for (size_t j = 0; j < 16; j++)
+        idx[j] = i0 + j < w->nr ? (int)(attn_row_offset(w, i0 + j) - base) : 0;
+    const __m512i vidx = _mm512_loadu_si512(idx);
+    const __mmask16 valid = first_lanes((long)w->nr - (long)i0);
+    const __m512 scale = _mm512_set1_ps(w->scale);
+    const float *q = w->q + base;
+    for (size_t d = 0; d < w->D; d++) {
+        const __m512 x = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), valid, vidx, q + d, 4);
+        _mm512_storeu_ps(b->qp + d * lanes + i0, _mm512_mul_ps(scale, x));
+    }
+}
+
+AVX512 void ck_attn_tile_avx512(const struct attn_tile *w) {
+    if (w->nr < ROW_MAJOR_BELOW) {
+        ck_attn_tile_avx2(w);
+        return;
+    }
+    const struct attn_slot b = attn_slot_of(w);
+    const size_t D = w->D, kvb = w->kv_block, nr = w->nr, lanes = attn_lanes(w->q_block);
+    const size_t used = (nr + 15) / 16 * 16;  // lanes computed: whole vectors
+    for (size_t i = 0; i < lanes; i++) {
+        b.m[i] = -INFINITY;
+        b.l[i] = 0.0f;
+    }
+    memset(b.acc, 0, nr * D * sizeof *b.acc);
+    for (size_t i0 = 0; i0 < used; i0 += 16) pack_qt_avx512(w, &b, i0);
+    const size_t kv_end = attn_row_key_end(w, w->r0 + nr - 1);
+    const size_t first_pos = attn_row_pos(w, w->r0);
+    for (size_t j0 = w->key_lo; j0 < kv_end; j0 += kvb) {
+        const size_t jn = min_size(kvb, kv_end - j0);
+        const float *kb = w->kh + j0 * D, *vb = w->vh + j0 * D;
+        size_t i0 = 0;
+        for (; i0 + 32 <= used; i0 += 32)
+            scores_t_keys_avx512(2, b.qp + i0, lanes, kb, jn, D, b.s + i0);
+        if (i0 < used) scores_t_keys_avx512(1, b.qp + i0, lanes, kb, jn, D, b.s + i0);
+        const int diagonal = j0 + jn > first_pos + 1;
+        for (i0 = 0; i0 < used; i0 += 16) softmax_t_avx512(w, &b, i0, j0, jn, diagonal);
+        size_t i = 0;
+        for (; i + TILE_ROWS <= nr; i += TILE_ROWS) pv_t_rows_avx512(TILE_ROWS, w, &b, i, jn, vb);
+        switch (nr - i) {
+        case 5: pv_t_rows_avx512(5, w, &b, i, jn, vb); break;
+        case 4: pv_t_rows_avx512(4, w, &b, i, jn, vb); break;
+        case 3: pv_t_rows_avx512(3, w, &b, i, jn, vb); break;
+        case 2: pv_t_rows_avx512(2, w, &b, i, jn, vb); break;
+        case 1: pv_t_rows_avx512(1, w, &b, i, jn, vb); break;
+        default: break;
+        }
+    }
+    if (w->partial) return;
+    for (size_t i = 0; i < nr; i++) {
+        float *o = w->out + attn_row_offset(w, i);
+        const __m512 inv = _mm512_set1_ps(1.0f / b.l[i]);
+        for (size_t d = 0; d < D; d += 16) {
+            const __mmask16 mk = first_lanes((long)(D - d));
+            _mm512_mask_storeu_ps(o + d, mk, _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, b.acc + i * D + d), inv));
+        }
+    }
+}

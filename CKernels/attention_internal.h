@@ -1,0 +1,82 @@
+// attention_internal.h — private to CKernels: the one unit of streaming attention work (a tile
+// of query rows of one KV head against a range of its keys), which attention.c schedules and
+// the per-ISA files compute, and the slot layout of its scratch.
+#ifndef CK_ATTENTION_INTERNAL_H
+#define CK_ATTENTION_INTERNAL_H
+
+#include <stddef.h>
+
+// The query rows of one KV head are the G = Hq / Hkv query heads sharing it, flattened token by
+// token: row r is token r / G of head kvh * G + r % G, at position pos0 + r / G. The rows of one
+// token are adjacent in q and out, and rows only grow in position, so a tile of consecutive rows
+// is every head of the group over a run of tokens: each K/V block it loads serves them all.
+struct attn_tile {
+    const float *q;   // (T, Hq, D), the whole input
+    const float *kh;  // (cap, D) keys of this KV head
+    const float *vh;  // (cap, D) values of this KV head
+    float *out;       // (T, Hq, D), the whole output
+    size_t Hq, G, kvh, D, pos0;
+    size_t r0, nr;          // rows r0 .. r0 + nr - 1 (nr <= q_block)
+    size_t key_lo, key_hi;  // keys this unit covers: [key_lo, key_hi), further cut by causality
+    size_t q_block, kv_block;
+    float scale;
+    float *slot;  // this unit's scratch, laid out by attn_slot
+    int partial;  // 1: leave acc, m and l in the slot for a merge; 0: write out = acc / l
+};
+
+// Rows padded to whole 16-lane vectors, the layout shared by every ISA.
+static inline size_t attn_lanes(size_t q_block) { return (q_block + 15) / 16 * 16; }
+
+// The slot of one unit: packed queries, the score block, the output accumulator, and per row the
+// running max m, denominator l and the latest rescale factor alpha.
+struct attn_slot {
+    float *qp;     // (D, lanes) queries transposed and scaled, or (nr, D) row-major
+    float *s;      // (kv_block, lanes) scores, key-major; or (nr, kv_block) row-major
+    float *acc;    // (q_block, D) unnormalised output rows
+    float *m, *l, *alpha;  // (lanes) each
+};
+
+static inline size_t attn_slot_floats(size_t q_block, size_t kv_block, size_t D) {
+    const size_t lanes = attn_lanes(q_block);
+    return D * lanes + kv_block * lanes + q_block * D + 3 * lanes;
+}
+
+static inline struct attn_slot attn_slot_of(const struct attn_tile *w) {
+    const size_t lanes = attn_lanes(w->q_block);
+    struct attn_slot s;
+    s.qp = w->slot;
+    s.s = s.qp + w->D * lanes;
+    s.acc = s.s + w->kv_block * lanes;
+    s.m = s.acc + w->q_block * w->D;
+    s.l = s.m + lanes;
+    s.alpha = s.l + lanes;
+    return s;
+}
+
+// Position of row r, and the end of the keys row r may see within [.., key_hi).
+static inline size_t attn_row_pos(const struct attn_tile *w, size_t r) { return w->pos0 + r / w->G; }
+
+static inline size_t attn_row_key_end(const struct attn_tile *w, size_t r) {
+    const size_t end = attn_row_pos(w, r) + 1;
+    return end < w->key_hi ? end : w->key_hi;
+}
+
+// q and out row of tile row i: token t = (r0 + i) / G, head kvh * G + (r0 + i) % G.
+static inline size_t attn_row_offset(const struct attn_tile *w, size_t i) {
+    const size_t r = w->r0 + i;
+    return ((r / w->G) * w->Hq + w->kvh * w->G + r % w->G) * w->D;
+}
+
+// One unit, per ISA (the avx512 one needs AVX-512 F/BW/VL, the avx2 one AVX2+FMA).
+void ck_attn_tile_ref(const struct attn_tile *w);
+void ck_attn_tile_avx2(const struct attn_tile *w);
+void ck_attn_tile_avx512(const struct attn_tile *w);
+
+// Streaming attention over tiles computed by `tile`: the schedule and the split-and-merge of
+// flash decoding (attention.c).
+void ck_attn_streaming(const float *q, const float *k, const float *v, float *out, size_t T,
+                       size_t pos0, size_t Hq, size_t Hkv, size_t D, size_t cap, float scale,
+                       size_t q_block, size_t kv_block, float *scratch, int slots,
+                       void (*tile)(const struct attn_tile *));
+
+#endif
