@@ -169,7 +169,7 @@ final class SequenceDecode: SplitPlan {
     let p: Problem, threads: Int, comm: Communicator
     let slice: Range<Int>
     let state: FloatBuffer, states: FloatBuffer, scratch: FloatBuffer, out: FloatBuffer
-    var localKernel: String? { "partial softmax (Swift SIMD8)" }
+    var localKernel: String? { "partial softmax (Swift, SSE)" }
     var scratchFloats: Int { scratch.count + state.count + states.count }
 
     init(problem p: Problem, threads: Int, comm: Communicator) {
