@@ -334,12 +334,6 @@ void ck_attention_standard_f32_avx2(const float *q, const float *k, const float 
 // V and a broadcast P entry.
 #define TILE_ROWS 6
 
-// Keys j0 .. j0+n of tile row i (0 before its first key, kv_block at most).
-static inline size_t row_keys(const struct attn_tile *w, size_t i, size_t j0, size_t jn) {
-    const size_t end = attn_row_key_end(w, w->r0 + i);
-    return end <= j0 ? 0 : min_size(jn, end - j0);
-}
-
 // The row-major tile: q rows scaled into qp (nr, D), scores (nr, kv_block) per KV block.
 AVX2 static void tile_rows_avx2(const struct attn_tile *w, const struct attn_slot *b,
                                 size_t kv_end) {
@@ -353,7 +347,7 @@ AVX2 static void tile_rows_avx2(const struct attn_tile *w, const struct attn_slo
         const float *kb = w->kh + j0 * D, *vb = w->vh + j0 * D;
         for (size_t i = 0; i < nr; i += 2) {
             const int nq = i + 1 < nr ? 2 : 1;
-            const size_t n0 = row_keys(w, i, j0, jn), n = row_keys(w, i + (size_t)nq - 1, j0, jn);
+            const size_t n0 = attn_row_keys(w, i, j0, jn), n = attn_row_keys(w, i + (size_t)nq - 1, j0, jn);
             if (n == 0) continue;
             float *si = b->s + i * kvb;
             scores_avx2(nq, b->qp + i * D, D, kb, n, D, 1.0f, si, kvb);
@@ -406,11 +400,12 @@ AVX2_INLINE void scores_t_keys_avx2(const int ng, const float *qp, size_t lanes,
     }
 }
 
-// Online softmax of the 8 rows in lanes i0 .. i0+7 over the n keys of S^T from key j0; in the
-// diagonal block the rows' invisible keys are set to -inf first. Rows grow in position with
-// the lane, so the rows that cannot see key j are the lanes below G (j - pos0) - r0.
+// Online softmax of the 8 rows in lanes i0 .. i0+7 over the n keys of S^T from key j0 (the keys
+// the last of them sees); in the diagonal block the rows' invisible keys are set to -inf first.
+// Rows grow in position with the lane, so the rows that cannot see key j are the lanes below
+// G (j - pos0) - r0. P^T of keys n .. jn-1, which P·V of later rows may read, is set to 0.
 AVX2_INLINE void softmax_t_avx2(const struct attn_tile *w, const struct attn_slot *b, size_t i0,
-                                size_t j0, size_t n, int diagonal) {
+                                size_t j0, size_t n, size_t jn, int diagonal) {
     const size_t lanes = attn_lanes(w->q_block);
     const __m256 minus_inf = _mm256_set1_ps(-INFINITY);
     const __m256i lane = _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
@@ -442,6 +437,7 @@ AVX2_INLINE void softmax_t_avx2(const struct attn_tile *w, const struct attn_slo
         _mm256_storeu_ps(st + c * lanes, p);
         sum = _mm256_add_ps(sum, p);
     }
+    for (size_t c = n; c < jn; c++) _mm256_storeu_ps(st + c * lanes, _mm256_setzero_ps());
     _mm256_storeu_ps(b->l + i0, _mm256_fmadd_ps(alpha, _mm256_loadu_ps(b->l + i0), sum));
     _mm256_storeu_ps(b->m + i0, mnew);
     _mm256_storeu_ps(b->alpha + i0, alpha);
@@ -484,30 +480,93 @@ AVX2_INLINE void pv_t_avx2(const int nr, const int masked, float *acc, const flo
     }
 }
 
-// P·V for rows i .. i+nr-1 of the tile over every 16 columns of D.
-AVX2_INLINE void pv_t_rows_avx2(const int nr, const struct attn_tile *w,
-                                const struct attn_slot *b, size_t i, size_t n, const float *v) {
-    const size_t D = w->D, lanes = attn_lanes(w->q_block);
-    size_t d = 0;
-    for (; d + 16 <= D; d += 16)
-        pv_t_avx2(nr, 0, b->acc + i * D, b->alpha + i, b->s + i, lanes, n, v, D, d);
-    if (d < D) pv_t_avx2(nr, 1, b->acc + i * D, b->alpha + i, b->s + i, lanes, n, v, D, d);
+// S^T of a KV block for 16 lanes and for 8, each its own function so that the micro-kernel's
+// loop gets the general registers to itself (inlined into the tile loop, it reloads spilled
+// addresses inside its hot loop).
+AVX2 __attribute__((noinline)) static void scores_keys16_avx2(const float *qp, size_t lanes,
+                                                              const float *k, size_t n, size_t D,
+                                                              float *st) {
+    scores_t_keys_avx2(2, qp, lanes, k, n, D, st);
 }
 
-// Rows i0 .. i0+7 of the tile into lanes i0 .. of qp (D, lanes), scaled; rows past nr are 0.
-// One gather per column d (the rows sit at two strides: heads of a token, then tokens).
-AVX2_INLINE void pack_qt_avx2(const struct attn_tile *w, const struct attn_slot *b, size_t i0) {
-    const size_t lanes = attn_lanes(w->q_block), base = attn_row_offset(w, i0);
-    int idx[8];
-    for (size_t j = 0; j < 8; j++)
-        idx[j] = i0 + j < w->nr ? (int)(attn_row_offset(w, i0 + j) - base) : 0;
-    const __m256i vidx = _mm256_loadu_si256((const __m256i *)idx);
-    const __m256 valid = _mm256_castsi256_ps(lane_mask(w->nr - i0));
+AVX2 __attribute__((noinline)) static void scores_keys8_avx2(const float *qp, size_t lanes,
+                                                             const float *k, size_t n, size_t D,
+                                                             float *st) {
+    scores_t_keys_avx2(1, qp, lanes, k, n, D, st);
+}
+
+// P·V of columns d .. d+15 for every row of the tile, each group of rows over the keys its last
+// row sees (keys j0 .. j0+jn-1 of the block). Columns outermost: the 16 columns of V's rows
+// stay in L1 while every row group reads them.
+AVX2_INLINE void pv_columns_t_avx2(const int masked, const struct attn_tile *w,
+                                   const struct attn_slot *b, size_t j0, size_t jn,
+                                   const float *v, size_t d) {
+    const size_t D = w->D, lanes = attn_lanes(w->q_block), nr = w->nr;
+    size_t i = 0;
+    for (; i + TILE_ROWS <= nr; i += TILE_ROWS)
+        pv_t_avx2(TILE_ROWS, masked, b->acc + i * D, b->alpha + i, b->s + i, lanes,
+                  attn_row_keys(w, i + TILE_ROWS - 1, j0, jn), v, D, d);
+    const size_t n = attn_row_keys(w, nr - 1, j0, jn);
+    float *acc = b->acc + i * D;
+    const float *alpha = b->alpha + i, *pt = b->s + i;
+    switch (nr - i) {
+    case 5: pv_t_avx2(5, masked, acc, alpha, pt, lanes, n, v, D, d); break;
+    case 4: pv_t_avx2(4, masked, acc, alpha, pt, lanes, n, v, D, d); break;
+    case 3: pv_t_avx2(3, masked, acc, alpha, pt, lanes, n, v, D, d); break;
+    case 2: pv_t_avx2(2, masked, acc, alpha, pt, lanes, n, v, D, d); break;
+    case 1: pv_t_avx2(1, masked, acc, alpha, pt, lanes, n, v, D, d); break;
+    default: break;
+    }
+}
+
+AVX2 __attribute__((noinline)) static void pv_block_avx2(const struct attn_tile *w,
+                                                         const struct attn_slot *b, size_t j0,
+                                                         size_t jn, const float *v) {
+    size_t d = 0;
+    for (; d + 16 <= w->D; d += 16) pv_columns_t_avx2(0, w, b, j0, jn, v, d);
+    if (d < w->D) pv_columns_t_avx2(1, w, b, j0, jn, v, d);
+}
+
+// In place, r[j] lane i <- r[i] lane j: the unpack / shuffle / 128-bit permute network.
+AVX2_INLINE void transpose_8x8(__m256 r[8]) {
+    __m256 t[8];
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int g = 0; g < 2; g++) {
+        r[4 * g + 0] = _mm256_shuffle_ps(t[4 * g + 0], t[4 * g + 2], 0x44);
+        r[4 * g + 1] = _mm256_shuffle_ps(t[4 * g + 0], t[4 * g + 2], 0xee);
+        r[4 * g + 2] = _mm256_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+        r[4 * g + 3] = _mm256_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xee);
+    }
+    for (int j = 0; j < 4; j++) {
+        t[j] = _mm256_permute2f128_ps(r[j], r[4 + j], 0x20);
+        t[4 + j] = _mm256_permute2f128_ps(r[j], r[4 + j], 0x31);
+    }
+    for (int j = 0; j < 8; j++) r[j] = t[j];
+}
+
+// Tile rows 0 .. used-1 into lanes of qp (D, lanes), scaled; rows past nr are 0. Eight rows by
+// eight columns at a time through a register transpose (a gather per column cost 4% of the
+// tile, the transpose well under 1%).
+AVX2 void ck_attn_pack_qt_avx2(const struct attn_tile *w, float *qp, size_t lanes, size_t used) {
+    const size_t D = w->D;
     const __m256 scale = _mm256_set1_ps(w->scale);
-    const float *q = w->q + base;
-    for (size_t d = 0; d < w->D; d++) {
-        const __m256 x = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), q + d, vidx, valid, 4);
-        _mm256_storeu_ps(b->qp + d * lanes + i0, _mm256_mul_ps(scale, x));
+    for (size_t i0 = 0; i0 < used; i0 += 8) {
+        const float *row[8];
+        for (size_t j = 0; j < 8; j++) row[j] = i0 + j < w->nr ? w->q + attn_row_offset(w, i0 + j) : NULL;
+        for (size_t d = 0; d < D; d += 8) {
+            const __m256i m = lane_mask(D - d);
+            __m256 r[8];
+            for (int j = 0; j < 8; j++)
+                r[j] = row[j] == NULL ? _mm256_setzero_ps()
+                       : d + 8 <= D   ? _mm256_loadu_ps(row[j] + d)
+                                      : _mm256_maskload_ps(row[j] + d, m);
+            transpose_8x8(r);
+            for (size_t j = 0; j < 8 && d + j < D; j++)
+                _mm256_storeu_ps(qp + (d + j) * lanes + i0, _mm256_mul_ps(scale, r[j]));
+        }
     }
 }
 
@@ -517,26 +576,26 @@ AVX2 static void tile_keys_avx2(const struct attn_tile *w, const struct attn_slo
                                 size_t kv_end) {
     const size_t D = w->D, kvb = w->kv_block, nr = w->nr, lanes = attn_lanes(w->q_block);
     const size_t used = (nr + 7) / 8 * 8;  // lanes computed: whole vectors
-    for (size_t i0 = 0; i0 < used; i0 += 8) pack_qt_avx2(w, b, i0);
+    ck_attn_pack_qt_avx2(w, b->qp, lanes, used);
     const size_t first_pos = attn_row_pos(w, w->r0);
     for (size_t j0 = w->key_lo; j0 < kv_end; j0 += kvb) {
         const size_t jn = min_size(kvb, kv_end - j0);
         const float *kb = w->kh + j0 * D, *vb = w->vh + j0 * D;
+        // Each group of lanes or rows goes as far as the keys of its last row: in the diagonal
+        // block, micro-tiles wholly above the diagonal are skipped.
+        const size_t last = nr - 1;
         size_t i0 = 0;
-        for (; i0 + 16 <= used; i0 += 16) scores_t_keys_avx2(2, b->qp + i0, lanes, kb, jn, D, b->s + i0);
-        if (i0 < used) scores_t_keys_avx2(1, b->qp + i0, lanes, kb, jn, D, b->s + i0);
+        for (; i0 + 16 <= used; i0 += 16)
+            scores_keys16_avx2(b->qp + i0, lanes, kb,
+                               attn_row_keys(w, min_size(i0 + 15, last), j0, jn), D, b->s + i0);
+        if (i0 < used)
+            scores_keys8_avx2(b->qp + i0, lanes, kb, attn_row_keys(w, last, j0, jn), D,
+                              b->s + i0);
         const int diagonal = j0 + jn > first_pos + 1;
-        for (i0 = 0; i0 < used; i0 += 8) softmax_t_avx2(w, b, i0, j0, jn, diagonal);
-        size_t i = 0;
-        for (; i + TILE_ROWS <= nr; i += TILE_ROWS) pv_t_rows_avx2(TILE_ROWS, w, b, i, jn, vb);
-        switch (nr - i) {
-        case 5: pv_t_rows_avx2(5, w, b, i, jn, vb); break;
-        case 4: pv_t_rows_avx2(4, w, b, i, jn, vb); break;
-        case 3: pv_t_rows_avx2(3, w, b, i, jn, vb); break;
-        case 2: pv_t_rows_avx2(2, w, b, i, jn, vb); break;
-        case 1: pv_t_rows_avx2(1, w, b, i, jn, vb); break;
-        default: break;
-        }
+        for (i0 = 0; i0 < used; i0 += 8)
+            softmax_t_avx2(w, b, i0, j0, attn_row_keys(w, min_size(i0 + 7, last), j0, jn), jn,
+                           diagonal);
+        pv_block_avx2(w, b, j0, jn, vb);
     }
 }
 
@@ -552,12 +611,16 @@ AVX2 void ck_attn_tile_avx2(const struct attn_tile *w) {
     if (nr < ROW_MAJOR_BELOW) tile_rows_avx2(w, &b, kv_end);
     else tile_keys_avx2(w, &b, kv_end);
     if (w->partial) return;
+    // Plain stores where a whole vector fits: AMD runs a masked store far slower.
     for (size_t i = 0; i < nr; i++) {
         float *o = w->out + attn_row_offset(w, i);
+        const float *a = b.acc + i * D;
         const __m256 inv = _mm256_set1_ps(1.0f / b.l[i]);
-        for (size_t d = 0; d < D; d += 8) {
+        size_t d = 0;
+        for (; d + 8 <= D; d += 8) _mm256_storeu_ps(o + d, _mm256_mul_ps(_mm256_loadu_ps(a + d), inv));
+        if (d < D) {
             const __m256i mk = lane_mask(D - d);
-            _mm256_maskstore_ps(o + d, mk, _mm256_mul_ps(_mm256_maskload_ps(b.acc + i * D + d, mk), inv));
+            _mm256_maskstore_ps(o + d, mk, _mm256_mul_ps(_mm256_maskload_ps(a + d, mk), inv));
         }
     }
 }

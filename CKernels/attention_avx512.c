@@ -94,7 +94,7 @@ AVX512_INLINE void scores_t_keys_avx512(const int ng, const float *qp, size_t la
 
 // Online softmax of the 16 rows in lanes i0 .. i0+15, as softmax_t_avx2.
 AVX512_INLINE void softmax_t_avx512(const struct attn_tile *w, const struct attn_slot *b,
-                                    size_t i0, size_t j0, size_t n, int diagonal) {
+                                    size_t i0, size_t j0, size_t n, size_t jn, int diagonal) {
     const size_t lanes = attn_lanes(w->q_block);
     const __m512 minus_inf = _mm512_set1_ps(-INFINITY);
     float *st = b->s + i0;
@@ -119,6 +119,7 @@ AVX512_INLINE void softmax_t_avx512(const struct attn_tile *w, const struct attn
         _mm512_storeu_ps(st + c * lanes, p);
         sum = _mm512_add_ps(sum, p);
     }
+    for (size_t c = n; c < jn; c++) _mm512_storeu_ps(st + c * lanes, _mm512_setzero_ps());
     _mm512_storeu_ps(b->l + i0, _mm512_fmadd_ps(alpha, _mm512_loadu_ps(b->l + i0), sum));
     _mm512_storeu_ps(b->m + i0, mnew);
     _mm512_storeu_ps(b->alpha + i0, alpha);
@@ -148,29 +149,44 @@ AVX512_INLINE void pv_t_avx512(const int nr, float *acc, const float *alpha, con
         for (int u = 0; u < 4; u++) _mm512_mask_storeu_ps(acc + r * D + d + 16 * u, mk[u], a[r][u]);
 }
 
-AVX512_INLINE void pv_t_rows_avx512(const int nr, const struct attn_tile *w,
-                                    const struct attn_slot *b, size_t i, size_t n,
-                                    const float *v) {
-    const size_t D = w->D, lanes = attn_lanes(w->q_block);
-    for (size_t d = 0; d < D; d += 64)
-        pv_t_avx512(nr, b->acc + i * D, b->alpha + i, b->s + i, lanes, n, v, D, d);
+// S^T of a KV block for 32 lanes and for 16, each its own function so that the micro-kernel's
+// loop gets the general registers to itself.
+AVX512 __attribute__((noinline)) static void scores_keys32_avx512(const float *qp, size_t lanes,
+                                                                  const float *k, size_t n,
+                                                                  size_t D, float *st) {
+    scores_t_keys_avx512(2, qp, lanes, k, n, D, st);
 }
 
-// Rows i0 .. i0+15 of the tile into lanes i0 .. of qp (D, lanes), scaled; rows past nr are 0.
-// One gather per column d (the rows sit at two strides: heads of a token, then tokens).
-AVX512_INLINE void pack_qt_avx512(const struct attn_tile *w, const struct attn_slot *b,
-                                  size_t i0) {
-    const size_t lanes = attn_lanes(w->q_block), base = attn_row_offset(w, i0);
-    int idx[16];
-    for (size_t j = 0; j < 16; j++)
-        idx[j] = i0 + j < w->nr ? (int)(attn_row_offset(w, i0 + j) - base) : 0;
-    const __m512i vidx = _mm512_loadu_si512(idx);
-    const __mmask16 valid = first_lanes((long)w->nr - (long)i0);
-    const __m512 scale = _mm512_set1_ps(w->scale);
-    const float *q = w->q + base;
-    for (size_t d = 0; d < w->D; d++) {
-        const __m512 x = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), valid, vidx, q + d, 4);
-        _mm512_storeu_ps(b->qp + d * lanes + i0, _mm512_mul_ps(scale, x));
+AVX512 __attribute__((noinline)) static void scores_keys16_avx512(const float *qp, size_t lanes,
+                                                                  const float *k, size_t n,
+                                                                  size_t D, float *st) {
+    scores_t_keys_avx512(1, qp, lanes, k, n, D, st);
+}
+
+// P·V of every row of the tile, each group of rows over the keys its last row sees (keys
+// j0 .. j0+jn-1 of the block). Columns outermost, 64 at a time: those columns of V's rows stay
+// in L1 while every row group reads them.
+AVX512 __attribute__((noinline)) static void pv_block_avx512(const struct attn_tile *w,
+                                                             const struct attn_slot *b,
+                                                             size_t j0, size_t jn,
+                                                             const float *v) {
+    const size_t D = w->D, lanes = attn_lanes(w->q_block), nr = w->nr;
+    for (size_t d = 0; d < D; d += 64) {
+        size_t i = 0;
+        for (; i + TILE_ROWS <= nr; i += TILE_ROWS)
+            pv_t_avx512(TILE_ROWS, b->acc + i * D, b->alpha + i, b->s + i, lanes,
+                        attn_row_keys(w, i + TILE_ROWS - 1, j0, jn), v, D, d);
+        const size_t n = attn_row_keys(w, nr - 1, j0, jn);
+        float *acc = b->acc + i * D;
+        const float *alpha = b->alpha + i, *pt = b->s + i;
+        switch (nr - i) {
+        case 5: pv_t_avx512(5, acc, alpha, pt, lanes, n, v, D, d); break;
+        case 4: pv_t_avx512(4, acc, alpha, pt, lanes, n, v, D, d); break;
+        case 3: pv_t_avx512(3, acc, alpha, pt, lanes, n, v, D, d); break;
+        case 2: pv_t_avx512(2, acc, alpha, pt, lanes, n, v, D, d); break;
+        case 1: pv_t_avx512(1, acc, alpha, pt, lanes, n, v, D, d); break;
+        default: break;
+        }
     }
 }
 
@@ -187,28 +203,27 @@ AVX512 void ck_attn_tile_avx512(const struct attn_tile *w) {
         b.l[i] = 0.0f;
     }
     memset(b.acc, 0, nr * D * sizeof *b.acc);
-    for (size_t i0 = 0; i0 < used; i0 += 16) pack_qt_avx512(w, &b, i0);
+    ck_attn_pack_qt_avx2(w, b.qp, lanes, used);
     const size_t kv_end = attn_row_key_end(w, w->r0 + nr - 1);
     const size_t first_pos = attn_row_pos(w, w->r0);
     for (size_t j0 = w->key_lo; j0 < kv_end; j0 += kvb) {
         const size_t jn = min_size(kvb, kv_end - j0);
         const float *kb = w->kh + j0 * D, *vb = w->vh + j0 * D;
+        // Each group of lanes or rows goes as far as the keys of its last row: in the diagonal
+        // block, micro-tiles wholly above the diagonal are skipped.
+        const size_t last = nr - 1;
         size_t i0 = 0;
         for (; i0 + 32 <= used; i0 += 32)
-            scores_t_keys_avx512(2, b.qp + i0, lanes, kb, jn, D, b.s + i0);
-        if (i0 < used) scores_t_keys_avx512(1, b.qp + i0, lanes, kb, jn, D, b.s + i0);
+            scores_keys32_avx512(b.qp + i0, lanes, kb,
+                                 attn_row_keys(w, min_size(i0 + 31, last), j0, jn), D, b.s + i0);
+        if (i0 < used)
+            scores_keys16_avx512(b.qp + i0, lanes, kb, attn_row_keys(w, last, j0, jn), D,
+                                 b.s + i0);
         const int diagonal = j0 + jn > first_pos + 1;
-        for (i0 = 0; i0 < used; i0 += 16) softmax_t_avx512(w, &b, i0, j0, jn, diagonal);
-        size_t i = 0;
-        for (; i + TILE_ROWS <= nr; i += TILE_ROWS) pv_t_rows_avx512(TILE_ROWS, w, &b, i, jn, vb);
-        switch (nr - i) {
-        case 5: pv_t_rows_avx512(5, w, &b, i, jn, vb); break;
-        case 4: pv_t_rows_avx512(4, w, &b, i, jn, vb); break;
-        case 3: pv_t_rows_avx512(3, w, &b, i, jn, vb); break;
-        case 2: pv_t_rows_avx512(2, w, &b, i, jn, vb); break;
-        case 1: pv_t_rows_avx512(1, w, &b, i, jn, vb); break;
-        default: break;
-        }
+        for (i0 = 0; i0 < used; i0 += 16)
+            softmax_t_avx512(w, &b, i0, j0, attn_row_keys(w, min_size(i0 + 15, last), j0, jn), jn,
+                             diagonal);
+        pv_block_avx512(w, &b, j0, jn, vb);
     }
     if (w->partial) return;
     for (size_t i = 0; i < nr; i++) {

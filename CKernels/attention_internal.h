@@ -61,6 +61,12 @@ static inline size_t attn_row_key_end(const struct attn_tile *w, size_t r) {
     return end < w->key_hi ? end : w->key_hi;
 }
 
+// Keys j0 .. j0+jn-1 of a KV block that tile row i sees: 0 if the block starts past its end.
+static inline size_t attn_row_keys(const struct attn_tile *w, size_t i, size_t j0, size_t jn) {
+    const size_t end = attn_row_key_end(w, w->r0 + i);
+    return end <= j0 ? 0 : (end - j0 < jn ? end - j0 : jn);
+}
+
 // q and out row of tile row i: token t = (r0 + i) / G, head kvh * G + (r0 + i) % G.
 static inline size_t attn_row_offset(const struct attn_tile *w, size_t i) {
     const size_t r = w->r0 + i;
@@ -71,6 +77,10 @@ static inline size_t attn_row_offset(const struct attn_tile *w, size_t i) {
 void ck_attn_tile_ref(const struct attn_tile *w);
 void ck_attn_tile_avx2(const struct attn_tile *w);
 void ck_attn_tile_avx512(const struct attn_tile *w);
+
+// Tile rows 0 .. used-1 (a multiple of 8) transposed and scaled into qp (D, lanes), rows past
+// nr as zeros: the key-major tiles' queries (AVX2; the AVX-512 tile uses it too).
+void ck_attn_pack_qt_avx2(const struct attn_tile *w, float *qp, size_t lanes, size_t used);
 
 // Streaming attention over tiles computed by `tile`: the schedule and the split-and-merge of
 // flash decoding (attention.c).
