@@ -4,7 +4,9 @@ import Foundation
 import Qwen3
 
 public enum RunEnvironment {
-    public static var cpuModel: String {
+    /// Read once per process: a sweep asks for it on every row.
+    public static var cpuModel: String { cachedCPUModel }
+    private static let cachedCPUModel: String = {
         guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return "unknown" }
         for line in text.split(separator: "\n") where line.hasPrefix("model name") {
             if let colon = line.firstIndex(of: ":") {
@@ -12,7 +14,7 @@ public enum RunEnvironment {
             }
         }
         return "unknown"
-    }
+    }()
 
     /// Cores this process may run on (its affinity mask), which is what OpenMP would use.
     /// Read from the affinity mask without starting OpenMP, which must not start before
@@ -36,14 +38,15 @@ public enum RunEnvironment {
 
     /// The build's git commit: $QWEN3_BENCH_COMMIT, else the repository the executable lies in, else
     /// the repository these sources were compiled from (for builds with a scratch path outside it).
-    public static var commit: String {
+    public static var commit: String { cachedCommit }
+    private static let cachedCommit: String = {
         if let commit = ProcessInfo.processInfo.environment["QWEN3_BENCH_COMMIT"], !commit.isEmpty { return commit }
         let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         for folder in [executable.deletingLastPathComponent(), URL(fileURLWithPath: #filePath).deletingLastPathComponent()] {
             if let hash = gitHead(in: folder) { return hash }
         }
         return "unknown"
-    }
+    }()
 
     private static func gitHead(in folder: URL) -> String? {
         let process = Process()
@@ -59,7 +62,8 @@ public enum RunEnvironment {
         return process.terminationStatus == 0 && !hash.isEmpty ? hash : nil
     }
 
-    public static var hostname: String { ProcessInfo.processInfo.hostName }
+    public static var hostname: String { cachedHostname }
+    private static let cachedHostname = ProcessInfo.processInfo.hostName
 
     /// The Swift build configuration the tools were compiled in (debug timings are not comparable).
     public static var buildConfiguration: String {

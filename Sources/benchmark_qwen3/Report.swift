@@ -119,6 +119,9 @@ struct Report {
     let header: ReportHeader
     let result: Measurement
 
+    private static let iso8601 = ISO8601DateFormatter()
+    static func timestamp() -> String { iso8601.string(from: Date()) }
+
     static func megabytes(_ bytes: Int) -> String { String(format: "%.1f", Double(bytes) / 1_048_576) }
 
     /// Timings of the phase the run measures: prefill passes, or the decode steps after them.
@@ -251,7 +254,7 @@ struct Report {
             "weights": s.weights.rawValue, "isa": s.method.isa.rawValue, "kernels": h.isaDescription,
             "cpu": h.cpu, "cpu_features": RunEnvironment.cpuFeatures, "commit": h.commit,
             "build": RunEnvironment.buildConfiguration, "host": RunEnvironment.hostname,
-            "timestamp": ISO8601DateFormatter().string(from: Date()),
+            "timestamp": Report.timestamp(),
             "weight_bytes": h.weightBytes, "session_bytes": result.sessionBytes,
             "resident_bytes": result.ranks[0].residentBytes,
             "forward_calls": result.forwardCalls, "prompt_hash": BenchmarkRun.promptHash(s.prompt),
