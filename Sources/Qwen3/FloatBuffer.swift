@@ -3,7 +3,8 @@
 import Glibc
 #endif
 
-/// Fixed-size storage, aligned for AVX-512 loads, zero-initialised, freed on deinit.
+/// Fixed-size storage, aligned for AVX-512 loads (large buffers on 2 MiB huge-page boundaries),
+/// zero-initialised, freed on deinit.
 public final class AlignedBuffer<Element> {
     public let count: Int
     public let pointer: UnsafeMutablePointer<Element>
@@ -11,15 +12,26 @@ public final class AlignedBuffer<Element> {
     public init(count: Int) {
         self.count = count
         let bytes = Swift.max(count, 1) * MemoryLayout<Element>.stride
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-        // Large buffers (weights, KV cache) benefit from transparent huge pages: fewer TLB misses
-        // when a matmul streams hundreds of megabytes.
-        if bytes >= 4 << 20 { _ = madvise(raw, bytes, MADV_HUGEPAGE) }
+        var raw: UnsafeMutableRawPointer?
+        if bytes >= Self.hugePageThreshold && Self.hugePagesWanted {
+            // Transparent huge pages for the weights and KV cache: madvise only takes whole, aligned
+            // pages, so the buffer starts on a 2 MiB boundary and its last huge page is its own.
+            let size = (bytes + Self.hugePage - 1) / Self.hugePage * Self.hugePage
+            if posix_memalign(&raw, Self.hugePage, size) == 0, let raw { _ = madvise(raw, size, MADV_HUGEPAGE) }
+        } else {
+            _ = posix_memalign(&raw, 64, bytes)
+        }
+        guard let raw else { fatalError("out of memory allocating \(bytes) bytes") }
         raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
         pointer = raw.bindMemory(to: Element.self, capacity: Swift.max(count, 1))
     }
 
-    deinit { pointer.deallocate() }
+    deinit { free(pointer) }
+
+    static var hugePage: Int { 2 << 20 }
+    static var hugePageThreshold: Int { 4 << 20 }
+    /// QWEN3_HUGEPAGES=0 turns the huge-page hint off, to measure what it is worth.
+    static var hugePagesWanted: Bool { getenv("QWEN3_HUGEPAGES").map { String(cString: $0) != "0" } ?? true }
 
     public var byteCount: Int { count * MemoryLayout<Element>.stride }
 }
