@@ -345,19 +345,25 @@ AVX2 static void tile_rows_avx2(const struct attn_tile *w, const struct attn_slo
     for (size_t j0 = w->key_lo; j0 < kv_end; j0 += kvb) {
         const size_t jn = min_size(kvb, kv_end - j0);
         const float *kb = w->kh + j0 * D, *vb = w->vh + j0 * D;
+        // Rows in pairs; nq is spelled out as a constant in each call, so that the building
+        // blocks keep their accumulators in registers.
         for (size_t i = 0; i < nr; i += 2) {
-            const int nq = i + 1 < nr ? 2 : 1;
-            const size_t n0 = attn_row_keys(w, i, j0, jn), n = attn_row_keys(w, i + (size_t)nq - 1, j0, jn);
-            if (n == 0) continue;
+            const size_t n0 = attn_row_keys(w, i, j0, jn);
             float *si = b->s + i * kvb;
-            scores_avx2(nq, b->qp + i * D, D, kb, n, D, 1.0f, si, kvb);
             float alpha[2] = {1.0f, 1.0f};
-            if (n0 > 0) alpha[0] = online_softmax_avx2(si, n0, b->m + i, b->l + i);
-            if (nq == 2) {
+            if (i + 1 < nr) {
+                const size_t n = attn_row_keys(w, i + 1, j0, jn);
+                if (n == 0) continue;
+                scores_avx2(2, b->qp + i * D, D, kb, n, D, 1.0f, si, kvb);
+                if (n0 > 0) alpha[0] = online_softmax_avx2(si, n0, b->m + i, b->l + i);
                 alpha[1] = online_softmax_avx2(si + kvb, n, b->m + i + 1, b->l + i + 1);
                 memset(si + n0, 0, (n - n0) * sizeof *si);
+                pv_avx2(2, b->acc + i * D, D, alpha, si, kvb, n, vb, D);
+            } else if (n0 > 0) {
+                scores_avx2(1, b->qp + i * D, D, kb, n0, D, 1.0f, si, kvb);
+                alpha[0] = online_softmax_avx2(si, n0, b->m + i, b->l + i);
+                pv_avx2(1, b->acc + i * D, D, alpha, si, kvb, n0, vb, D);
             }
-            pv_avx2(nq, b->acc + i * D, D, alpha, si, kvb, n, vb, D);
         }
     }
 }
