@@ -14,17 +14,7 @@
 #include <omp.h>
 #include <stdint.h>
 
-static inline size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
 static inline size_t div_up(size_t a, size_t b) { return (a + b - 1) / b; }
-
-// Threads for `units` independent work units when scratch has `slots` slots: never more threads
-// than slots, since a thread's slot is its thread number.
-static int team_size(int slots, size_t units) {
-    int nt = omp_get_max_threads();
-    if (nt > slots) nt = slots;
-    if ((size_t)nt > units) nt = (int)units;
-    return nt < 1 ? 1 : nt;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Standard attention, reference
@@ -63,7 +53,7 @@ void ck_attention_standard_f32_ref(const float *q, const float *k, const float *
                                    size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D,
                                    size_t cap, float scale, float *scratch, int slots) {
     const size_t group = Hq / Hkv;
-#pragma omp parallel for schedule(static) num_threads(team_size(slots, Hq))
+#pragma omp parallel for schedule(static) num_threads(attn_team_size(slots, Hq))
     for (size_t h = 0; h < Hq; h++) {
         const size_t kvh = h / group;
         float *scores = scratch + (size_t)omp_get_thread_num() * T * (pos0 + T);
@@ -80,17 +70,19 @@ size_t ck_attention_streaming_scratch(size_t q_block, size_t kv_block, size_t D,
     return (size_t)(slots < 1 ? 1 : slots) * attn_slot_floats(q_block, kv_block, D);
 }
 
-// Tile `i` of the tiles of every KV head: row block i / Hkv counted from the last, so the tiles
-// with the most keys come first.
+// Tile `i`: KV head i / nrb, row block i % nrb counted from the last. Threads taking tiles in
+// this order work on the same KV head at once, so its K and V are read from memory once and
+// shared in L3; within a head the tiles with the most keys come first, and the smallest tiles
+// of the last head end the schedule.
 static struct attn_tile tile_at(size_t i, size_t nrb, size_t rows, const float *q, const float *k,
                                 const float *v, float *out, size_t pos0, size_t Hq, size_t Hkv,
                                 size_t D, size_t cap, float scale, size_t q_block,
                                 size_t kv_block) {
-    const size_t rb = nrb - 1 - i / Hkv, kvh = i % Hkv;
+    const size_t rb = nrb - 1 - i % nrb, kvh = i / nrb;
     const struct attn_tile w = {
         .q = q, .kh = k + kvh * cap * D, .vh = v + kvh * cap * D, .out = out, .Hq = Hq,
         .G = Hq / Hkv, .kvh = kvh, .D = D, .pos0 = pos0, .r0 = rb * q_block,
-        .nr = min_size(q_block, rows - rb * q_block), .key_lo = 0, .key_hi = SIZE_MAX,
+        .nr = attn_min(q_block, rows - rb * q_block), .key_lo = 0, .key_hi = SIZE_MAX,
         .q_block = q_block, .kv_block = kv_block, .scale = scale, .slot = NULL, .partial = 0};
     return w;
 }
@@ -128,17 +120,19 @@ static void merge_splits(const struct attn_tile *w, const float *first, size_t s
 
 // Tiles are (KV head, block of q_block rows), so the query heads of a group share each K/V
 // block while it is in cache. When there are at least as many tiles as threads, threads take
-// tiles largest-first under a dynamic schedule (a later row block sees more keys), each in its
-// thread's slot. With fewer tiles than threads (decode: one token, few KV heads per process)
-// that would leave threads idle, so each tile's keys are split into whole KV blocks over
-// `splits` units (flash decoding), one unit per slot, and the partial results are merged.
+// tiles in tile_at's order under a dynamic schedule (a later row block sees more keys, so
+// tiles differ in cost), each in its thread's slot. With fewer tiles than threads (decode: one
+// token, few KV heads per process) that would leave threads idle, so each tile's keys are split
+// into whole KV blocks over `splits` units (flash decoding), one unit per slot, and the partial
+// results are merged.
 void ck_attn_streaming(const float *q, const float *k, const float *v, float *out, size_t T,
                        size_t pos0, size_t Hq, size_t Hkv, size_t D, size_t cap, float scale,
                        size_t q_block, size_t kv_block, float *scratch, int slots,
                        void (*tile)(const struct attn_tile *)) {
     const size_t rows = T * (Hq / Hkv), nrb = div_up(rows, q_block), tiles = Hkv * nrb;
     const size_t slot_floats = attn_slot_floats(q_block, kv_block, D);
-    const size_t threads = (size_t)team_size(slots, SIZE_MAX), kv_blocks = div_up(pos0 + T, kv_block);
+    const size_t threads = (size_t)attn_team_size(slots, SIZE_MAX);
+    const size_t kv_blocks = div_up(pos0 + T, kv_block);
     size_t splits = threads / tiles;
     if (splits > kv_blocks) splits = kv_blocks;
     if (splits >= 2) {
@@ -155,7 +149,7 @@ void ck_attn_streaming(const float *q, const float *k, const float *v, float *ou
             w.partial = 1;
             tile(&w);
         }
-#pragma omp parallel for schedule(static) num_threads(team_size(slots, tiles))
+#pragma omp parallel for schedule(static) num_threads(attn_team_size(slots, tiles))
         for (size_t i = 0; i < tiles; i++) {
             const struct attn_tile w = tile_at(i, nrb, rows, q, k, v, out, pos0, Hq, Hkv, D, cap,
                                                scale, q_block, kv_block);
@@ -163,7 +157,7 @@ void ck_attn_streaming(const float *q, const float *k, const float *v, float *ou
         }
         return;
     }
-#pragma omp parallel for schedule(dynamic, 1) num_threads(team_size(slots, tiles))
+#pragma omp parallel for schedule(dynamic, 1) num_threads(attn_team_size(slots, tiles))
     for (size_t i = 0; i < tiles; i++) {
         struct attn_tile w = tile_at(i, nrb, rows, q, k, v, out, pos0, Hq, Hkv, D, cap, scale,
                                      q_block, kv_block);
@@ -208,7 +202,7 @@ void ck_attn_tile_ref(const struct attn_tile *w) {
         for (size_t d = 0; d < D; d++) acc[d] = 0.0f;
         const size_t end = attn_row_key_end(w, w->r0 + i);
         for (size_t j0 = w->key_lo; j0 < end; j0 += w->kv_block) {
-            const size_t n = min_size(w->kv_block, end - j0);
+            const size_t n = attn_min(w->kv_block, end - j0);
             for (size_t c = 0; c < n; c++) {
                 const float *kj = w->kh + (j0 + c) * D;
                 float dot = 0.0f;

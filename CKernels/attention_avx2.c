@@ -14,14 +14,6 @@
 #define AVX2 __attribute__((target("avx2,fma")))
 #define AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
 
-static inline size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
-
-static int team_size(int slots, size_t units) {
-    int nt = omp_get_max_threads();
-    if (nt > slots) nt = slots;
-    if ((size_t)nt > units) nt = (int)units;
-    return nt < 1 ? 1 : nt;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Building blocks (D is any number; the last partial vector of a row is masked)
@@ -278,8 +270,8 @@ static void standard_decode_split(const float *q, const float *k, const float *v
     {
         const size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
         const size_t j0 = S * id / nt, j1 = S * (id + 1) / nt;
-        const size_t cols = (D + nt - 1) / nt, d0 = min_size(D, id * cols),
-                     d1 = min_size(D, d0 + cols);
+        const size_t cols = (D + nt - 1) / nt, d0 = attn_min(D, id * cols),
+                     d1 = attn_min(D, d0 + cols);
         for (size_t h = 0; h < Hq; h++) {
             const float *kh = k + (h / group) * cap * D, *vh = v + (h / group) * cap * D;
             if (j1 > j0) scores_range_avx2(q + h * D, kh, j0, j1, D, scale, scores);
@@ -292,7 +284,8 @@ static void standard_decode_split(const float *q, const float *k, const float *v
 #pragma omp barrier
             float L = 0.0f;
             for (size_t t = 0; t < nt; t++) L += part[t];
-            if (d1 > d0) pv_columns_avx2(out + h * D + d0, scores, S, vh + d0, D, d1 - d0, 1.0f / L);
+            if (d1 > d0)
+                pv_columns_avx2(out + h * D + d0, scores, S, vh + d0, D, d1 - d0, 1.0f / L);
 #pragma omp barrier
         }
     }
@@ -302,12 +295,12 @@ void ck_attention_standard_f32_avx2(const float *q, const float *k, const float 
                                     size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D,
                                     size_t cap, float scale, float *scratch, int slots) {
     const size_t group = Hq / Hkv;
-    int threads = team_size(slots, SPLIT_MAX_THREADS);
+    int threads = attn_team_size(slots, SPLIT_MAX_THREADS);
     if (T == 1 && (size_t)threads > Hq && pos0 + 1 >= (size_t)threads * 64) {
         standard_decode_split(q, k, v, out, pos0, Hq, Hkv, D, cap, scale, scratch, threads);
         return;
     }
-#pragma omp parallel for schedule(static) num_threads(team_size(slots, Hq))
+#pragma omp parallel for schedule(static) num_threads(attn_team_size(slots, Hq))
     for (size_t h = 0; h < Hq; h++) {
         const size_t kvh = h / group;
         float *scores = scratch + (size_t)omp_get_thread_num() * T * (pos0 + T);
@@ -343,7 +336,7 @@ AVX2 static void tile_rows_avx2(const struct attn_tile *w, const struct attn_slo
         for (size_t d = 0; d < D; d++) b->qp[i * D + d] = w->scale * qi[d];
     }
     for (size_t j0 = w->key_lo; j0 < kv_end; j0 += kvb) {
-        const size_t jn = min_size(kvb, kv_end - j0);
+        const size_t jn = attn_min(kvb, kv_end - j0);
         const float *kb = w->kh + j0 * D, *vb = w->vh + j0 * D;
         // Rows in pairs; nq is spelled out as a constant in each call, so that the building
         // blocks keep their accumulators in registers.
@@ -561,7 +554,8 @@ AVX2 void ck_attn_pack_qt_avx2(const struct attn_tile *w, float *qp, size_t lane
     const __m256 scale = _mm256_set1_ps(w->scale);
     for (size_t i0 = 0; i0 < used; i0 += 8) {
         const float *row[8];
-        for (size_t j = 0; j < 8; j++) row[j] = i0 + j < w->nr ? w->q + attn_row_offset(w, i0 + j) : NULL;
+        for (size_t j = 0; j < 8; j++)
+            row[j] = i0 + j < w->nr ? w->q + attn_row_offset(w, i0 + j) : NULL;
         for (size_t d = 0; d < D; d += 8) {
             const __m256i m = lane_mask(D - d);
             __m256 r[8];
@@ -585,7 +579,7 @@ AVX2 static void tile_keys_avx2(const struct attn_tile *w, const struct attn_slo
     ck_attn_pack_qt_avx2(w, b->qp, lanes, used);
     const size_t first_pos = attn_row_pos(w, w->r0);
     for (size_t j0 = w->key_lo; j0 < kv_end; j0 += kvb) {
-        const size_t jn = min_size(kvb, kv_end - j0);
+        const size_t jn = attn_min(kvb, kv_end - j0);
         const float *kb = w->kh + j0 * D, *vb = w->vh + j0 * D;
         // Each group of lanes or rows goes as far as the keys of its last row: in the diagonal
         // block, micro-tiles wholly above the diagonal are skipped.
@@ -593,13 +587,13 @@ AVX2 static void tile_keys_avx2(const struct attn_tile *w, const struct attn_slo
         size_t i0 = 0;
         for (; i0 + 16 <= used; i0 += 16)
             scores_keys16_avx2(b->qp + i0, lanes, kb,
-                               attn_row_keys(w, min_size(i0 + 15, last), j0, jn), D, b->s + i0);
+                               attn_row_keys(w, attn_min(i0 + 15, last), j0, jn), D, b->s + i0);
         if (i0 < used)
             scores_keys8_avx2(b->qp + i0, lanes, kb, attn_row_keys(w, last, j0, jn), D,
                               b->s + i0);
         const int diagonal = j0 + jn > first_pos + 1;
         for (i0 = 0; i0 < used; i0 += 8)
-            softmax_t_avx2(w, b, i0, j0, attn_row_keys(w, min_size(i0 + 7, last), j0, jn), jn,
+            softmax_t_avx2(w, b, i0, j0, attn_row_keys(w, attn_min(i0 + 7, last), j0, jn), jn,
                            diagonal);
         pv_block_avx2(w, b, j0, jn, vb);
     }
@@ -623,7 +617,8 @@ AVX2 void ck_attn_tile_avx2(const struct attn_tile *w) {
         const float *a = b.acc + i * D;
         const __m256 inv = _mm256_set1_ps(1.0f / b.l[i]);
         size_t d = 0;
-        for (; d + 8 <= D; d += 8) _mm256_storeu_ps(o + d, _mm256_mul_ps(_mm256_loadu_ps(a + d), inv));
+        for (; d + 8 <= D; d += 8)
+            _mm256_storeu_ps(o + d, _mm256_mul_ps(_mm256_loadu_ps(a + d), inv));
         if (d < D) {
             const __m256i mk = lane_mask(D - d);
             _mm256_maskstore_ps(o + d, mk, _mm256_mul_ps(_mm256_maskload_ps(a + d, mk), inv));

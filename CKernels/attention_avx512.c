@@ -16,7 +16,6 @@
 #define AVX512_INLINE \
     static inline __attribute__((always_inline, target("avx512f,avx512bw,avx512vl")))
 
-static inline size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
 
 // Below this many rows a tile is computed row-major by the AVX2 tile (decode, where attention
 // streams K and V from memory once and the instruction set hardly matters).
@@ -207,7 +206,7 @@ AVX512 void ck_attn_tile_avx512(const struct attn_tile *w) {
     const size_t kv_end = attn_row_key_end(w, w->r0 + nr - 1);
     const size_t first_pos = attn_row_pos(w, w->r0);
     for (size_t j0 = w->key_lo; j0 < kv_end; j0 += kvb) {
-        const size_t jn = min_size(kvb, kv_end - j0);
+        const size_t jn = attn_min(kvb, kv_end - j0);
         const float *kb = w->kh + j0 * D, *vb = w->vh + j0 * D;
         // Each group of lanes or rows goes as far as the keys of its last row: in the diagonal
         // block, micro-tiles wholly above the diagonal are skipped.
@@ -215,13 +214,13 @@ AVX512 void ck_attn_tile_avx512(const struct attn_tile *w) {
         size_t i0 = 0;
         for (; i0 + 32 <= used; i0 += 32)
             scores_keys32_avx512(b.qp + i0, lanes, kb,
-                                 attn_row_keys(w, min_size(i0 + 31, last), j0, jn), D, b.s + i0);
+                                 attn_row_keys(w, attn_min(i0 + 31, last), j0, jn), D, b.s + i0);
         if (i0 < used)
             scores_keys16_avx512(b.qp + i0, lanes, kb, attn_row_keys(w, last, j0, jn), D,
                                  b.s + i0);
         const int diagonal = j0 + jn > first_pos + 1;
         for (i0 = 0; i0 < used; i0 += 16)
-            softmax_t_avx512(w, &b, i0, j0, attn_row_keys(w, min_size(i0 + 15, last), j0, jn), jn,
+            softmax_t_avx512(w, &b, i0, j0, attn_row_keys(w, attn_min(i0 + 15, last), j0, jn), jn,
                              diagonal);
         pv_block_avx512(w, &b, j0, jn, vb);
     }
@@ -231,7 +230,8 @@ AVX512 void ck_attn_tile_avx512(const struct attn_tile *w) {
         const __m512 inv = _mm512_set1_ps(1.0f / b.l[i]);
         for (size_t d = 0; d < D; d += 16) {
             const __mmask16 mk = first_lanes((long)(D - d));
-            _mm512_mask_storeu_ps(o + d, mk, _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, b.acc + i * D + d), inv));
+            const __m512 a = _mm512_maskz_loadu_ps(mk, b.acc + i * D + d);
+            _mm512_mask_storeu_ps(o + d, mk, _mm512_mul_ps(a, inv));
         }
     }
 }

@@ -4,7 +4,19 @@
 #ifndef CK_ATTENTION_INTERNAL_H
 #define CK_ATTENTION_INTERNAL_H
 
+#include <omp.h>
 #include <stddef.h>
+
+static inline size_t attn_min(size_t a, size_t b) { return a < b ? a : b; }
+
+// Threads for `units` independent work units when scratch has `slots` slots: never more threads
+// than slots, since a thread's slot is its thread number.
+static inline int attn_team_size(int slots, size_t units) {
+    int nt = omp_get_max_threads();
+    if (nt > slots) nt = slots;
+    if ((size_t)nt > units) nt = (int)units;
+    return nt < 1 ? 1 : nt;
+}
 
 // The query rows of one KV head are the G = Hq / Hkv query heads sharing it, flattened token by
 // token: row r is token r / G of head kvh * G + r % G, at position pos0 + r / G. The rows of one
@@ -54,17 +66,19 @@ static inline struct attn_slot attn_slot_of(const struct attn_tile *w) {
 }
 
 // Position of row r, and the end of the keys row r may see within [.., key_hi).
-static inline size_t attn_row_pos(const struct attn_tile *w, size_t r) { return w->pos0 + r / w->G; }
+static inline size_t attn_row_pos(const struct attn_tile *w, size_t r) {
+    return w->pos0 + r / w->G;
+}
 
 static inline size_t attn_row_key_end(const struct attn_tile *w, size_t r) {
     const size_t end = attn_row_pos(w, r) + 1;
-    return end < w->key_hi ? end : w->key_hi;
+    return attn_min(end, w->key_hi);
 }
 
 // Keys j0 .. j0+jn-1 of a KV block that tile row i sees: 0 if the block starts past its end.
 static inline size_t attn_row_keys(const struct attn_tile *w, size_t i, size_t j0, size_t jn) {
     const size_t end = attn_row_key_end(w, w->r0 + i);
-    return end <= j0 ? 0 : (end - j0 < jn ? end - j0 : jn);
+    return end <= j0 ? 0 : attn_min(end - j0, jn);
 }
 
 // q and out row of tile row i: token t = (r0 + i) / G, head kvh * G + (r0 + i) % G.

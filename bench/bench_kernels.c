@@ -350,7 +350,8 @@ static void run_attention(void *p) {
     switch (c->method) {
     case STANDARD_REF:
     case STANDARD_AVX2:
-        (c->method == STANDARD_REF ? ck_attention_standard_f32_ref : ck_attention_standard_f32_avx2)(
+        (c->method == STANDARD_REF ? ck_attention_standard_f32_ref
+                                   : ck_attention_standard_f32_avx2)(
             c->q, c->k, c->v, c->out, c->T, c->pos0, HQ, HKV, HEAD_DIM, c->cap, scale, c->scratch,
             c->slots);
         break;
@@ -448,7 +449,8 @@ static void bench_attention_all(const struct options *o, const struct peaks *pk)
 // ---------------------------------------------------------------------------------------------
 
 static void usage(const char *argv0) {
-    fprintf(stderr, "usage: %s [--threads N] [--quick] [--csv] [--attention] [--q-block N] [--kv-block N]\n",
+    fprintf(stderr,
+            "usage: %s [--threads N] [--quick] [--csv] [--attention] [--q-block N] [--kv-block N]\n",
             argv0);
     exit(2);
 }
