@@ -338,15 +338,7 @@ AVX2 static void tile_rows_avx2(const struct attn_tile *w, const struct attn_slo
     for (size_t j0 = w->key_lo; j0 < kv_end; j0 += kvb) {
         const size_t jn = attn_min(kvb, kv_end - j0);
         const float *kb = w->kh + j0 * D, *vb = w->vh + j0 * D;
-        // A decode step streams K and V from memory once: ask for the next block now, so that
-        // it arrives while this one is computed.
-        if (j0 + kvb < kv_end) {
-            const size_t next = attn_min(kvb, kv_end - j0 - kvb) * D;
-            for (size_t x = 0; x < next; x += 16) {
-                _mm_prefetch((const char *)(kb + kvb * D + x), _MM_HINT_T0);
-                _mm_prefetch((const char *)(vb + kvb * D + x), _MM_HINT_T0);
-            }
-        }
+        attn_prefetch_next(w, j0, kv_end);
         // Rows in pairs; nq is spelled out as a constant in each call, so that the building
         // blocks keep their accumulators in registers.
         for (size_t i = 0; i < nr; i += 2) {
@@ -590,6 +582,7 @@ AVX2 static void tile_keys_avx2(const struct attn_tile *w, const struct attn_slo
     for (size_t j0 = w->key_lo; j0 < kv_end; j0 += kvb) {
         const size_t jn = attn_min(kvb, kv_end - j0);
         const float *kb = w->kh + j0 * D, *vb = w->vh + j0 * D;
+        attn_prefetch_next(w, j0, kv_end);
         // Each group of lanes or rows goes as far as the keys of its last row: in the diagonal
         // block, micro-tiles wholly above the diagonal are skipped.
         const size_t last = nr - 1;

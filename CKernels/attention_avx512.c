@@ -208,6 +208,7 @@ AVX512 void ck_attn_tile_avx512(const struct attn_tile *w) {
     for (size_t j0 = w->key_lo; j0 < kv_end; j0 += kvb) {
         const size_t jn = attn_min(kvb, kv_end - j0);
         const float *kb = w->kh + j0 * D, *vb = w->vh + j0 * D;
+        attn_prefetch_next(w, j0, kv_end);
         // Each group of lanes or rows goes as far as the keys of its last row: in the diagonal
         // block, micro-tiles wholly above the diagonal are skipped.
         const size_t last = nr - 1;

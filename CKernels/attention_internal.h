@@ -6,6 +6,7 @@
 
 #include <omp.h>
 #include <stddef.h>
+#include <xmmintrin.h>
 
 static inline size_t attn_min(size_t a, size_t b) { return a < b ? a : b; }
 
@@ -79,6 +80,20 @@ static inline size_t attn_row_key_end(const struct attn_tile *w, size_t r) {
 static inline size_t attn_row_keys(const struct attn_tile *w, size_t i, size_t j0, size_t jn) {
     const size_t end = attn_row_key_end(w, w->r0 + i);
     return end <= j0 ? 0 : attn_min(end - j0, jn);
+}
+
+// Asks for the KV block after keys j0 .. j0+kvb-1 (up to key kv_end) to be brought into cache
+// while this one is computed: a tile streams K and V from L3 or memory block by block, and the
+// hardware prefetchers do not run far enough ahead across the rows of a block.
+static inline void attn_prefetch_next(const struct attn_tile *w, size_t j0, size_t kv_end) {
+    const size_t kvb = w->kv_block;
+    if (j0 + kvb >= kv_end) return;
+    const size_t next = (kv_end - j0 - kvb < kvb ? kv_end - j0 - kvb : kvb) * w->D;
+    const float *k = w->kh + (j0 + kvb) * w->D, *v = w->vh + (j0 + kvb) * w->D;
+    for (size_t x = 0; x < next; x += 16) {
+        _mm_prefetch((const char *)(k + x), _MM_HINT_T0);
+        _mm_prefetch((const char *)(v + x), _MM_HINT_T0);
+    }
 }
 
 // q and out row of tile row i: token t = (r0 + i) / G, head kvh * G + (r0 + i) % G.
