@@ -456,7 +456,7 @@ static void usage(const char *argv0) {
 }
 
 int main(int argc, char **argv) {
-    struct options o = {.threads = ck_get_max_threads(), .q_block = 64, .kv_block = 128};
+    struct options o = {.threads = ck_get_max_threads(), .q_block = 128, .kv_block = 128};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) o.quick = 1;
         else if (!strcmp(argv[i], "--csv")) o.csv = 1;
