@@ -21,13 +21,14 @@ struct BenchmarkMPIAttention: ParsableCommand {
         problem with the same threads (the others sleep), then all ranks run the split. efficiency = \
         single-process time / (processes x split time); max_abs_diff compares the split output with \
         rank 0's. --parallel heads: each rank takes a contiguous share of the KV heads with their \
-        query-head groups, then the outputs are all-gathered. --parallel sequence, prefill: each rank \
+        query-head groups, then the outputs are all-gathered (more processes than KV heads is an error). \
+        --parallel sequence, prefill: each rank \
         owns a zig-zag share of the query tokens (2P chunks; rank r takes chunks r and 2P-1-r, which \
         balances causal work) with their K/V rows; the K/V rows are all-gathered and each rank runs \
         attention for its chunks. --parallel sequence, decode: each rank takes a contiguous share of the \
         cache, computes a partial softmax state (max, denominator, unnormalised output; plain Swift, \
         not the --kernel) and the states are all-gathered and merged. comm_ms is the time in the \
-        collectives (the slowest rank's, median over iterations); each split iteration starts at a \
+        collectives, waiting for the other ranks included (the slowest rank's, median over iterations); each split iteration starts at a \
         barrier and lasts as long as its slowest rank.
         """)
 
