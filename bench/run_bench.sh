@@ -4,7 +4,7 @@
 # summary, a CSV and the figures of bench/plot.
 # Usage: bench/run_bench.sh BENCH_KERNELS BENCHMARK_QWEN3 OUT_DIR  (BENCH_KERNELS "-" skips them)
 # Environment: METHODS, WEIGHTS, ATTENTIONS, PROMPT_LENS, THREADS, PHASES (space- or comma-separated),
-# ITERS, WARMUP, GEN_LEN override the grid, MODEL_PATH picks a checkpoint (default: synthetic Qwen3-0.6B); methods and weights the CPU or kernels cannot run are
+# ITERS, WARMUP, GEN_LEN override the grid, KERNEL_ARGS is passed to bench_kernels (e.g. --quick), MODEL_PATH picks a checkpoint (default: synthetic Qwen3-0.6B); methods and weights the CPU or kernels cannot run are
 # left out. Writes OUT_DIR/e2e.jsonl (every row), e2e.csv, summary.md, figures/*.png and, with the
 # kernels, kernels.csv and kernels.txt.
 set -euo pipefail
@@ -26,8 +26,10 @@ model=()
 
 if [ "$kernels" != - ]; then
   echo "== kernel microbenchmarks ==" >&2
-  "$kernels" --csv > "$out/kernels.csv"
-  "$kernels" | tee "$out/kernels.txt" >&2
+  # shellcheck disable=SC2086
+  "$kernels" ${KERNEL_ARGS:-} --csv > "$out/kernels.csv"
+  # shellcheck disable=SC2086
+  "$kernels" ${KERNEL_ARGS:-} | tee "$out/kernels.txt" >&2
 fi
 
 has() { case ",$1," in *",$2,"*) return 0;; *) return 1;; esac; }

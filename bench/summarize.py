@@ -13,7 +13,8 @@ def machine_line(rows):
     model = r.get("model_name") or f"{r['config']['layers']} layers / hidden {r['config']['hidden']}"
     commits = ", ".join(sorted({x["commit"] for x in rows}))
     return (f"Machine: {r['cpu']} [{r['cpu_features']}], commit {commits}, {r.get('build', 'release')} build, "
-            f"model {'synthetic ' if r['synthetic'] else ''}{model}, {r['checkpoint_dtype']} checkpoint.\n")
+            f"model {model}{' (synthetic weights)' if r['synthetic'] and 'synthetic' not in model else ''}, "
+            f"{r['checkpoint_dtype']} checkpoint.\n")
 
 
 def attention(r):
