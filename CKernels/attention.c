@@ -129,6 +129,7 @@ void ck_attn_streaming(const float *q, const float *k, const float *v, float *ou
                        size_t pos0, size_t Hq, size_t Hkv, size_t D, size_t cap, float scale,
                        size_t q_block, size_t kv_block, float *scratch, int slots,
                        void (*tile)(const struct attn_tile *)) {
+    if (T == 0) return;
     const size_t rows = T * (Hq / Hkv), nrb = div_up(rows, q_block), tiles = Hkv * nrb;
     const size_t slot_floats = attn_slot_floats(q_block, kv_block, D);
     const size_t threads = (size_t)attn_team_size(slots, SIZE_MAX);

@@ -2,7 +2,8 @@
 // AVX-512 FMA and AVX512_BF16 dot-product peaks and the read bandwidth from DRAM, at the chosen
 // thread count. Then matmul (ref, avx2, avx512 with float32 weights, bf16 with bfloat16 weights)
 // on the Qwen3-0.6B projection shapes at M = 1, 32, 128, 512, 1024, and standard vs streaming
-// attention (16 query heads, 8 KV heads, D = 128) at prefill and decode for S = 128, 512, 2048.
+// attention (16 query heads, 8 KV heads, D = 128) at prefill and decode for S = 128 .. 8192, at
+// the chosen thread count and again on one thread (--attention: the peaks and attention only).
 // Each case: a warm-up run, then the median of repeated runs; GFLOP/s (GB/s of weights for the
 // memory-bound M = 1 matmul) and the percentage of the measured peak of its own instructions.
 //
@@ -433,16 +434,16 @@ static void bench_attention(const struct options *o, const struct peaks *pk, siz
 }
 
 // Every attention case at every sequence length, at the options' thread count and, when that
-// is more than one, again on one thread.
+// is more than one, again on one thread, against the peaks measured on one thread.
 static void bench_attention_all(const struct options *o, const struct peaks *pk) {
     static const size_t seq[] = {128, 512, 1024, 2048, 4096, 8192};
+    for (size_t i = 0; i < sizeof seq / sizeof *seq; i++) bench_attention(o, pk, seq[i]);
+    if (o->threads == 1) return;
     struct options one = *o;
     one.threads = 1;
-    for (int pass = 0; pass < (o->threads > 1 ? 2 : 1); pass++) {
-        const struct options *po = pass == 0 ? o : &one;
-        ck_set_num_threads(po->threads);
-        for (size_t i = 0; i < sizeof seq / sizeof *seq; i++) bench_attention(po, pk, seq[i]);
-    }
+    ck_set_num_threads(1);
+    const struct peaks pk1 = probe_machine(&one);
+    for (size_t i = 0; i < sizeof seq / sizeof *seq; i++) bench_attention(&one, &pk1, seq[i]);
     ck_set_num_threads(o->threads);
 }
 
