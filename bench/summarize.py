@@ -38,14 +38,14 @@ def runs(rows):
 def scaling(rows):
     base = rows[0]
     print(f"Reference: {base['method']}, 1 process x {base['threads']} threads.\n")
-    print("| procs x threads | method | median ms | tokens/s | vs reference | vs 1 MPI process | MPI share (max rank) |")
-    print("|---|---|---|---|---|---|---|")
+    print("| procs x threads | method | parallel | median ms | tokens/s | vs reference | vs 1 MPI process | MPI share (max rank) |")
+    print("|---|---|---|---|---|---|---|---|")
     one = next((r for r in rows if r["procs"] == 1 and r["method"].startswith("mpi")), base)
     for r in rows:
         t = r["timing"]["median_ms"]
         total = sum(r["timing"]["samples_ms"])
         share = max((k["mpi_ms"] for k in r.get("ranks", [])), default=0) / total * 100 if total else 0
-        print(f"| {r['procs']} x {r['threads']} | {r['method']} | {t:.1f} | {r['tokens_per_s']:.1f} | "
+        print(f"| {r['procs']} x {r['threads']} | {r['method']} | {r.get('parallel', '')} | {t:.1f} | {r['tokens_per_s']:.1f} | "
               f"{r['tokens_per_s'] / base['tokens_per_s']:.2f}x | {r['tokens_per_s'] / one['tokens_per_s']:.2f}x | "
               f"{share:.1f}% |")
 
