@@ -269,6 +269,41 @@ final class AttentionTests: XCTestCase {
         }
     }
 
+    /// The SIMD tiles on a prompt long enough for many KV blocks per tile and several tiles per
+    /// KV head, at the benchmark's default blocks and at blocks that leave partial vectors of
+    /// rows and partial micro-tiles of keys, over 1 and 2 threads.
+    func testSIMDTilesOnALongPrompt() throws {
+        try skipUnlessAVX2()
+        let p = Problem(T: 301, pos0: 20, Hq: 4, Hkv: 2, D: 128, seed: 13)
+        let (want, tol) = p.naive()
+        let blocks = [(128, 128), (64, 64), (40, 96)]
+        var tiles: [Kernel] = blocks.map { .streamingAVX2(qBlock: $0.0, kvBlock: $0.1) }
+        if ck_cpu_has_avx512() != 0 {
+            tiles += blocks.map { .streamingAVX512(qBlock: $0.0, kvBlock: $0.1) }
+        }
+        withThreads(2) {
+            for kernel in tiles {
+                for slots in Int32(1)...2 {
+                    let out = run(p, kernel, slots: slots)
+                    assertClose(out, want, tol: tol, "\(kernel) \(slots) slots")
+                }
+            }
+        }
+    }
+
+    /// The AVX-512 tiles against the AVX2 ones on the same problem: two different instruction
+    /// sets, summation orders and exp implementations, within twice the bound of each.
+    func testAVX512AgreesWithAVX2() throws {
+        if ck_cpu_has_avx512() == 0 { throw XCTSkip("CPU lacks AVX-512 (F, BW, VL)") }
+        let p = Problem(T: 77, pos0: 5, Hq: 8, Hkv: 2, D: 64, seed: 14)
+        let (_, tol) = p.naive()
+        for (qb, kvb) in [(128, 128), (16, 8), (9, 13)] {
+            let a = run(p, .streamingAVX2(qBlock: qb, kvBlock: kvb))
+            let b = run(p, .streamingAVX512(qBlock: qb, kvBlock: kvb))
+            assertClose(b, a.map(Double.init), tol: tol.map { 2 * $0 }, "q\(qb) kv\(kvb)")
+        }
+    }
+
     /// The standard attention's decode step over a long cache at 1 to 4 threads agrees with the
     /// naive attention: with 2 heads, 3 and 4 threads split each head's keys and then its
     /// columns of V between them (the AVX2 version).
