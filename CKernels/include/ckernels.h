@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ck_probe.h"  // machine peak probes (the yardstick of "percent of peak")
+
 #ifdef __cplusplus
 extern "C" {
 #endif

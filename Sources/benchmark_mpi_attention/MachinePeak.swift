@@ -3,13 +3,6 @@ import BenchSupport
 import CKernels
 import Qwen3
 
-// The probe chains are C (CKernels/probe.c). ck_probe.h is not part of the CKernels umbrella
-// header, so Swift cannot import it; these declarations bind the symbols by name. The signatures
-// (long -> float) are the same under Swift's and C's x86-64 calling conventions. Once ckernels.h
-// includes ck_probe.h, these lines go.
-@_silgen_name("ck_probe_fma_avx2") private func probeFMAAVX2(_ iters: Int) -> Float
-@_silgen_name("ck_probe_fma_avx512") private func probeFMAAVX512(_ iters: Int) -> Float
-
 /// The peak a kernel of an ISA is measured against: 12 chains of 256-bit (avx2, and baseline,
 /// which is compared with what the machine can do) or 512-bit (avx512) FMAs on one thread, best
 /// of ten runs of ~2 ms. A machine without AVX2 has no probe and reports no percentage.
@@ -18,11 +11,11 @@ struct MachinePeak {
     let instruction: String
 
     init?(isa: KernelISA) {
-        let probe: (Int) -> Float, flopsPerIter: Double  // flops per iteration: see ck_probe.h
+        let probe: (Int) -> Float, flopsPerIter: Double
         if isa == .avx512 && ck_cpu_has_avx512() != 0 {
-            (probe, flopsPerIter, instruction) = (probeFMAAVX512, 384, "avx512-fma")
+            (probe, flopsPerIter, instruction) = (ck_probe_fma_avx512, CK_PROBE_FMA_AVX512_FLOPS_PER_ITER, "avx512-fma")
         } else if ck_cpu_has_avx2_fma() != 0 {
-            (probe, flopsPerIter, instruction) = (probeFMAAVX2, 192, "avx2-fma")
+            (probe, flopsPerIter, instruction) = (ck_probe_fma_avx2, CK_PROBE_FMA_AVX2_FLOPS_PER_ITER, "avx2-fma")
         } else {
             return nil
         }
