@@ -17,20 +17,22 @@ public struct AttentionKernels {
         self.kernels = kernels
     }
 
-    /// Floats of scratch `run` needs for up to `tokens` queries after `pos0` cached positions,
-    /// with `slots` threads.
-    public static func scratchFloats(_ kind: AttentionKind, tokens: Int, pos0: Int, headDim: Int, slots: Int) -> Int {
+    /// Floats of scratch `run` needs for up to `tokens` queries after `pos0` cached positions, with
+    /// `group` query heads per KV head and `slots` threads.
+    public static func scratchFloats(_ kind: AttentionKind, tokens: Int, pos0: Int, headDim: Int, group: Int,
+                                     slots: Int) -> Int {
         switch kind {
         case .standard:
             return ck_attention_standard_scratch(tokens, pos0, Int32(slots))
         case .streaming(let qBlock, let kvBlock):
-            return ck_attention_streaming_scratch(qBlock, kvBlock, headDim, Int32(slots))
+            return ck_attention_streaming_scratch(qBlock * group, kvBlock, headDim, Int32(slots))
         }
     }
 
     /// out (tokens, heads, headDim) = causal attention of q (tokens, heads, headDim) at positions
     /// pos0 ..< pos0+tokens over keys and values (kvHeads, capacity, headDim) filled up to
-    /// pos0+tokens. Query head h reads KV head h / (heads / kvHeads).
+    /// pos0+tokens. Query head h reads KV head h / (heads / kvHeads). A streaming tile is `qBlock`
+    /// tokens of every query head of a KV head's group: the kernels count its rows, qBlock x group.
     public func run(_ kind: AttentionKind, q: UnsafePointer<Float>, keys: UnsafePointer<Float>,
                     values: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, tokens: Int, pos0: Int,
                     heads: Int, kvHeads: Int, headDim: Int, capacity: Int, scale: Float,
@@ -41,7 +43,7 @@ public struct AttentionKernels {
                                       scale, scratch, Int32(slots))
         case .streaming(let qBlock, let kvBlock):
             kernels.streamingAttention(q, keys, values, out, tokens, pos0, heads, kvHeads, headDim, capacity,
-                                       scale, qBlock, kvBlock, scratch, Int32(slots))
+                                       scale, qBlock * (heads / kvHeads), kvBlock, scratch, Int32(slots))
         }
     }
 }

@@ -35,8 +35,15 @@ public enum WeightPrecision: String, CaseIterable, Sendable {
 public enum AttentionKind: Equatable, Sendable {
     /// Scores materialised per head (T x context), softmax, times V.
     case standard
-    /// Block-wise online softmax over `kvBlock` keys for `qBlock` queries at a time.
+    /// Block-wise online softmax over `kvBlock` keys for `qBlock` query tokens (each with every
+    /// query head of its KV head's group) at a time.
     case streaming(qBlock: Int, kvBlock: Int)
+
+    /// Streaming tiles chosen by measurement (bench_kernels --attention, Qwen3-0.6B shapes, S up to
+    /// 8192): 64 tokens x 2 heads = 128 query rows against 128 keys was fastest for the AVX-512
+    /// tiles, and within 2% of the best for AVX2.
+    public static let defaultQBlock = 64
+    public static let defaultKVBlock = 128
 
     public var name: String {
         if case .standard = self { return "standard" }

@@ -131,8 +131,8 @@ public final class InferenceSession {
         let rows = splitsSequence ? max(1, SequenceSplit.largestShare(tokens: maxTokens, ranks: ranks)) : maxTokens
         let run = splitsSequence ? max(1, (maxTokens + 2 * ranks - 1) / (2 * ranks)) : maxTokens
         scratchSlots = Int(ck_get_max_threads())
-        let scratchFloats = AttentionKernels.scratchFloats(attention, tokens: run, pos0: capacity - run,
-                                                           headDim: d, slots: scratchSlots)
+        let scratchFloats = AttentionKernels.scratchFloats(attention, tokens: run, pos0: capacity - run, headDim: d,
+                                                           group: localHeads / slots, slots: scratchSlots)
         let logitRows = allLogits ? maxTokens : 1
         let localLogitRows = allLogits ? rows : 1
         let gatheredRows = splitsSequence || plan.size > 1 ? logitRows : 0

@@ -59,7 +59,7 @@ struct BenchmarkMPIAttention: ParsableCommand {
     @Option(name: .customLong("head-dim"), help: "Head dimension.")
     var headDim: Int = 128
 
-    @Option(name: .customLong("q-block"), help: "Streaming attention: queries per block. Default \(Settings.defaultQBlock).")
+    @Option(name: .customLong("q-block"), help: "Streaming attention: query tokens per block (each with its KV head's group of query heads). Default \(Settings.defaultQBlock).")
     var qBlock: Int?
 
     @Option(name: .customLong("kv-block"), help: "Streaming attention: keys per block. Default \(Settings.defaultKVBlock).")
@@ -112,8 +112,8 @@ enum Split: String { case heads, sequence }
 
 /// The options, checked against each other once, before MPI starts.
 struct Settings {
-    static let defaultQBlock = 64
-    static let defaultKVBlock = 64
+    static let defaultQBlock = AttentionKind.defaultQBlock
+    static let defaultKVBlock = AttentionKind.defaultKVBlock
 
     let seqLens: [Int]
     let phases: [Phase]
@@ -216,7 +216,7 @@ struct Settings {
                 for t in threads {
                     let scratch = AttentionKernels.scratchFloats(kind, tokens: phases.contains(.prefill) ? s : 1,
                                                                  pos0: phases.contains(.prefill) ? 0 : s - 1,
-                                                                 headDim: headDim, slots: t.count)
+                                                                 headDim: headDim, group: heads / kvHeads, slots: t.count)
                     let bytes = 4 * (scratch + inputs)
                     if bytes > physical * 3 / 4 {
                         throw RequestError("--seq-len \(s) with \(kind.name) attention and \(t.count) threads needs \(bytes) bytes (\(bytes >> 20) MiB, scores \(4 * scratch) bytes), more than 3/4 of this machine's \(physical >> 20) MiB")

@@ -139,7 +139,8 @@ struct Runner {
         }
         // The whole problem on this process.
         let scratchFloats = AttentionKernels.scratchFloats(kind, tokens: p.tokens, pos0: p.pos0,
-                                                           headDim: settings.headDim, slots: threads)
+                                                           headDim: settings.headDim,
+                                                           group: settings.heads / settings.kvHeads, slots: threads)
         var reference: FloatBuffer?
         var single: [Double] = []
         if comm.rank == 0 {

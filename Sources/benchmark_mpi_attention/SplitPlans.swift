@@ -45,7 +45,8 @@ final class HeadSplit: SplitPlan {
             (localQ.pointer + i * mine.count * d).update(from: p.query + (i * s.heads + mine.lowerBound) * d, count: mine.count * d)
         }
         localOut = FloatBuffer(count: t * mine.count * d)
-        scratch = FloatBuffer(count: AttentionKernels.scratchFloats(kind, tokens: t, pos0: p.pos0, headDim: d, slots: threads))
+        scratch = FloatBuffer(count: AttentionKernels.scratchFloats(kind, tokens: t, pos0: p.pos0, headDim: d,
+                                                                          group: s.heads / s.kvHeads, slots: threads))
         gathered = FloatBuffer(count: p.outputFloats)
         out = FloatBuffer(count: p.outputFloats)
     }
@@ -110,7 +111,8 @@ final class SequencePrefill: SplitPlan {
         cacheValues = FloatBuffer(count: s.kvHeads * n * d)
         localOut = FloatBuffer(count: myTokens * s.heads * d)
         let most = mine.map {
-            AttentionKernels.scratchFloats(kind, tokens: $0.count, pos0: $0.lowerBound, headDim: d, slots: threads)
+            AttentionKernels.scratchFloats(kind, tokens: $0.count, pos0: $0.lowerBound, headDim: d,
+                                           group: s.heads / s.kvHeads, slots: threads)
         }.max() ?? 0
         scratch = FloatBuffer(count: most)
     }

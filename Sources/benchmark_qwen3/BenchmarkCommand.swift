@@ -59,10 +59,10 @@ struct BenchmarkQwen3: ParsableCommand {
     @Option(help: "Attention: standard (scores materialised per head) or streaming (block-wise online softmax), or both: standard,streaming.")
     var attention: String = "standard"
 
-    @Option(help: "Streaming attention: queries per block (list allowed). Default 64.")
+    @Option(help: "Streaming attention: query tokens per block, each with all the query heads of its KV head (list allowed). Default \(AttentionKind.defaultQBlock).")
     var qBlock: String?
 
-    @Option(help: "Streaming attention: keys per block (list allowed). Default 64.")
+    @Option(help: "Streaming attention: keys per block (list allowed). Default \(AttentionKind.defaultKVBlock).")
     var kvBlock: String?
 
     @Option(help: "Prompt tokens (synthetic ids from --seed); a list such as 32,128,512 runs each. Default 128.")

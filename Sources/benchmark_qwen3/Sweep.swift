@@ -24,8 +24,8 @@ struct RunSettings {
     var profile: Bool
     var decodeFrom: Int?
 
-    static let defaultQBlock = 64
-    static let defaultKVBlock = 64
+    static let defaultQBlock = AttentionKind.defaultQBlock
+    static let defaultKVBlock = AttentionKind.defaultKVBlock
 
     /// llama-bench's names: pp128 is a prefill of 128 tokens, tg32 is 32 decode steps.
     var testName: String { phase == .decode ? "tg\(genLen)" : "pp\(prompt.count)" }
