@@ -52,7 +52,10 @@ struct BenchmarkQwen3: ParsableCommand {
     var mode: String?
 
     @Option(help: """
-        How the MPI methods split the work (list allowed). heads (default): tensor parallel; weights         divided over the ranks, activations replicated, two all-reduces per layer. sequence: weights         replicated on every rank, the prompt's tokens split zig-zag, only keys and values all-gathered         per layer; decode steps are not split (every rank runs them whole). Only with mpi methods.
+        How the MPI methods split the work (list allowed). heads (default): tensor parallel; weights \
+        divided over the ranks, activations replicated, two all-reduces per layer. sequence: weights \
+        replicated on every rank, the prompt's tokens split zig-zag, only keys and values all-gathered \
+        per layer; decode steps are not split (every rank runs them whole). Only with mpi methods.
         """)
     var parallel: String?
 
