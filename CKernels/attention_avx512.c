@@ -34,7 +34,7 @@ AVX512_INLINE __mmask16 first_lanes(long n) {
     return (__mmask16)((1u << n) - 1u);
 }
 
-// exp(x) for 16 floats: the reduction and polynomial of exp256 in attention_avx2.c, then
+// exp(x) for 16 floats: the reduction and polynomial of exp256 in simd_avx2.h, then
 // vscalefps multiplies by 2^n with correct gradual underflow; x is clamped to [-104, 89], so
 // -inf (a masked score) gives exactly +0.
 AVX512_INLINE __m512 exp512(__m512 x) {

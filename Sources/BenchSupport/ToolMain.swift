@@ -1,6 +1,7 @@
 // ToolMain.swift — how both tools start and fail: one line on stderr, a non-zero exit, no usage dump.
 import ArgumentParser
 import Foundation
+import Qwen3
 
 public enum ToolMain {
     /// Parses and runs like ArgumentParser's default, except that a bad command line is one line
@@ -17,6 +18,27 @@ public enum ToolMain {
         }
     }
 
+    /// Runs a command's work: a failure found before MPI started (the same on every rank) is reported
+    /// once, by rank 0, as one line; a `JobFailure` was already agreed and reported. Exit code 1.
+    public static func execute(tool: String, _ work: () throws -> Void) {
+        var failure: String?
+        do {
+            try work()
+        } catch let error as RequestError {
+            failure = error.description
+        } catch let error as ModelLoadError {
+            failure = error.description
+        } catch is JobFailure {
+            Foundation.exit(1)
+        } catch {
+            failure = "\(error)"
+        }
+        if let failure {
+            if (MPICommunicator.launchedRanks()?.rank ?? 0) == 0 { report(tool, failure) }
+            Foundation.exit(1)
+        }
+    }
+
     public static func report(_ tool: String, _ message: String) {
         FileHandle.standardError.write(Data("\(tool): error: \(message)\n".utf8))
     }
@@ -25,4 +47,9 @@ public enum ToolMain {
         report(tool, message)
         Foundation.exit(status)
     }
+}
+
+/// An error every rank has agreed on and rank 0 has already reported.
+public struct JobFailure: Error {
+    public init() {}
 }

@@ -86,26 +86,12 @@ struct BenchmarkMPIAttention: ParsableCommand {
     static func main() { ToolMain.main(Self.self, tool: "benchmark_mpi_attention") }
 
     mutating func run() throws {
-        var failure: String?
-        do {
-            try AttentionSweep(settings: try Settings(self)).execute()
-        } catch let error as RequestError {
-            failure = error.description
-        } catch is JobFailure {
-            Foundation.exit(1)  // every rank agreed on it and rank 0 has said so
-        }
-        // Errors found before MPI starts are the same on every rank; only rank 0 says so.
-        if let failure {
-            if (MPICommunicator.launchedRanks()?.rank ?? 0) == 0 { Self.report(failure) }
-            Foundation.exit(1)
-        }
+        let command = self
+        ToolMain.execute(tool: "benchmark_mpi_attention") { try AttentionSweep(settings: try Settings(command)).execute() }
     }
 
     static func report(_ message: String) { ToolMain.report("benchmark_mpi_attention", message) }
 }
-
-/// An error every rank has agreed on and rank 0 has already reported.
-struct JobFailure: Error {}
 
 enum Phase: String { case prefill, decode }
 enum Split: String { case heads, sequence }

@@ -111,21 +111,8 @@ struct BenchmarkQwen3: ParsableCommand {
     static func main() { ToolMain.main(Self.self, tool: "benchmark_qwen3") }
 
     mutating func run() throws {
-        var failure: String?
-        do {
-            try BenchmarkRun(options: self).execute()
-        } catch let error as RequestError {
-            failure = error.description
-        } catch let error as ModelLoadError {
-            failure = error.description
-        } catch is JobFailure {
-            Foundation.exit(1)  // every rank agreed on it and rank 0 has said so
-        }
-        // Errors found before MPI starts are the same on every rank; only rank 0 says so.
-        if let failure {
-            if (MPICommunicator.launchedRanks()?.rank ?? 0) == 0 { Self.report(failure) }
-            Foundation.exit(1)
-        }
+        let command = self
+        ToolMain.execute(tool: "benchmark_qwen3") { try BenchmarkRun(options: command).execute() }
     }
 
     static func report(_ message: String) { ToolMain.report("benchmark_qwen3", message) }

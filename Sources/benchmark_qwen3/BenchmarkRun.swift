@@ -4,9 +4,6 @@ import CKernels
 import Foundation
 import Qwen3
 
-/// An error every rank has agreed on and rank 0 has already reported.
-struct JobFailure: Error {}
-
 struct BenchmarkRun {
     let options: BenchmarkQwen3
 
