@@ -10,8 +10,13 @@ struct BenchmarkMPIAttention: ParsableCommand {
         commandName: "benchmark_mpi_attention",
         abstract: "Time causal attention alone (standard vs streaming, prefill and decode), on one process or split over mpirun's.",
         discussion: """
+        Options marked (list) take comma-separated values, and one run measures every combination: \
+        the shapes (--heads x --kv-heads x --head-dim), --seq-len, --phase, --isa, --parallel, --threads and \
+        --kernel, with --q-block x --kv-block expanding only the streaming rows. vs standard divides the \
+        standard row's median by each row's, between rows that agree on every other option.
+
         Inputs are random (seeded) q (T, heads, head_dim) and K/V caches (kv_heads, S, head_dim), \
-        filled once per sequence length. prefill: S queries at positions 0..S-1 over S keys (causal). \
+        filled once per shape and sequence length. prefill: S queries at positions 0..S-1 over S keys (causal). \
         decode: one query at position S-1 over S cached keys. GFLOP/s count only the causal part: \
         4 * head_dim * heads * S * (S + 1) / 2 for prefill, 4 * head_dim * heads * S for decode. \
         Percent of peak is against a one-core FMA probe of the ISA (256-bit for baseline and avx2, \
@@ -32,46 +37,46 @@ struct BenchmarkMPIAttention: ParsableCommand {
         barrier and lasts as long as its slowest rank.
         """)
 
-    @Option(name: .customLong("seq-len"), help: "Sequence lengths S (comma-separated list).")
+    @Option(name: .customLong("seq-len"), help: "Sequence lengths S (list).")
     var seqLen: String = "128,2048"
 
-    @Option(help: "prefill, decode, or both (comma-separated).")
+    @Option(help: "prefill, decode, or both (list).")
     var phase: String = "prefill,decode"
 
-    @Option(help: "standard, streaming, or both (comma-separated).")
+    @Option(help: "standard, streaming, or both (list).")
     var kernel: String = "standard,streaming"
 
-    @Option(help: "Timed iterations per row.")
+    @Option(help: "Timed iterations per row (one value).")
     var iters: Int = 5
 
-    @Option(help: "Untimed warm-up iterations per row.")
+    @Option(help: "Untimed warm-up iterations per row (one value).")
     var warmup: Int = 1
 
-    @Option(help: "OpenMP threads per process (comma-separated list). Default: OMP_NUM_THREADS, else the available cores (shared by the ranks on a host).")
+    @Option(help: "OpenMP threads per process (list). Default: OMP_NUM_THREADS, else the available cores (shared by the ranks on a host).")
     var threads: String?
 
-    @Option(help: "Query heads.")
-    var heads: Int = 16
+    @Option(help: "Query heads (list).")
+    var heads: String = "16"
 
-    @Option(name: .customLong("kv-heads"), help: "Key/value heads (heads must be a multiple).")
-    var kvHeads: Int = 8
+    @Option(name: .customLong("kv-heads"), help: "Key/value heads (list; each --heads must be a multiple of each).")
+    var kvHeads: String = "8"
 
-    @Option(name: .customLong("head-dim"), help: "Head dimension.")
-    var headDim: Int = 128
+    @Option(name: .customLong("head-dim"), help: "Head dimension (list).")
+    var headDim: String = "128"
 
-    @Option(name: .customLong("q-block"), help: "Streaming attention: query tokens per block (each with its KV head's group of query heads). Default \(Settings.defaultQBlock).")
-    var qBlock: Int?
+    @Option(name: .customLong("q-block"), help: "Streaming attention: query tokens per block, each with its KV head's group of query heads (list; streaming rows only). Default \(Settings.defaultQBlock).")
+    var qBlock: String?
 
-    @Option(name: .customLong("kv-block"), help: "Streaming attention: keys per block. Default \(Settings.defaultKVBlock).")
-    var kvBlock: Int?
+    @Option(name: .customLong("kv-block"), help: "Streaming attention: keys per block (list; streaming rows only). Default \(Settings.defaultKVBlock).")
+    var kvBlock: String?
 
-    @Option(help: "Under mpirun: heads or sequence. Default heads.")
+    @Option(help: "Under mpirun: heads, sequence, or both (list). Default heads.")
     var parallel: String?
 
-    @Option(help: "Kernels: baseline, avx2 or avx512. Default: the fastest this CPU supports.")
+    @Option(help: "Kernels: baseline, avx2, avx512 (list; each must run on this CPU). Default: the fastest this CPU supports.")
     var isa: String?
 
-    @Option(help: "Seed of the random inputs.")
+    @Option(help: "Seed of the random inputs (one value).")
     var seed: UInt64 = 0
 
     @Option(name: [.short, .customLong("output")], help: "Output: text, md, csv, json or jsonl.")
@@ -96,22 +101,32 @@ struct BenchmarkMPIAttention: ParsableCommand {
 enum Phase: String { case prefill, decode }
 enum Split: String { case heads, sequence }
 
-/// The options, checked against each other once, before MPI starts.
+/// The head layout and size of one attention problem.
+struct Shape: Equatable {
+    let heads: Int
+    let kvHeads: Int
+    let headDim: Int
+
+    /// Query heads per KV head.
+    var group: Int { heads / kvHeads }
+    var label: String { "\(heads)/\(kvHeads) heads, d\(headDim)" }
+}
+
+/// The options, parsed into the lists of the sweep and checked against each other once, before MPI
+/// starts: no combination can fail halfway through.
 struct Settings {
     static let defaultQBlock = AttentionKind.defaultQBlock
     static let defaultKVBlock = AttentionKind.defaultKVBlock
 
     let seqLens: [Int]
     let phases: [Phase]
-    let kernels: [AttentionKind]
+    let kernels: [AttentionKind]   // standard, then streaming for every --q-block x --kv-block
     let iterations: Int
     let warmup: Int
     let threads: [ThreadChoice]
-    let heads: Int
-    let kvHeads: Int
-    let headDim: Int
-    let split: Split?
-    let isa: KernelISA
+    let shapes: [Shape]            // every --heads x --kv-heads x --head-dim
+    let splits: [Split?]           // [nil] on one process
+    let isas: [KernelISA]
     let isaSource: String
     let seed: UInt64
     let format: OutputFormat
@@ -127,34 +142,36 @@ struct Settings {
             if o.qBlock != nil { throw RequestError("--q-block applies only to --kernel streaming") }
             if o.kvBlock != nil { throw RequestError("--kv-block applies only to --kernel streaming") }
         }
-        let qBlock = o.qBlock ?? Self.defaultQBlock, kvBlock = o.kvBlock ?? Self.defaultKVBlock
-        guard qBlock >= 1, kvBlock >= 1 else {
-            throw RequestError("--q-block and --kv-block must be at least 1, got \(qBlock) and \(kvBlock)")
+        let qBlocks = try o.qBlock.map { try ListOption.integers($0, option: "--q-block", range: 1...65_536) } ?? [Self.defaultQBlock]
+        let kvBlocks = try o.kvBlock.map { try ListOption.integers($0, option: "--kv-block", range: 1...65_536) } ?? [Self.defaultKVBlock]
+        kernels = names.flatMap { name -> [AttentionKind] in
+            name == "standard" ? [.standard] : qBlocks.flatMap { q in kvBlocks.map { .streaming(qBlock: q, kvBlock: $0) } }
         }
-        kernels = names.map { $0 == "standard" ? .standard : .streaming(qBlock: qBlock, kvBlock: kvBlock) }
         guard o.iters >= 1 else { throw RequestError("--iters must be at least 1, got \(o.iters)") }
         guard o.warmup >= 0 else { throw RequestError("--warmup must be 0 or more, got \(o.warmup)") }
         iterations = o.iters
         warmup = o.warmup
-        guard o.heads >= 1, o.kvHeads >= 1, o.headDim >= 1 else {
-            throw RequestError("--heads, --kv-heads and --head-dim must be at least 1, got \(o.heads), \(o.kvHeads) and \(o.headDim)")
-        }
-        guard o.heads % o.kvHeads == 0 else {
-            throw RequestError("--heads (\(o.heads)) must be a multiple of --kv-heads (\(o.kvHeads))")
-        }
-        heads = o.heads
-        kvHeads = o.kvHeads
-        headDim = o.headDim
 
-        if let name = o.isa {
-            guard let isa = KernelISA(rawValue: name) else {
-                throw RequestError("--isa must be one of \(KernelISA.allCases.map(\.rawValue).joined(separator: ", ")), got \(name)")
+        let heads = try ListOption.integers(o.heads, option: "--heads", range: 1...65_536)
+        let kvHeads = try ListOption.integers(o.kvHeads, option: "--kv-heads", range: 1...65_536)
+        let headDims = try ListOption.integers(o.headDim, option: "--head-dim", range: 1...65_536)
+        var shapes: [Shape] = []
+        for h in heads {
+            for kv in kvHeads {
+                guard h % kv == 0 else { throw RequestError("--heads (\(h)) must be a multiple of --kv-heads (\(kv))") }
+                for d in headDims { shapes.append(Shape(heads: h, kvHeads: kv, headDim: d)) }
             }
-            guard isa.isSupported else { throw RequestError("--isa \(name): this CPU lacks its instructions") }
-            self.isa = isa
+        }
+        self.shapes = shapes
+
+        if let text = o.isa {
+            isas = try ListOption.choices(text, option: "--isa", from: KernelISA.allCases.map(\.rawValue)).map { KernelISA(rawValue: $0)! }
+            if let missing = isas.first(where: { !$0.isSupported }) {
+                throw RequestError("--isa \(missing.rawValue): this CPU lacks its instructions")
+            }
             isaSource = "--isa"
         } else {
-            isa = KernelISA.fastestSupported
+            isas = [KernelISA.fastestSupported]
             isaSource = "fastest on this CPU"
         }
         seed = o.seed
@@ -176,18 +193,18 @@ struct Settings {
             threads = [try ThreadChoice.resolve(option: nil, localRanks: launch?.localSize ?? 1)]
         }
 
-        if let name = o.parallel {
-            guard let split = Split(rawValue: name) else { throw RequestError("--parallel must be heads or sequence, got \(name)") }
+        if let text = o.parallel {
+            let names = try ListOption.choices(text, option: "--parallel", from: ["heads", "sequence"])
             guard processes > 1 else { throw RequestError("--parallel applies only under mpirun with 2 or more processes") }
-            self.split = split
+            splits = names.map { Split(rawValue: $0)! }
         } else {
-            split = processes > 1 ? .heads : nil
+            splits = [processes > 1 ? .heads : nil]
         }
-        // Each rank needs at least one unit of the split.
-        if split == .heads && processes > kvHeads {
-            throw RequestError("--parallel heads splits the \(kvHeads) KV heads (each with its query heads) over the processes; \(processes) processes are more than that")
+        // Each rank needs at least one unit of the split, in every shape and length.
+        if splits.contains(.heads), let few = shapes.first(where: { processes > $0.kvHeads }) {
+            throw RequestError("--parallel heads splits the \(few.kvHeads) KV heads (each with its query heads) over the processes; \(processes) processes are more than that")
         }
-        if split == .sequence, let short = seqLens.first(where: { $0 < processes }) {
+        if splits.contains(.sequence), let short = seqLens.first(where: { $0 < processes }) {
             throw RequestError("--parallel sequence splits the \(short) tokens of --seq-len \(short) over the processes; \(processes) processes are more than that")
         }
         try checkMemory()
@@ -196,16 +213,18 @@ struct Settings {
     /// Standard attention materialises T x S scores per thread: refuse up front what would not fit.
     private func checkMemory() throws {
         let physical = Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE)))
-        for s in seqLens {
-            let inputs = (phases.contains(.prefill) ? 3 : 2) * s * heads * headDim + 2 * kvHeads * s * headDim
-            for kind in kernels {
-                for t in threads {
-                    let scratch = AttentionKernels.scratchFloats(kind, tokens: phases.contains(.prefill) ? s : 1,
-                                                                 pos0: phases.contains(.prefill) ? 0 : s - 1,
-                                                                 headDim: headDim, group: heads / kvHeads, slots: t.count)
-                    let bytes = 4 * (scratch + inputs)
-                    if bytes > physical * 3 / 4 {
-                        throw RequestError("--seq-len \(s) with \(kind.name) attention and \(t.count) threads needs \(bytes) bytes (\(bytes >> 20) MiB, scores \(4 * scratch) bytes), more than 3/4 of this machine's \(physical >> 20) MiB")
+        let prefill = phases.contains(.prefill)
+        for shape in shapes {
+            for s in seqLens {
+                let inputs = (prefill ? 3 : 2) * s * shape.heads * shape.headDim + 2 * shape.kvHeads * s * shape.headDim
+                for kind in kernels {
+                    for t in threads {
+                        let scratch = AttentionKernels.scratchFloats(kind, tokens: prefill ? s : 1, pos0: prefill ? 0 : s - 1,
+                                                                     headDim: shape.headDim, group: shape.group, slots: t.count)
+                        let bytes = 4 * (scratch + inputs)
+                        if bytes > physical * 3 / 4 {
+                            throw RequestError("--seq-len \(s) with \(kind.name) attention, \(shape.heads)/\(shape.kvHeads) heads of \(shape.headDim) and \(t.count) threads needs \(bytes) bytes (\(bytes >> 20) MiB, scores \(4 * scratch) bytes), more than 3/4 of this machine's \(physical >> 20) MiB")
+                        }
                     }
                 }
             }

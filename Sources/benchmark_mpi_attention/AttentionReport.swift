@@ -1,4 +1,4 @@
-// AttentionReport.swift — the rows of a sweep (one per phase, S, kernel and thread count) and their
+// AttentionReport.swift — the rows of a sweep (one per combination of the options' values) and their
 // renderings: a text table with a header, Markdown, CSV, JSON and JSON Lines.
 import BenchSupport
 import Foundation
@@ -6,14 +6,14 @@ import Qwen3
 
 struct AttentionReport {
     let settings: Settings
-    let peak: MachinePeak?
+    let peaks: [KernelISA: MachinePeak]
     let processes: Int
 
-    /// The rows of one (problem, threads) group: every kernel that ran, with the speed-up of each
-    /// over standard when standard ran too.
-    static func rows(problem p: Problem, threads: ThreadChoice, group: [(AttentionKind, Measurement)],
-                     peak: MachinePeak?, processes: Int) -> [ResultRow] {
-        let s = p.settings
+    /// The rows of one group, which agree on every option but the kernel (and its tiles): every
+    /// kernel that ran, with the speed-up of each over standard when standard ran too.
+    static func rows(problem p: Problem, isa: KernelISA, split: Split?, threads: ThreadChoice,
+                     group: [(AttentionKind, Measurement)], peak: MachinePeak?, settings s: Settings,
+                     processes: Int) -> [ResultRow] {
         let standard = group.first { $0.0 == .standard }.map { Statistics(samples: $0.1.samples).median }
         let environment: ResultRow = [
             "commit": RunEnvironment.commit, "cpu": RunEnvironment.cpuModel, "cpu_features": RunEnvironment.cpuFeatures,
@@ -26,8 +26,8 @@ struct AttentionReport {
                 "test": "\(p.phase == .prefill ? "pp" : "tg")\(p.seqLen)",
                 "kernel": kind.name, "phase": p.phase.rawValue, "seq_len": p.seqLen, "tokens": p.tokens, "pos0": p.pos0,
                 "threads": threads.count, "threads_source": threads.source, "procs": processes,
-                "parallel": processes > 1 ? s.split?.rawValue ?? "none" : "none",
-                "isa": s.isa.rawValue, "heads": s.heads, "kv_heads": s.kvHeads, "head_dim": s.headDim,
+                "parallel": split?.rawValue ?? "none",
+                "isa": isa.rawValue, "heads": p.shape.heads, "kv_heads": p.shape.kvHeads, "head_dim": p.shape.headDim,
                 "iters": s.iterations, "warmup": s.warmup, "seed": s.seed,
                 "flops": p.flops, "gflops": gflops, "scratch_bytes": m.scratchBytes,
                 "comm_ms": m.commMs.isEmpty ? 0.0 : Statistics(samples: m.commMs).median,
@@ -57,9 +57,15 @@ struct AttentionReport {
         }
     }
 
+    /// The table's columns; a dimension given more than one value gets a column of its own.
     var columns: [Column] {
-        var c = [Column("phase", "phase"), Column("seq_len", "S"), Column("kernel", "kernel"),
-                 Column("threads", "threads"), Column("median_ms", "median ms", format: Column.fixed(3)),
+        let s = settings
+        var c = [Column("phase", "phase"), Column("seq_len", "S"), Column("kernel", "kernel")]
+        if s.kernels.filter({ $0 != .standard }).count > 1 { c += [Column("q_block", "q block"), Column("kv_block", "kv block")] }
+        c.append(Column("threads", "threads"))
+        if s.isas.count > 1 { c.append(Column("isa", "isa")) }
+        if s.shapes.count > 1 { c += [Column("heads", "heads"), Column("kv_heads", "kv heads"), Column("head_dim", "head dim")] }
+        c += [Column("median_ms", "median ms", format: Column.fixed(3)),
                  Column("stddev_ms", "stddev ms", format: Column.fixed(3)),
                  Column("min_ms", "min ms", format: Column.fixed(3)), Column("gflops", "GFLOP/s", format: Column.fixed(1)),
                  Column("percent_of_peak", "% peak", format: Column.fixed(1)),
@@ -95,16 +101,24 @@ struct AttentionReport {
 
     var header: String {
         let s = settings
+        let shapes = s.shapes.map { "\($0.heads) query heads, \($0.kvHeads) KV heads, head_dim \($0.headDim)" }
         var lines = ["benchmark_mpi_attention: causal attention alone, random inputs (seed \(s.seed))",
-                     "Shapes: \(s.heads) query heads, \(s.kvHeads) KV heads, head_dim \(s.headDim); prefill S x S, decode 1 x S",
-                     "Kernels: \(s.isa.rawValue) (\(s.isaSource)); warm-up \(s.warmup), iterations \(s.iterations) per row",
+                     "Shapes: \(shapes.joined(separator: "; ")); prefill S x S, decode 1 x S",
+                     "Kernels: \(s.isas.map(\.rawValue).joined(separator: ", ")) (\(s.isaSource)); warm-up \(s.warmup), iterations \(s.iterations) per row",
                      "CPU: \(RunEnvironment.cpuModel) [\(RunEnvironment.cpuFeatures)], \(ThreadBinding.describe()); commit \(RunEnvironment.commit)"]
-        if let peak {
-            lines.append(String(format: "Peak: %.1f GFLOP/s per core (%@ probe); %% peak is against that x threads x processes",
-                                peak.perCoreGFLOPS, peak.instruction))
+        var probes: [String] = []
+        for isa in s.isas {
+            guard let peak = peaks[isa], !probes.contains(where: { $0.contains("(\(peak.instruction) probe") }) else { continue }
+            let users = s.isas.filter { peaks[$0]?.instruction == peak.instruction }.map(\.rawValue).joined(separator: ", ")
+            probes.append(String(format: "%.1f GFLOP/s per core (%@ probe%@)", peak.perCoreGFLOPS, peak.instruction,
+                                 s.isas.count > 1 ? ", for \(users)" : ""))
+        }
+        if !probes.isEmpty {
+            lines.append("Peak: \(probes.joined(separator: ", ")); % peak is against that x threads x processes")
         }
         if processes > 1 {
-            lines.append("Processes: \(processes), split by \(s.split?.rawValue ?? "none"); 1-proc ms: rank 0 alone on the whole problem; efficiency = 1-proc / (procs x split)")
+            let splits = s.splits.map { $0?.rawValue ?? "none" }.joined(separator: ", ")
+            lines.append("Processes: \(processes), split by \(splits); 1-proc ms: rank 0 alone on the whole problem; efficiency = 1-proc / (procs x split)")
         }
         return lines.joined(separator: "\n") + "\n"
     }

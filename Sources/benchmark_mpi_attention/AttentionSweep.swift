@@ -1,24 +1,26 @@
-// AttentionSweep.swift — the measured rows: random inputs per S, the single-process run, and the
-// MPI splits by heads and by sequence, each timed after warm-up.
+// AttentionSweep.swift — the measured rows: random inputs per shape and S, the single-process run, and
+// the MPI splits by heads and by sequence, each timed after warm-up.
 import BenchSupport
 import CKernels
 import CMPI
 import Foundation
 import Qwen3
 
-/// q, K and V of one sequence length, the same on every rank (seeded).
+/// q, K and V of one shape and sequence length, the same on every rank (seeded).
 struct Inputs {
+    let shape: Shape
     let seqLen: Int
     let q: FloatBuffer       // (S, heads, headDim); decode's query is the last row, at position S-1
     let keys: FloatBuffer    // (kvHeads, S, headDim)
     let values: FloatBuffer  // (kvHeads, S, headDim)
 
-    init(seqLen s: Int, settings: Settings) {
+    init(shape: Shape, seqLen s: Int, seed: UInt64) {
+        self.shape = shape
         seqLen = s
-        q = FloatBuffer(count: s * settings.heads * settings.headDim)
-        keys = FloatBuffer(count: settings.kvHeads * s * settings.headDim)
-        values = FloatBuffer(count: settings.kvHeads * s * settings.headDim)
-        var random = SplitMix64(seed: settings.seed ^ UInt64(s))
+        q = FloatBuffer(count: s * shape.heads * shape.headDim)
+        keys = FloatBuffer(count: shape.kvHeads * s * shape.headDim)
+        values = FloatBuffer(count: shape.kvHeads * s * shape.headDim)
+        var random = SplitMix64(seed: seed ^ UInt64(s))
         for buffer in [q, keys, values] {
             // Uniform in [-1, 1): 24 random bits.
             for i in 0..<buffer.count { buffer.pointer[i] = Float(random.next() >> 40) * 0x1p-23 - 1 }
@@ -30,18 +32,18 @@ struct Inputs {
 struct Problem {
     let phase: Phase
     let inputs: Inputs
-    let settings: Settings
 
+    var shape: Shape { inputs.shape }
     var seqLen: Int { inputs.seqLen }
     var tokens: Int { phase == .prefill ? seqLen : 1 }
     var pos0: Int { phase == .prefill ? 0 : seqLen - 1 }
-    var query: UnsafePointer<Float> { UnsafePointer(inputs.q.pointer + pos0 * settings.heads * settings.headDim) }
-    var outputFloats: Int { tokens * settings.heads * settings.headDim }
-    var scale: Float { 1 / Float(settings.headDim).squareRoot() }
+    var query: UnsafePointer<Float> { UnsafePointer(inputs.q.pointer + pos0 * shape.heads * shape.headDim) }
+    var outputFloats: Int { tokens * shape.heads * shape.headDim }
+    var scale: Float { 1 / Float(shape.headDim).squareRoot() }
 
     /// Flops of the causal part only: QK^T and PV, 2 flops per multiply-add each.
     var flops: Double {
-        let perKey = 4 * Double(settings.headDim * settings.heads)
+        let perKey = 4 * Double(shape.headDim * shape.heads)
         return phase == .prefill ? perKey * Double(seqLen) * Double(seqLen + 1) / 2 : perKey * Double(seqLen)
     }
 }
@@ -59,37 +61,50 @@ struct Measurement {
 struct AttentionSweep {
     let settings: Settings
 
+    /// The grid, outermost first: shape, S (one set of inputs each), phase, ISA, split, threads, and
+    /// the kernels innermost, so each speed-up compares rows measured one after the other.
     func execute() throws {
+        let s = settings
         let comm: Communicator = MPICommunicator.launchedRanks() != nil ? try MPICommunicator() : SingleProcessCommunicator()
-        let kernels = try agree(comm) { try AttentionKernels(settings.isa) }
-        let peak: MachinePeak? = comm.rank == 0 ? MachinePeak(isa: settings.isa) : nil
+        let kernels = try agree(comm) { try s.isas.map { try AttentionKernels($0) } }
+        let peaks = comm.rank == 0 ? MachinePeak.measure(s.isas) : [:]
         sleepingBarrier(comm)
-        let rowsPerLength = settings.phases.count * settings.kernels.count * settings.threads.count
-        let progress = BenchSupport.Progress(tests: settings.seqLens.count * rowsPerLength, quiet: settings.quiet, rank: comm.rank)
-        let runner = Runner(settings: settings, comm: comm, kernels: kernels, progress: progress)
+        let total = s.shapes.count * s.seqLens.count * s.phases.count * s.isas.count * s.splits.count
+            * s.threads.count * s.kernels.count
+        let progress = BenchSupport.Progress(tests: total, quiet: s.quiet, rank: comm.rank)
+        let runner = Runner(settings: s, comm: comm, progress: progress)
         var rows: [ResultRow] = []
-        for s in settings.seqLens {
-            let inputs = Inputs(seqLen: s, settings: settings)
-            for phase in settings.phases {
-                let problem = Problem(phase: phase, inputs: inputs, settings: settings)
-                for threads in settings.threads {
-                    var group: [(AttentionKind, Measurement)] = []
-                    for kind in settings.kernels {
-                        progress.begin("\(phase.rawValue) S=\(s) \(kind.name) \(threads.count) threads")
-                        group.append((kind, runner.measure(problem, kind: kind, threads: threads.count)))
-                    }
-                    if comm.rank == 0 {
-                        rows += AttentionReport.rows(problem: problem, threads: threads, group: group, peak: peak,
-                                                     processes: comm.size)
+        for shape in s.shapes {
+            for seqLen in s.seqLens {
+                let inputs = Inputs(shape: shape, seqLen: seqLen, seed: s.seed)
+                for phase in s.phases {
+                    let problem = Problem(phase: phase, inputs: inputs)
+                    for isaKernels in kernels {
+                        for split in s.splits {
+                            for threads in s.threads {
+                                var group: [(AttentionKind, Measurement)] = []
+                                for kind in s.kernels {
+                                    progress.begin("\(phase.rawValue) S=\(seqLen) \(shape.label) \(isaKernels.isa.rawValue) "
+                                                   + "\(split.map { "split by \($0.rawValue) " } ?? "")\(kind.label) \(threads.count) threads")
+                                    group.append((kind, runner.measure(problem, kind: kind, kernels: isaKernels, split: split,
+                                                                       threads: threads.count)))
+                                }
+                                if comm.rank == 0 {
+                                    rows += AttentionReport.rows(problem: problem, isa: isaKernels.isa, split: split, threads: threads,
+                                                                 group: group, peak: peaks[isaKernels.isa], settings: s,
+                                                                 processes: comm.size)
+                                }
+                            }
+                        }
                     }
                 }
             }
         }
         progress.finish()
         guard comm.rank == 0 else { return }
-        let report = AttentionReport(settings: settings, peak: peak, processes: comm.size)
+        let report = AttentionReport(settings: s, peaks: peaks, processes: comm.size)
         print(try report.render(rows), terminator: "")
-        if let path = settings.jsonPath { try ResultTable.appendJSONLines(rows, to: path) }
+        if let path = s.jsonPath { try ResultTable.appendJSONLines(rows, to: path) }
     }
 
     /// Runs a step that may fail on some ranks only; every rank learns whether any failed, so none
@@ -126,10 +141,9 @@ func sleepingBarrier(_ comm: Communicator) {
 struct Runner {
     let settings: Settings
     let comm: Communicator
-    let kernels: AttentionKernels
     let progress: BenchSupport.Progress
 
-    func measure(_ p: Problem, kind: AttentionKind, threads: Int) -> Measurement {
+    func measure(_ p: Problem, kind: AttentionKind, kernels: AttentionKernels, split: Split?, threads: Int) -> Measurement {
         ck_set_num_threads(Int32(threads))
         let total = (settings.warmup + settings.iterations) * (comm.size > 1 ? 2 : 1)
         var done = 0
@@ -139,21 +153,20 @@ struct Runner {
         }
         // The whole problem on this process.
         let scratchFloats = AttentionKernels.scratchFloats(kind, tokens: p.tokens, pos0: p.pos0,
-                                                           headDim: settings.headDim,
-                                                           group: settings.heads / settings.kvHeads, slots: threads)
+                                                           headDim: p.shape.headDim, group: p.shape.group, slots: threads)
         var reference: FloatBuffer?
         var single: [Double] = []
         if comm.rank == 0 {
             let scratch = FloatBuffer(count: scratchFloats), out = FloatBuffer(count: p.outputFloats)
             single = timed(tick) {
                 kernels.run(kind, q: p.query, keys: p.inputs.keys.pointer, values: p.inputs.values.pointer,
-                            out: out.pointer, tokens: p.tokens, pos0: p.pos0, heads: settings.heads,
-                            kvHeads: settings.kvHeads, headDim: settings.headDim, capacity: p.seqLen,
+                            out: out.pointer, tokens: p.tokens, pos0: p.pos0, heads: p.shape.heads,
+                            kvHeads: p.shape.kvHeads, headDim: p.shape.headDim, capacity: p.seqLen,
                             scale: p.scale, scratch: scratch.pointer, slots: threads)
             }
             reference = out
         }
-        guard comm.size > 1, let split = settings.split else {
+        guard comm.size > 1, let split else {
             return Measurement(samples: single, scratchBytes: 4 * scratchFloats)
         }
         sleepingBarrier(comm)
@@ -197,5 +210,15 @@ struct Runner {
             tick()
         }
         return samples
+    }
+}
+
+extension AttentionKind {
+    /// The kernel with its tiles, for the progress line.
+    var label: String {
+        switch self {
+        case .standard: return "standard"
+        case .streaming(let q, let kv): return "streaming q\(q)/kv\(kv)"
+        }
     }
 }

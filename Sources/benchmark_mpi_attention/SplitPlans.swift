@@ -34,7 +34,7 @@ final class HeadSplit: SplitPlan {
 
     init(problem p: Problem, kind: AttentionKind, threads: Int, comm: Communicator, kernels: AttentionKernels) {
         (self.p, self.kind, self.threads, self.comm, self.kernels) = (p, kind, threads, comm, kernels)
-        let s = p.settings, d = s.headDim, group = s.heads / s.kvHeads, t = p.tokens
+        let s = p.shape, d = s.headDim, group = s.group, t = p.tokens
         let kvRanges = evenRanges(s.kvHeads, parts: comm.size)
         kvHeads = kvRanges[comm.rank]
         headRanges = kvRanges.map { ($0.lowerBound * group)..<($0.upperBound * group) }
@@ -46,13 +46,13 @@ final class HeadSplit: SplitPlan {
         }
         localOut = FloatBuffer(count: t * mine.count * d)
         scratch = FloatBuffer(count: AttentionKernels.scratchFloats(kind, tokens: t, pos0: p.pos0, headDim: d,
-                                                                          group: s.heads / s.kvHeads, slots: threads))
+                                                                          group: s.group, slots: threads))
         gathered = FloatBuffer(count: p.outputFloats)
         out = FloatBuffer(count: p.outputFloats)
     }
 
     func step() {
-        let s = p.settings, d = s.headDim, t = p.tokens, cacheOffset = kvHeads.lowerBound * p.seqLen * d
+        let s = p.shape, d = s.headDim, t = p.tokens, cacheOffset = kvHeads.lowerBound * p.seqLen * d
         kernels.run(kind, q: localQ.pointer, keys: p.inputs.keys.pointer + cacheOffset,
                     values: p.inputs.values.pointer + cacheOffset, out: localOut.pointer, tokens: t, pos0: p.pos0,
                     heads: headRanges[comm.rank].count, kvHeads: kvHeads.count, headDim: d, capacity: p.seqLen,
@@ -89,7 +89,7 @@ final class SequencePrefill: SplitPlan {
 
     init(problem p: Problem, kind: AttentionKind, threads: Int, comm: Communicator, kernels: AttentionKernels) {
         (self.p, self.kind, self.threads, self.comm, self.kernels) = (p, kind, threads, comm, kernels)
-        let s = p.settings, d = s.headDim, n = p.seqLen, ranks = comm.size
+        let s = p.shape, d = s.headDim, n = p.seqLen, ranks = comm.size
         let chunks = evenRanges(n, parts: 2 * ranks)
         owned = (0..<ranks).map { [chunks[$0], chunks[2 * ranks - 1 - $0]] }
         let tokens = owned.map { $0.reduce(0) { $0 + $1.count } }
@@ -112,13 +112,13 @@ final class SequencePrefill: SplitPlan {
         localOut = FloatBuffer(count: myTokens * s.heads * d)
         let most = mine.map {
             AttentionKernels.scratchFloats(kind, tokens: $0.count, pos0: $0.lowerBound, headDim: d,
-                                           group: s.heads / s.kvHeads, slots: threads)
+                                           group: s.group, slots: threads)
         }.max() ?? 0
         scratch = FloatBuffer(count: most)
     }
 
     func step() {
-        let s = p.settings, d = s.headDim
+        let s = p.shape, d = s.headDim
         for (send, cache) in [(sendKeys, cacheKeys), (sendValues, cacheValues)] {
             comm.allGather(send.pointer, into: received.pointer, counts: kvCounts)
             scatter(received.pointer, rowFloats: d, rowsPerHead: s.kvHeads, into: cache.pointer) { kv, chunkStart in
@@ -154,7 +154,7 @@ final class SequencePrefill: SplitPlan {
     }
 
     func gatherOutput() -> UnsafePointer<Float> {
-        let s = p.settings, rowFloats = s.heads * s.headDim
+        let s = p.shape, rowFloats = s.heads * s.headDim
         let counts = owned.map { $0.reduce(0) { $0 + $1.count } * rowFloats }
         let gathered = FloatBuffer(count: p.outputFloats), out = FloatBuffer(count: p.outputFloats)
         comm.allGather(localOut.pointer, into: gathered.pointer, counts: counts)
@@ -176,7 +176,7 @@ final class SequenceDecode: SplitPlan {
 
     init(problem p: Problem, threads: Int, comm: Communicator) {
         (self.p, self.threads, self.comm) = (p, threads, comm)
-        let s = p.settings
+        let s = p.shape
         slice = evenRanges(p.seqLen, parts: comm.size)[comm.rank]
         state = FloatBuffer(count: PartialAttention.stateFloats(heads: s.heads, headDim: s.headDim))
         states = FloatBuffer(count: comm.size * state.count)
@@ -185,7 +185,7 @@ final class SequenceDecode: SplitPlan {
     }
 
     func step() {
-        let s = p.settings
+        let s = p.shape
         PartialAttention.partial(q: p.query, keys: p.inputs.keys.pointer, values: p.inputs.values.pointer, slice: slice,
                                  heads: s.heads, kvHeads: s.kvHeads, headDim: s.headDim, capacity: p.seqLen,
                                  scale: p.scale, state: state.pointer, scratch: scratch.pointer, workers: threads)

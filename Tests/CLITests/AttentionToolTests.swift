@@ -1,5 +1,6 @@
 // AttentionToolTests.swift — benchmark_mpi_attention as users run it: rows and their keys, the
-// speed-up, every output format, one-line errors, and MPI splits that match one process.
+// speed-up, grids of list options, every output format, one-line errors, and MPI splits that match
+// one process.
 import Foundation
 import XCTest
 
@@ -63,6 +64,78 @@ final class AttentionToolTests: ToolTestCase {
         XCTAssertNil(try records(alone.stdout)[0]["speedup_vs_standard"])
     }
 
+    /// Whether this CPU has AVX-512 (the tool's avx512 kernels need it).
+    var hasAVX512: Bool {
+        (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.contains("avx512f") ?? false
+    }
+
+    /// The dimensions a row's speed-up is paired on: every option but the kernel and its tiles.
+    let pairedKeys = ["seq_len", "phase", "threads", "heads", "kv_heads", "head_dim", "isa", "parallel"]
+
+    /// Each streaming row's speed-up is the median of the one standard row agreeing on every other
+    /// dimension over its own.
+    func checkSpeedUps(_ rows: [[String: Any]], file: StaticString = #filePath, line: UInt = #line) throws {
+        func key(_ row: [String: Any]) -> String { pairedKeys.map { "\(row[$0] ?? "-")" }.joined(separator: " ") }
+        for row in rows where row["kernel"] as? String == "streaming" {
+            let standards = rows.filter { $0["kernel"] as? String == "standard" && key($0) == key(row) }
+            XCTAssertEqual(standards.count, 1, key(row), file: file, line: line)
+            let standard = try XCTUnwrap(standards.first, file: file, line: line)
+            XCTAssertEqual(standard["speedup_vs_standard"] as? Double, 1, file: file, line: line)
+            XCTAssertEqual(row["speedup_vs_standard"] as! Double,
+                           (standard["median_ms"] as! Double) / (row["median_ms"] as! Double), accuracy: 1e-9,
+                           key(row), file: file, line: line)
+        }
+    }
+
+    func testEveryDimensionTakesAListAndRunsTheGrid() throws {
+        let isas = hasAVX512 ? ["avx2", "avx512"] : ["avx2"]
+        let grid = ["--seq-len", "16", "--phase", "prefill,decode", "--kernel", "standard,streaming",
+                    "--q-block", "16,32", "--kv-block", "16", "--heads", "4,8", "--kv-heads", "2", "--head-dim", "16",
+                    "--isa", isas.joined(separator: ","), "--iters", "1", "--warmup", "0", "--threads", "1", "--quiet"]
+        let result = try run(grid + ["-o", "jsonl"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let rows = try records(result.stdout)
+        // 2 shapes x 2 phases x ISAs x (standard + streaming at 2 q-blocks x 1 kv-block).
+        XCTAssertEqual(rows.count, 2 * 2 * isas.count * 3)
+        var seen: Set<String> = []
+        for row in rows {
+            for key in pairedKeys + ["kernel", "median_ms", "flops", "speedup_vs_standard"] {
+                XCTAssertNotNil(row[key], "\(key) missing in \(row)")
+            }
+            let heads = row["heads"] as! Int, streaming = row["kernel"] as? String == "streaming"
+            XCTAssertTrue([4, 8].contains(heads), "\(row)")
+            XCTAssertEqual(row["kv_heads"] as? Int, 2)
+            XCTAssertEqual(row["head_dim"] as? Int, 16)
+            XCTAssertTrue(isas.contains(row["isa"] as! String), "\(row)")
+            XCTAssertEqual(row["parallel"] as? String, "none")
+            // The shape was the one run: flops follow the row's heads.
+            let flops = row["phase"] as? String == "prefill" ? 4.0 * 16 * Double(heads) * 16 * 17 / 2 : 4.0 * 16 * Double(heads) * 16
+            XCTAssertEqual(row["flops"] as? Double, flops, "\(row)")
+            if streaming {
+                XCTAssertTrue([16, 32].contains(row["q_block"] as! Int), "\(row)")
+                XCTAssertEqual(row["kv_block"] as? Int, 16)
+            } else {
+                XCTAssertNil(row["q_block"], "block sizes expand only the streaming rows")
+                XCTAssertNil(row["kv_block"])
+            }
+            let combination = "\(heads) \(row["isa"]!) \(row["phase"]!) \(row["kernel"]!) \(row["q_block"] ?? "-")"
+            XCTAssertTrue(seen.insert(combination).inserted, "\(combination) twice")
+        }
+        try checkSpeedUps(rows)
+        // The table gives each varying dimension a column; the header names every shape and ISA.
+        let text = try run(grid)
+        XCTAssertEqual(text.status, 0, text.stderr)
+        for part in ["4 query heads, 2 KV heads, head_dim 16; 8 query heads", "Kernels: \(isas.joined(separator: ", ")) (--isa)",
+                     "q block", "kv block", "heads"] + (isas.count > 1 ? ["isa"] : []) {
+            XCTAssertTrue(text.stdout.contains(part), "missing \(part) in:\n\(text.stdout)")
+        }
+        if !hasAVX512 {
+            let missing = try run(["--isa", "avx2,avx512", "--seq-len", "8", "--iters", "1"])
+            XCTAssertEqual(missing.status, 1)
+            XCTAssertEqual(missing.stderr, "benchmark_mpi_attention: error: --isa avx512: this CPU lacks its instructions\n")
+        }
+    }
+
     func testTextMarkdownAndCSVRender() throws {
         let csv = try run(sweep + ["-o", "csv"])
         XCTAssertEqual(csv.status, 0, csv.stderr)
@@ -86,7 +159,16 @@ final class AttentionToolTests: ToolTestCase {
         let cases: [([String], String)] = [
             (["--seq-len", "0"], "--seq-len must be between 1"),
             (["--seq-len", "16,,32"], "--seq-len: empty item"),
-            (["--q-block", "0"], "--q-block and --kv-block must be at least 1"),
+            (["--q-block", "0"], "--q-block must be between 1 and 65536, got 0"),
+            (["--q-block", "16,0"], "--q-block must be between 1 and 65536, got 0"),
+            (["--kv-block", "16,"], "--kv-block: empty item in \"16,\""),
+            (["--kernel", "standard", "--q-block", "16,32"], "--q-block applies only to --kernel streaming"),
+            (["--heads", "4,x"], "--heads must be an integer or a comma-separated list of integers, got x"),
+            (["--heads", "4", "--kv-heads", "3"], "--heads (4) must be a multiple of --kv-heads (3)"),
+            (["--heads", "8,6", "--kv-heads", "2,4"], "--heads (6) must be a multiple of --kv-heads (4)"),
+            (["--head-dim", "16,0"], "--head-dim must be between 1 and 65536, got 0"),
+            (["--isa", "avx2,foo"], "--isa must be one of baseline, avx2, avx512 (or a comma-separated list), got foo"),
+            (["--parallel", "heads,diagonal"], "--parallel must be one of heads, sequence (or a comma-separated list), got diagonal"),
             (["--kernel", "standard", "--kv-block", "8"], "--kv-block applies only to --kernel streaming"),
             (["--kernel", "fast"], "--kernel must be one of standard, streaming"),
             (["--phase", "both"], "--phase must be one of prefill, decode"),
@@ -147,10 +229,30 @@ final class AttentionToolTests: ToolTestCase {
         }
     }
 
+    func testBothSplitsAndShapesInOneMPIRun() throws {
+        let result = try mpirun(2, ["--seq-len", "9", "--phase", "prefill,decode", "--heads", "4", "--kv-heads", "2,4",
+                                    "--head-dim", "16", "--parallel", "heads,sequence", "--iters", "1", "--warmup", "0",
+                                    "--threads", "1", "-o", "jsonl", "--quiet"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let rows = try records(result.stdout)
+        XCTAssertEqual(rows.count, 2 * 2 * 2 * 2, "shapes x phases x splits x kernels")
+        for split in ["heads", "sequence"] {
+            for kv in [2, 4] {
+                let part = rows.filter { $0["parallel"] as? String == split && $0["kv_heads"] as? Int == kv }
+                XCTAssertEqual(part.count, 4, "\(split) kv_heads \(kv)")
+            }
+        }
+        for row in rows {
+            XCTAssertLessThanOrEqual(try XCTUnwrap(row["max_abs_diff"] as? Double), 1e-4, "\(row)")
+        }
+        try checkSpeedUps(rows)
+    }
+
     func testImpossibleSplitFailsOnceWithoutHanging() throws {
         let cases: [([String], String)] = [
             (["--parallel", "heads", "--heads", "4", "--kv-heads", "2"], "3 processes are more than that"),
             (["--parallel", "sequence", "--seq-len", "2,64"], "the 2 tokens of --seq-len 2"),
+            (["--parallel", "sequence,heads", "--heads", "12", "--kv-heads", "3,2"], "the 2 KV heads (each with its query heads) over the processes; 3 processes are more than that"),
         ]
         for (args, message) in cases {
             let result = try mpirun(3, args + ["--iters", "1"])
