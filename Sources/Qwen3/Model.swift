@@ -206,7 +206,7 @@ public final class InferenceSession {
         let (qWidth, kvWidth) = (Double(localHeads * d), Double(slots * d))
         let rowsD = Double(m)
 
-        step(.embedding) {
+        step(.embedding, bytes: 8 * Double(m * h)) {
             var row = 0
             for range in mine {
                 for t in range {
@@ -219,25 +219,30 @@ public final class InferenceSession {
         for (l, layer) in weights.layers.enumerated() {
             // Attention block: pre-norm, q/k/v, per-head q/k RMSNorm, RoPE, cache, attention.
             if m > 0 {
-                step(.norms) { kernels.rmsnorm(x.pointer, layer.inputNorm.pointer, xn.pointer, m, h, eps) }
-                step(.qkv, flops: 2 * rowsD * Double(h) * (qWidth + 2 * kvWidth)) {
+                step(.norms, bytes: 4 * Double(2 * m * h + h)) {
+                    kernels.rmsnorm(x.pointer, layer.inputNorm.pointer, xn.pointer, m, h, eps)
+                }
+                step(.qkv, flops: 2 * rowsD * Double(h) * (qWidth + 2 * kvWidth),
+                     bytes: layer.qProj.bytesMoved(rows: m) + layer.kProj.bytesMoved(rows: m) + layer.vProj.bytesMoved(rows: m)) {
                     layer.qProj.apply(kernels, xn.pointer, q.pointer, rows: m)
                     layer.kProj.apply(kernels, xn.pointer, k.pointer, rows: m)
                     layer.vProj.apply(kernels, xn.pointer, v.pointer, rows: m)
                 }
-                step(.norms) {
+                step(.norms, bytes: 4 * Double(2 * m * (localHeads + slots) * d + 2 * d)) {
                     kernels.rmsnorm(q.pointer, layer.qNorm.pointer, q.pointer, m * localHeads, d, eps)
                     kernels.rmsnorm(k.pointer, layer.kNorm.pointer, k.pointer, m * slots, d, eps)
                 }
-                step(.rope) {
+                step(.rope, bytes: 4 * Double(2 * m * (localHeads + slots) * d + m * d)) {
                     kernels.rope(q.pointer, m, localHeads, d, positions, rotary.cos.pointer, rotary.sin.pointer)
                     kernels.rope(k.pointer, m, slots, d, positions, rotary.cos.pointer, rotary.sin.pointer)
                 }
             }
             if let split {
-                step(.kvExchange) { exchangeKeysAndValues(layer: l, split: split) }
+                step(.kvExchange, bytes: 8 * Double(m * slots * d)) { exchangeKeysAndValues(layer: l, split: split) }
             } else {
-                step(.kvCache) { cache.store(layer: l, keys: k.pointer, values: v.pointer, tokens: n, start: position) }
+                step(.kvCache, bytes: 16 * Double(n * slots * d)) {
+                    cache.store(layer: l, keys: k.pointer, values: v.pointer, tokens: n, start: position)
+                }
             }
             guard m > 0 else { continue }
             // Causal QK^T and PV: the query at position p attends to p + 1 keys.
@@ -246,7 +251,9 @@ public final class InferenceSession {
                 let first = Double(position + range.lowerBound), count = Double(range.count)
                 pairs += count * first + count * (count + 1) / 2
             }
-            step(.attention, flops: 4 * pairs * qWidth) {
+            // Bytes: the keys and values visible to each run's last query, read once, plus q and out.
+            step(.attention, flops: 4 * pairs * qWidth,
+                 bytes: 8 * (Double(mine.reduce(0) { $0 + position + $1.upperBound }) * kvWidth + rowsD * qWidth)) {
                 var row = 0
                 for range in mine {
                     attend(layer: l, row: row, tokens: range.count, pos0: position + range.lowerBound, scale: scale)
@@ -254,27 +261,30 @@ public final class InferenceSession {
                 }
             }
             // Row-parallel o_proj: partial sums over this rank's heads, then one all-reduce.
-            step(.oProj, flops: 2 * rowsD * qWidth * Double(h)) {
+            step(.oProj, flops: 2 * rowsD * qWidth * Double(h), bytes: layer.oProj.bytesMoved(rows: m)) {
                 layer.oProj.apply(kernels, attended.pointer, projected.pointer, rows: m)
             }
-            step(.allReduce) { comm.allReduceSum(projected.pointer, count: m * h) }
-            step(.residual) {
+            step(.allReduce, bytes: comm.size > 1 ? 4 * Double(m * h) : 0) { comm.allReduceSum(projected.pointer, count: m * h) }
+            step(.residual, bytes: 4 * Double(layer.oBias == nil ? 3 * m * h : 5 * m * h + h)) {
                 if let bias = layer.oBias { ck_add_bias_f32(projected.pointer, bias.pointer, m, h) }
                 kernels.add(x.pointer, projected.pointer, m * h)
             }
 
             // MLP block: x += down(silu(gate(xn)) * up(xn)), down row-parallel.
-            step(.norms) { kernels.rmsnorm(x.pointer, layer.postAttentionNorm.pointer, xn.pointer, m, h, eps) }
-            step(.gateUp, flops: 4 * rowsD * Double(h * inter)) {
+            step(.norms, bytes: 4 * Double(2 * m * h + h)) {
+                kernels.rmsnorm(x.pointer, layer.postAttentionNorm.pointer, xn.pointer, m, h, eps)
+            }
+            step(.gateUp, flops: 4 * rowsD * Double(h * inter),
+                 bytes: layer.gateProj.bytesMoved(rows: m) + layer.upProj.bytesMoved(rows: m)) {
                 layer.gateProj.apply(kernels, xn.pointer, gate.pointer, rows: m)
                 layer.upProj.apply(kernels, xn.pointer, up.pointer, rows: m)
             }
-            step(.silu) { kernels.siluMul(gate.pointer, up.pointer, gate.pointer, m * inter) }
-            step(.down, flops: 2 * rowsD * Double(h * inter)) {
+            step(.silu, bytes: 12 * Double(m * inter)) { kernels.siluMul(gate.pointer, up.pointer, gate.pointer, m * inter) }
+            step(.down, flops: 2 * rowsD * Double(h * inter), bytes: layer.downProj.bytesMoved(rows: m)) {
                 layer.downProj.apply(kernels, gate.pointer, projected.pointer, rows: m)
             }
-            step(.allReduce) { comm.allReduceSum(projected.pointer, count: m * h) }
-            step(.residual) { kernels.add(x.pointer, projected.pointer, m * h) }
+            step(.allReduce, bytes: comm.size > 1 ? 4 * Double(m * h) : 0) { comm.allReduceSum(projected.pointer, count: m * h) }
+            step(.residual, bytes: 12 * Double(m * h)) { kernels.add(x.pointer, projected.pointer, m * h) }
         }
 
         // Final norm and lm_head: for the last token only unless every row is asked for.
@@ -283,10 +293,10 @@ public final class InferenceSession {
             let (owner, row) = split.owner(of: n - 1)
             let first = allLogits ? 0 : row, count = allLogits ? m : (owner == model.communicator.rank ? 1 : 0)
             if count > 0 { logitsOf(localRows: first, count: count) }
-            step(.gather) { gatherSequenceLogits(split: split, allLogits: allLogits) }
+            step(.gather, bytes: 4 * Double(count * c.vocabSize)) { gatherSequenceLogits(split: split, allLogits: allLogits) }
         } else {
             logitsOf(localRows: allLogits ? 0 : n - 1, count: rows)
-            step(.gather) { gatherVocabularyShards(rows: rows) }
+            step(.gather, bytes: 4 * Double(model.plan.size > 1 ? rows * model.plan.vocab.count : 0)) { gatherVocabularyShards(rows: rows) }
         }
         position += n
         forwardCalls += 1
@@ -296,16 +306,20 @@ public final class InferenceSession {
     /// Final RMSNorm and lm_head for `count` of this rank's rows from `first`, into localLogits.
     private func logitsOf(localRows first: Int, count: Int) {
         let c = model.config, h = c.hiddenSize, weights = model.weights
-        step(.norms) { model.kernels.rmsnorm(x.pointer + first * h, weights.finalNorm.pointer, xn.pointer, count, h, c.rmsNormEps) }
-        step(.lmHead, flops: 2 * Double(count * h * model.plan.vocab.count)) {
+        step(.norms, bytes: 4 * Double(2 * count * h + h)) {
+            model.kernels.rmsnorm(x.pointer + first * h, weights.finalNorm.pointer, xn.pointer, count, h, c.rmsNormEps)
+        }
+        step(.lmHead, flops: 2 * Double(count * h * model.plan.vocab.count), bytes: weights.lmHead.bytesMoved(rows: count)) {
             weights.lmHead.apply(model.kernels, xn.pointer, localLogits.pointer, rows: count)
         }
     }
 
-    /// Runs one step of the forward pass, timed when profiling.
+    /// Runs one step of the forward pass, timed when profiling; its FLOPs and bytes (see OpProfile)
+    /// are only worked out then.
     @inline(__always)
-    private func step(_ op: ProfiledOp, flops: Double = 0, _ body: () -> Void) {
-        if let profile { profile.measure(op, flops: flops, body) } else { body() }
+    private func step(_ op: ProfiledOp, flops: @autoclosure () -> Double = 0, bytes: @autoclosure () -> Double = 0,
+                      _ body: () -> Void) {
+        if let profile { profile.measure(op, flops: flops(), bytes: bytes(), body) } else { body() }
     }
 
     /// Sequence parallel: every rank's new keys and values into every rank's cache, at their positions.

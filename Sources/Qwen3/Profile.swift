@@ -1,4 +1,4 @@
-// Profile.swift — time per operation class of the forward pass, when asked for; free when not.
+// Profile.swift — time, FLOPs and bytes moved per operation class of the forward pass, when asked for; free when not.
 import Foundation
 
 /// The operation classes a forward pass is timed by.
@@ -22,20 +22,40 @@ public enum ProfiledOp: String, CaseIterable, Sendable {
     var isGEMM: Bool { [.qkv, .oProj, .gateUp, .down, .lmHead].contains(self) }
 }
 
-/// Accumulated nanoseconds and floating-point operations per operation class.
+/// Accumulated nanoseconds, floating-point operations and bytes moved per operation class.
+///
+/// Bytes are the traffic an operation cannot avoid, counted once (caches and re-reads not modelled),
+/// so bytes / time is the bandwidth it achieved against that minimum:
+/// - GEMMs: the weight storage of every shard applied (f32 or bf16, bias included), plus the
+///   activations read and written, rows x (in + out features) x 4.
+/// - rmsnorm, RoPE, silu * up, residual add, kv cache store, embedding: every float read plus every
+///   float written, x 4 (norm weights and the rows of the cos/sin tables included).
+/// - attention: the keys and values visible to the last query of each run of rows, read once
+///   (keys x kv heads x head_dim x 4 x 2), plus the queries read and the output written.
+/// - MPI all-reduce, all-gathers and the k/v exchange: the payload this rank hands to the
+///   collective (as CommunicationStatistics counts it); nothing when it spans one process.
 public final class OpProfile {
     public private(set) var nanoseconds: [ProfiledOp: UInt64] = [:]
     public private(set) var flops: [ProfiledOp: Double] = [:]
+    public private(set) var bytes: [ProfiledOp: Double] = [:]
 
     public init() {}
 
     @inline(__always)
-    func measure(_ op: ProfiledOp, flops work: Double = 0, _ body: () -> Void) {
+    func measure(_ op: ProfiledOp, flops work: Double = 0, bytes traffic: Double = 0, _ body: () -> Void) {
         let start = DispatchTime.now().uptimeNanoseconds
         body()
         nanoseconds[op, default: 0] += DispatchTime.now().uptimeNanoseconds - start
         flops[op, default: 0] += work
+        bytes[op, default: 0] += traffic
     }
 
     public var totalNanoseconds: UInt64 { nanoseconds.values.reduce(0, +) }
+}
+
+extension Linear {
+    /// Bytes one `apply` over `rows` rows moves: the weights streamed, the input read, the output written.
+    func bytesMoved(rows: Int) -> Double {
+        Double(byteCount + MemoryLayout<Float>.size * rows * (inFeatures + outFeatures))
+    }
 }
