@@ -226,24 +226,28 @@ struct RankStatistics {
     let weightBytes: Int
 }
 
-/// One rank's time (ns) and work (floating-point operations) per operation class.
+/// One rank's time (ns), work (floating-point operations) and bytes moved per operation class.
 struct RankProfile {
     var nanoseconds: [ProfiledOp: Double] = [:]
     var flops: [ProfiledOp: Double] = [:]
+    var bytes: [ProfiledOp: Double] = [:]
 
     var totalNanoseconds: Double { nanoseconds.values.reduce(0, +) }
 
     /// Every rank's profile, on every rank (a collective: all ranks call it together).
     static func gather(_ profile: OpProfile, _ comm: Communicator) -> [RankProfile] {
         let ops = ProfiledOp.allCases
-        let own: [Double] = ops.flatMap { op -> [Double] in [Double(profile.nanoseconds[op] ?? 0), profile.flops[op] ?? 0] }
+        let own: [Double] = ops.flatMap { op -> [Double] in
+            [Double(profile.nanoseconds[op] ?? 0), profile.flops[op] ?? 0, profile.bytes[op] ?? 0]
+        }
         let all = comm.allGather(own)
         return (0..<comm.size).map { r in
             var p = RankProfile()
             for (i, op) in ops.enumerated() {
-                let ns = all[r * own.count + 2 * i], work = all[r * own.count + 2 * i + 1]
-                if ns > 0 { p.nanoseconds[op] = ns }
-                if work > 0 { p.flops[op] = work }
+                let at = r * own.count + 3 * i
+                if all[at] > 0 { p.nanoseconds[op] = all[at] }
+                if all[at + 1] > 0 { p.flops[op] = all[at + 1] }
+                if all[at + 2] > 0 { p.bytes[op] = all[at + 2] }
             }
             return p
         }

@@ -166,30 +166,36 @@ struct Report {
         print(lines.joined(separator: "\n"))
     }
 
-    /// The --profile table of one phase: per operation class, ms per iteration, share, GFLOP/s;
-    /// under MPI a column per rank (min and max beyond four ranks) so imbalance shows.
+    /// The --profile table of one phase: per operation class, ms per iteration, share, GFLOP/s and
+    /// GB/s (bytes as OpProfile counts them); under MPI a column per rank (min and max beyond four
+    /// ranks) so imbalance shows.
     func profileLines(_ profile: PhaseProfile) -> [String] {
         let iters = Double(header.settings.iterations), ranks = profile.ranks, zero = ranks[0]
         let total = zero.totalNanoseconds
         func name(_ text: String) -> String { "  " + text.padding(toLength: 28, withPad: " ", startingAt: 0) }
         func ms(_ ns: Double) -> String { String(format: "%10.2f", ns / 1e6 / iters) }
+        // GFLOP/s and GB/s of rank 0 (per ns is per second in units of 10^9), blank where nothing was counted.
+        func rates(_ op: ProfiledOp) -> String {
+            guard let ns = zero.nanoseconds[op], ns > 0 else { return "" }
+            let gflops = zero.flops[op].map { String(format: "%10.1f", $0 / ns) }
+            let gbps = zero.bytes[op].map { String(format: "%10.1f", $0 / ns) }
+            return (gflops ?? (gbps == nil ? "" : String(repeating: " ", count: 10))) + (gbps ?? "")
+        }
         if ranks.count == 1 {
-            var lines = ["Profile, \(profile.phase): ms per iteration, share of the profiled time, GFLOP/s",
-                         name("operation") + "    ms/iter   share   GFLOP/s"]
+            var lines = ["Profile, \(profile.phase): ms per iteration, share of the profiled time, GFLOP/s, GB/s",
+                         name("operation") + "    ms/iter   share   GFLOP/s      GB/s"]
             for op in ProfiledOp.allCases {
                 guard let ns = zero.nanoseconds[op] else { continue }
-                let work = zero.flops[op] ?? 0
-                let rate = work > 0 ? String(format: "%10.1f", work / ns) : ""
-                lines.append(name(op.rawValue) + String(format: "%11.2f %6.1f%%", ns / 1e6 / iters, 100 * ns / total) + rate)
+                lines.append(name(op.rawValue) + String(format: "%11.2f %6.1f%%", ns / 1e6 / iters, 100 * ns / total) + rates(op))
             }
             lines.append(name("total") + String(format: "%11.2f", total / 1e6 / iters))
             return lines
         }
         let perRank = ranks.count <= 4
         let headings = perRank ? ranks.indices.map { "   rank \($0)" } : ["  min rank", "  max rank", "   max at"]
-        var lines = ["Profile, \(profile.phase), per rank: ms per iteration; share and GFLOP/s of rank 0",
-                     name("operation") + headings.joined() + "   share   GFLOP/s"]
-        func row(_ label: String, _ values: [Double], share: Double?, rate: Double?) -> String {
+        var lines = ["Profile, \(profile.phase), per rank: ms per iteration; share, GFLOP/s and GB/s of rank 0",
+                     name("operation") + headings.joined() + "   share   GFLOP/s      GB/s"]
+        func row(_ label: String, _ values: [Double], share: Double?, rates: String = "") -> String {
             var text = name(label)
             if perRank { text += values.map(ms).joined() }
             else {
@@ -197,27 +203,26 @@ struct Report {
                 text += ms(values.min()!) + ms(values.max()!) + String(format: "%10d", top)
             }
             if let share { text += String(format: " %6.1f%%", 100 * share) }
-            if let rate { text += String(format: "%10.1f", rate) }
-            return text
+            return text + rates
         }
         for op in ProfiledOp.allCases {
             let values = ranks.map { $0.nanoseconds[op] ?? 0 }
             guard values.contains(where: { $0 > 0 }) else { continue }
-            let work = zero.flops[op] ?? 0, ns = zero.nanoseconds[op] ?? 0
-            lines.append(row(op.rawValue, values, share: ns / total, rate: work > 0 && ns > 0 ? work / ns : nil))
+            lines.append(row(op.rawValue, values, share: (zero.nanoseconds[op] ?? 0) / total, rates: rates(op)))
         }
-        lines.append(row("waiting at barriers", result.ranks.map { ($0.barrierMs[profile.phase] ?? 0) * 1e6 }, share: nil, rate: nil))
-        lines.append(row("total", ranks.map(\.totalNanoseconds), share: nil, rate: nil))
+        lines.append(row("waiting at barriers", result.ranks.map { ($0.barrierMs[profile.phase] ?? 0) * 1e6 }, share: nil))
+        lines.append(row("total", ranks.map(\.totalNanoseconds), share: nil))
         return lines
     }
 
-    /// A phase's profile of one rank as JSON: per operation class, ms per iteration, share, GFLOP/s.
+    /// A phase's profile of one rank as JSON: per operation class, ms per iteration, share, GFLOP/s, GB/s.
     func profileJSON(_ p: RankProfile) -> [String: Any] {
         let iters = Double(header.settings.iterations)
         var ops: [String: Any] = [:]
         for (op, ns) in p.nanoseconds {
             var entry: [String: Any] = ["ms_per_iter": ns / 1e6 / iters, "share": ns / p.totalNanoseconds]
             if let work = p.flops[op], work > 0 { entry["gflops"] = work / ns }
+            if let moved = p.bytes[op], moved > 0 { entry["gbps"] = moved / ns }
             ops[op.rawValue] = entry
         }
         return ops

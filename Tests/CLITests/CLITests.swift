@@ -163,12 +163,28 @@ final class CLITests: ToolTestCase {
         for op in ["gemm q/k/v", "attention", "rmsnorm", "gemm lm_head", "residual add"] {
             XCTAssertEqual(result.stdout.components(separatedBy: "  " + op).count - 1, 2, "\(op) once per phase")
         }
+        // The GEMMs and norms carry GB/s in the text (the last column, under its heading) and as `gbps` in the JSON.
+        let measured = ["gemm q/k/v", "gemm o_proj", "gemm gate/up", "gemm down", "gemm lm_head", "rmsnorm (input, q/k, final)"]
+        let lines = result.stdout.split(separator: "\n")
+        let headings = lines.filter { $0.hasSuffix("GFLOP/s      GB/s") }
+        XCTAssertEqual(headings.count, 2, result.stdout)
+        for line in lines where measured.contains(where: { line.hasPrefix("  " + $0) }) {
+            let gbps = Double(line.suffix(10).trimmingCharacters(in: .whitespaces)) ?? 0
+            XCTAssertEqual(line.count, headings.first?.count, "GB/s under its heading: \(line)")
+            XCTAssertTrue(gbps > 0 && gbps.isFinite, "no GB/s in \(line)")
+        }
         let record = try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as! [String: Any]
         let profile = record["profile"] as! [String: [String: [String: Double]]]
         let decode = profile["decode"]!
         let shares = decode.values.compactMap { $0["share"] }
         XCTAssertEqual(shares.reduce(0, +), 1, accuracy: 1e-6)
         XCTAssertGreaterThan(decode["gemm gate/up"]?["gflops"] ?? 0, 0)
+        for (phase, ops) in profile {
+            for op in measured {
+                let gbps = ops[op]?["gbps"] ?? 0
+                XCTAssertTrue(gbps > 0 && gbps.isFinite, "\(phase) \(op): gbps \(gbps)")
+            }
+        }
         let plain = try run(["--model", model.path, "--prompt-len", "8", "--iters", "1"])
         XCTAssertFalse(plain.stdout.contains("Profile,"), "no profile unless asked")
     }
