@@ -22,25 +22,8 @@
 
 // exp256 (exp of 8 floats) lives in simd_avx2.h, shared with the attention kernels.
 
-// Lane mask selecting the first `rem` (0..8) lanes, for the masked tail loads and stores.
-AVX2_INLINE __m256i tail_mask(size_t rem) {
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)rem), lane);
-}
 
-AVX2_INLINE float hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-AVX2_INLINE float hmax256(__m256 v) {
-    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_max_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
+// tail_mask, hsum256 and hmax256 live in simd_avx2.h.
 
 
 AVX2 float ck_exp_shift_sum_f32_avx2(float *x, size_t n, float shift) {

@@ -1,6 +1,7 @@
 // elementwise.c — RMSNorm, rotary embedding, residual add and bias add: plain C references and
 // their AVX2+FMA versions.
 #include "ckernels.h"
+#include "simd_avx2.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -15,18 +16,7 @@
 #define AVX2 __attribute__((target("avx2,fma")))
 #define AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
 
-// Lane mask selecting the first `rem` (0..8) lanes, for the masked tail loads and stores.
-AVX2_INLINE __m256i tail_mask(size_t rem) {
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)rem), lane);
-}
-
-AVX2_INLINE float hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
+// tail_mask and hsum256 live in simd_avx2.h.
 
 // OpenMP's outlined parallel bodies do not inherit the target attribute, so every AVX2 kernel
 // below only splits its range in the parallel region and calls an AVX2 helper per unit.

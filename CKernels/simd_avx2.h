@@ -9,6 +9,27 @@
 // x[i] <- exp(x[i] - shift) in place; returns the sum of the new x.   x: (n)
 float ck_exp_shift_sum_f32_avx2(float *x, size_t n, float shift);
 
+// Lane mask selecting the first `rem` (0..8) lanes, for the masked tail loads and stores.
+static inline __attribute__((always_inline, target("avx2,fma"))) __m256i tail_mask(size_t rem) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)rem), lane);
+}
+
+// Horizontal sum and maximum of the 8 lanes.
+static inline __attribute__((always_inline, target("avx2,fma"))) float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static inline __attribute__((always_inline, target("avx2,fma"))) float hmax256(__m256 v) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
 // ---------------------------------------------------------------------------------------------
 // exp(x) for 8 floats, relative error about 1e-7 over the whole float range.
 // x = n ln2 + r with |r| <= ln2/2 (Cody-Waite: ln2 split in a part whose product with any n in
