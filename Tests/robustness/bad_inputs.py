@@ -156,6 +156,8 @@ run("single-process method under mpirun -np 2", mpirun + ["-np", "2", tool] + m 
 if attention_tool:
     run("benchmark_mpi_attention: mpirun -np 3 with 2 KV heads", mpirun + ["-np", "3", attention_tool, "--heads", "4",
         "--kv-heads", "2", "--head-dim", "8", "--seq-len", "16", "--parallel", "heads"], program="mpirun", env=mpi_env)
+    run("benchmark_mpi_attention: mpirun -np 3, sequence split of 2 tokens", mpirun + ["-np", "3", attention_tool, "--heads", "4",
+        "--kv-heads", "2", "--head-dim", "8", "--seq-len", "2", "--parallel", "sequence"], program="mpirun", env=mpi_env)
     run("benchmark_mpi_attention: standard attention too large", ["--seq-len", "1000000", "--kernel", "standard",
         "--phase", "prefill"], program=attention_tool)
 root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
