@@ -54,6 +54,15 @@ class ToolTestCase: XCTestCase {
         return url
     }
 
+    /// A 2-layer synthetic model small enough that a 16-test sweep takes well under a second.
+    func makeTinyModel() throws -> URL {
+        let dir = try temporary()
+        let result = try run(["generate-synthetic", "--out", dir.path, "--layers", "2", "--hidden", "64", "--heads", "4",
+                              "--kv-heads", "2", "--head-dim", "16", "--intermediate", "96", "--vocab", "500"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        return dir
+    }
+
     func readNPY(_ url: URL) throws -> (shape: [Int], values: [Float]) {
         let data = try Data(contentsOf: url)
         let headerLength = Int(data[8]) | Int(data[9]) << 8
@@ -85,14 +94,6 @@ final class CLITests: ToolTestCase {
                 XCTAssertLessThanOrEqual(diff, 1e-3, "\(name) \(extra)")
             }
         }
-    }
-
-    func makeTinyModel() throws -> URL {
-        let dir = try temporary()
-        let result = try run(["generate-synthetic", "--out", dir.path, "--layers", "2", "--hidden", "64", "--heads", "4",
-                              "--kv-heads", "2", "--head-dim", "16", "--intermediate", "96", "--vocab", "500"])
-        XCTAssertEqual(result.status, 0, result.stderr)
-        return dir
     }
 
     func testBenchmarkReportAndJSON() throws {

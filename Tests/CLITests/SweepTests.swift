@@ -9,15 +9,6 @@ final class SweepTests: ToolTestCase {
                                "kernels", "binding", "weights", "model_name", "config_hash", "synthetic", "timestamp",
                                "parallel", "gflop_per_token", "ttft_ms"]
 
-    /// A 2-layer model small enough that a 16-test sweep takes well under a second.
-    func tinyModel() throws -> URL {
-        let dir = try temporary()
-        let result = try run(["generate-synthetic", "--out", dir.path, "--layers", "2", "--hidden", "64", "--heads", "4",
-                              "--kv-heads", "2", "--head-dim", "16", "--intermediate", "96", "--vocab", "500"])
-        XCTAssertEqual(result.status, 0, result.stderr)
-        return dir
-    }
-
     /// Two kernel methods this CPU runs.
     var twoMethods: String {
         let avx512 = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.contains(" avx512f") ?? false
@@ -48,7 +39,7 @@ final class SweepTests: ToolTestCase {
     }
 
     func testSweepGivesOneRowPerCombinationInEveryFormat() throws {
-        let model = try tinyModel()
+        let model = try makeTinyModel()
         let sweep = ["--model", model.path, "--method", twoMethods, "--attention", "standard,streaming",
                      "--prompt-len", "4,8", "--threads", "1,2", "--iters", "2", "--warmup", "0"]
         let jsonl = try run(sweep + ["-o", "jsonl"])
@@ -101,7 +92,7 @@ final class SweepTests: ToolTestCase {
     }
 
     func testListsExpandOnlyWhereTheyApply() throws {
-        let model = try tinyModel()
+        let model = try makeTinyModel()
         // Block sizes cross streaming only; --gen-len crosses decode only.
         let result = try run(["--model", model.path, "--attention", "standard,streaming", "--q-block", "4,8",
                               "--phase", "prefill,decode", "--gen-len", "2,3", "--prompt-len", "6", "--iters", "1",
@@ -118,7 +109,7 @@ final class SweepTests: ToolTestCase {
     }
 
     func testBadListItemsFailUpFrontWithOneLine() throws {
-        let model = try tinyModel()
+        let model = try makeTinyModel()
         let cases: [([String], String)] = [
             (["--prompt-len", "8,0"], "--prompt-len must be at least 1, got 0"),
             (["--prompt-len", "8,,16"], "--prompt-len: empty item"),
@@ -147,7 +138,7 @@ final class SweepTests: ToolTestCase {
     }
 
     func testProgressOnlyOnATerminalAndNeverWithQuiet() throws {
-        let model = try tinyModel()
+        let model = try makeTinyModel()
         let sweep = ["--model", model.path, "--prompt-len", "4,8", "--iters", "2", "--threads", "1", "-o", "jsonl"]
         for extra in [[], ["--quiet"]] {
             let result = try run(sweep + extra)
@@ -182,7 +173,7 @@ final class SweepTests: ToolTestCase {
     }
 
     func testMPISweepProfilesEveryRank() throws {
-        let model = try tinyModel()
+        let model = try makeTinyModel()
         let path = model.appendingPathComponent("mpi.jsonl")
         let result = try mpirun(2, ["--model", model.path, "--method", "mpi+avx2", "--parallel", "heads,sequence",
                                     "--prompt-len", "4,8", "--phase", "decode", "--gen-len", "2", "--iters", "2",
@@ -216,7 +207,7 @@ final class SweepTests: ToolTestCase {
     }
 
     func testMixingMPIAndSingleProcessMethodsUnderMpirunIsAnError() throws {
-        let model = try tinyModel()
+        let model = try makeTinyModel()
         let result = try mpirun(2, ["--model", model.path, "--method", "mpi+avx2,avx2", "--prompt-len", "4", "--iters", "1"])
         XCTAssertNotEqual(result.status, 0)
         XCTAssertTrue(result.stderr.contains("--method mixes MPI (mpi+avx2) and single-process (avx2) methods"), result.stderr)
@@ -232,7 +223,7 @@ final class SweepTests: ToolTestCase {
                 && (try? runProgram(path, ["-c", "import matplotlib"]).status) == 0
         }
         guard python != nil else { throw XCTSkip("matplotlib is not installed") }
-        let model = try tinyModel()
+        let model = try makeTinyModel()
         let path = model.appendingPathComponent("rows.jsonl")
         for phase in [["--phase", "prefill"], ["--phase", "decode", "--gen-len", "2"]] {
             let result = try run(["--model", model.path, "--attention", "standard,streaming", "--prompt-len", "4,8",
