@@ -201,6 +201,7 @@ public final class InferenceSession {
         let split = splitsSequence && n > 1 ? SequenceSplit(tokens: n, ranks: model.communicator.size) : nil
         let mine = split?.ranges(of: model.communicator.rank) ?? [0..<n]
         let m = mine.reduce(0) { $0 + $1.count }
+        let kvCounts = split?.counts.map { 2 * $0 * slots * d } ?? []
         let scale = 1 / Float(d).squareRoot()
         let localHeads = self.localHeads
         let (qWidth, kvWidth) = (Double(localHeads * d), Double(slots * d))
@@ -238,7 +239,9 @@ public final class InferenceSession {
                 }
             }
             if let split {
-                step(.kvExchange, bytes: 8 * Double(m * slots * d)) { exchangeKeysAndValues(layer: l, split: split) }
+                step(.kvExchange, bytes: 8 * Double(m * slots * d)) {
+                    exchangeKeysAndValues(layer: l, split: split, counts: kvCounts)
+                }
             } else {
                 step(.kvCache, bytes: 16 * Double(n * slots * d)) {
                     cache.store(layer: l, keys: k.pointer, values: v.pointer, tokens: n, start: position)
@@ -323,13 +326,13 @@ public final class InferenceSession {
     }
 
     /// Sequence parallel: every rank's new keys and values into every rank's cache, at their positions.
-    private func exchangeKeysAndValues(layer l: Int, split: SequenceSplit) {
+    /// `counts`: floats each rank sends (its tokens' K rows, then their V rows).
+    private func exchangeKeysAndValues(layer l: Int, split: SequenceSplit, counts kvCounts: [Int]) {
         let comm = model.communicator, width = cache.slots * model.config.headDim
         let m = split.count(of: comm.rank)
         kvSend.pointer.update(from: k.pointer, count: m * width)
         (kvSend.pointer + m * width).update(from: v.pointer, count: m * width)
-        let counts = (0..<comm.size).map { 2 * split.count(of: $0) * width }
-        comm.allGather(kvSend.pointer, into: kvAll.pointer, counts: counts)
+        comm.allGather(kvSend.pointer, into: kvAll.pointer, counts: kvCounts)
         var offset = 0
         for rank in 0..<comm.size {
             let block = kvAll.pointer + offset, rows = split.count(of: rank)
@@ -339,7 +342,7 @@ public final class InferenceSession {
                             tokens: range.count, start: position + range.lowerBound)
                 row += range.count
             }
-            offset += counts[rank]
+            offset += kvCounts[rank]
         }
     }
 

@@ -7,22 +7,28 @@
 public struct SequenceSplit: Equatable, Sendable {
     public let ranks: Int
     public let tokens: Int
+    /// Each rank's token ranges, in ascending order, empty ones left out; worked out once, since
+    /// every layer's K/V exchange walks them.
+    private let shares: [[Range<Int>]]
+    /// Tokens each rank computes.
+    public let counts: [Int]
 
     public init(tokens: Int, ranks: Int) {
         self.tokens = tokens
         self.ranks = ranks
+        let chunks = 2 * ranks
+        shares = (0..<ranks).map { rank in
+            [ShardPlan.split(tokens, parts: chunks, unit: 1, index: rank),
+             ShardPlan.split(tokens, parts: chunks, unit: 1, index: chunks - 1 - rank)].filter { !$0.isEmpty }
+        }
+        counts = shares.map { $0.reduce(0) { $0 + $1.count } }
     }
 
     /// Token ranges of `rank`, in ascending order, empty ones left out.
-    public func ranges(of rank: Int) -> [Range<Int>] {
-        let chunks = 2 * ranks
-        let early = ShardPlan.split(tokens, parts: chunks, unit: 1, index: rank)
-        let late = ShardPlan.split(tokens, parts: chunks, unit: 1, index: chunks - 1 - rank)
-        return [early, late].filter { !$0.isEmpty }
-    }
+    public func ranges(of rank: Int) -> [Range<Int>] { shares[rank] }
 
     /// Tokens `rank` computes.
-    public func count(of rank: Int) -> Int { ranges(of: rank).reduce(0) { $0 + $1.count } }
+    public func count(of rank: Int) -> Int { counts[rank] }
 
     /// The rank that computes token `index`, and the token's row among that rank's tokens.
     public func owner(of index: Int) -> (rank: Int, row: Int) {
