@@ -8,12 +8,15 @@ import Glibc
 public final class AlignedBuffer<Element> {
     public let count: Int
     public let pointer: UnsafeMutablePointer<Element>
+    /// Whether the buffer was placed on huge-page boundaries and hinted MADV_HUGEPAGE.
+    public let hugePageHinted: Bool
 
     public init(count: Int) {
         self.count = count
         let bytes = Swift.max(count, 1) * MemoryLayout<Element>.stride
         var raw: UnsafeMutableRawPointer?
-        if bytes >= Self.hugePageThreshold && Self.hugePagesWanted {
+        hugePageHinted = bytes >= Self.hugePageThreshold && Self.hugePagesWanted
+        if hugePageHinted {
             // Transparent huge pages for the weights and KV cache: madvise only takes whole, aligned
             // pages, so the buffer starts on a 2 MiB boundary and its last huge page is its own.
             let size = (bytes + Self.hugePage - 1) / Self.hugePage * Self.hugePage
