@@ -52,6 +52,7 @@ struct AttentionReport {
                 row["efficiency"] = single / (Double(processes) * t.median)
             }
             if let diff = m.maxAbsDiff { row["max_abs_diff"] = diff }
+            if let sum = m.outputSum { row["output_sum"] = sum }
             if let local = m.localKernel { row["local_kernel"] = local }
             return row
         }
@@ -85,7 +86,7 @@ struct AttentionReport {
         ["test", "kernel", "phase", "seq_len", "tokens", "pos0", "threads", "procs", "parallel", "isa", "heads", "kv_heads",
          "head_dim", "q_block", "kv_block", "iters", "warmup", "median_ms", "mean_ms", "stddev_ms", "min_ms", "max_ms",
          "samples_ms", "flops", "gflops", "peak_gflops", "percent_of_peak", "scratch_bytes", "speedup_vs_standard",
-         "comm_ms", "single_ms", "efficiency", "max_abs_diff", "local_kernel", "commit", "cpu", "host", "timestamp"]
+         "comm_ms", "single_ms", "efficiency", "max_abs_diff", "output_sum", "local_kernel", "commit", "cpu", "host", "timestamp"]
             .map { Column($0, $0) }
     }
 

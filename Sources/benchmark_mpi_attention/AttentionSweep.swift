@@ -56,6 +56,7 @@ struct Measurement {
     var singleSamples: [Double] = [] // rank 0 alone on the whole problem, under MPI
     var maxAbsDiff: Double?          // split output against rank 0's
     var localKernel: String?         // when the split does not run the --kernel
+    var outputSum: Double?           // sum of rank 0's whole-problem output: which inputs ran
 }
 
 struct AttentionSweep {
@@ -166,8 +167,9 @@ struct Runner {
             }
             reference = out
         }
+        let outputSum = reference.map { out in (0..<p.outputFloats).reduce(0.0) { $0 + Double(out.pointer[$1]) } }
         guard comm.size > 1, let split else {
-            return Measurement(samples: single, scratchBytes: 4 * scratchFloats)
+            return Measurement(samples: single, scratchBytes: 4 * scratchFloats, outputSum: outputSum)
         }
         sleepingBarrier(comm)
         let plan: SplitPlan
@@ -197,7 +199,7 @@ struct Runner {
         }
         return Measurement(samples: Array(slowest[..<samples.count]), scratchBytes: 4 * plan.scratchFloats,
                            commMs: Array(slowest[samples.count...]), singleSamples: single, maxAbsDiff: diff,
-                           localKernel: plan.localKernel)
+                           localKernel: plan.localKernel, outputSum: outputSum)
     }
 
     /// Warm-up, then the timed iterations; ms per timed iteration.

@@ -64,6 +64,25 @@ final class AttentionToolTests: ToolTestCase {
         XCTAssertNil(try records(alone.stdout)[0]["speedup_vs_standard"])
     }
 
+    /// --seed picks the inputs: the same seed gives the same output, another seed another, and both
+    /// kernels compute the same attention of them.
+    func testSeedChangesTheInputs() throws {
+        func sums(_ seed: String) throws -> [String: Double] {
+            let result = try run(["--seq-len", "24", "--phase", "prefill", "--kernel", "standard,streaming", "--heads", "4",
+                                  "--kv-heads", "2", "--head-dim", "16", "--iters", "1", "--warmup", "0", "--threads", "1",
+                                  "--seed", seed, "-o", "jsonl"])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            var out: [String: Double] = [:]
+            for row in try records(result.stdout) { out[row["kernel"] as! String] = row["output_sum"] as? Double }
+            return out
+        }
+        let one = try sums("1"), again = try sums("1"), two = try sums("2")
+        let a = try XCTUnwrap(one["standard"]), b = try XCTUnwrap(two["standard"])
+        XCTAssertEqual(again["standard"], a)
+        XCTAssertNotEqual(a, b)
+        XCTAssertEqual(try XCTUnwrap(one["streaming"]), a, accuracy: 1e-3)
+    }
+
     /// Whether this CPU has AVX-512 (the tool's avx512 kernels need it).
     var hasAVX512: Bool {
         (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.contains("avx512f") ?? false
