@@ -56,31 +56,10 @@ final class MatmulAVX512Tests: XCTestCase {
             w = ws
             let xr = xs.map { Double(bf16Rounded($0)) }
             let wr = ws.map { Double(Float(bitPattern: UInt32($0) << 16)) }
-            var exact = [Double](repeating: 0, count: M * N)
-            var tol = [Double](repeating: 0, count: M * N)
-            let gamma = Double(K) * u / (1 - Double(K) * u)
-            let flush = 2 * Double(K) * Double(Float.leastNormalMagnitude)
             let denormal = { (v: Double) in v != 0 && abs(v) < Double(Float.leastNormalMagnitude) }
-            let anyDenormal = wr.contains(where: denormal)
-            xr.withUnsafeBufferPointer { x in
-                wr.withUnsafeBufferPointer { w in
-                    for m in 0..<M {
-                        for n in 0..<N {
-                            var s = 0.0, a = 0.0, dropped = 0.0
-                            for k in 0..<K {
-                                let p = x[m * K + k] * w[n * K + k]
-                                s += p
-                                a += abs(p)
-                                if anyDenormal && denormal(w[n * K + k]) { dropped += abs(p) }
-                            }
-                            exact[m * N + n] = s
-                            tol[m * N + n] = gamma * a + flush + dropped
-                        }
-                    }
-                }
-            }
-            self.exact = exact
-            self.tol = tol
+            (exact, tol) = exactProducts(x: xr, w: wr, M: M, N: N, K: K,
+                                         slack: 2 * Double(K) * Double(Float.leastNormalMagnitude),
+                                         dropped: wr.contains(where: denormal) ? denormal : nil)
         }
 
         func packed() -> [UInt16] {

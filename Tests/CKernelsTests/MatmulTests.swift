@@ -21,27 +21,7 @@ final class MatmulTests: XCTestCase {
             let xs = rng.floats(M * K), ws = rng.floats(N * K)
             x = xs
             w = ws
-            var exact = [Double](repeating: 0, count: M * N)
-            var tol = [Double](repeating: 0, count: M * N)
-            let gamma = Double(K) * u / (1 - Double(K) * u)
-            xs.withUnsafeBufferPointer { x in
-                ws.withUnsafeBufferPointer { w in
-                    for m in 0..<M {
-                        for n in 0..<N {
-                            var s = 0.0, a = 0.0
-                            for k in 0..<K {
-                                let p = Double(x[m * K + k]) * Double(w[n * K + k])
-                                s += p
-                                a += abs(p)
-                            }
-                            exact[m * N + n] = s
-                            tol[m * N + n] = gamma * a
-                        }
-                    }
-                }
-            }
-            self.exact = exact
-            self.tol = tol
+            (exact, tol) = exactProducts(x: xs.map(Double.init), w: ws.map(Double.init), M: M, N: N, K: K)
         }
 
         func packed() -> [Float] {

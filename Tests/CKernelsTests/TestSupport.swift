@@ -7,6 +7,35 @@ import XCTest
 /// error at most u. Error bounds in the tests are multiples of u derived from the inputs.
 let u = Double(Float.ulpOfOne) / 2
 
+/// y = x · W^T exactly (in double) for x (M, K) and W (N, K), and the error bound of each output of
+/// a float computation of it: a float sum of K products in any order, with or without FMA, is
+/// within gamma_K * sum|x w| of the exact value, gamma_K = K u / (1 - K u). `slack` is added to
+/// every bound, and the whole |x w| of each term whose weight `dropped` selects.
+func exactProducts(x: [Double], w: [Double], M: Int, N: Int, K: Int, slack: Double = 0,
+                   dropped: ((Double) -> Bool)? = nil) -> (exact: [Double], tol: [Double]) {
+    var exact = [Double](repeating: 0, count: M * N)
+    var tol = [Double](repeating: 0, count: M * N)
+    let gamma = Double(K) * u / (1 - Double(K) * u)
+    x.withUnsafeBufferPointer { x in
+        w.withUnsafeBufferPointer { w in
+            for m in 0..<M {
+                for n in 0..<N {
+                    var s = 0.0, a = 0.0, lost = 0.0
+                    for k in 0..<K {
+                        let p = x[m * K + k] * w[n * K + k]
+                        s += p
+                        a += abs(p)
+                        if let dropped, dropped(w[n * K + k]) { lost += abs(p) }
+                    }
+                    exact[m * N + n] = s
+                    tol[m * N + n] = gamma * a + slack + lost
+                }
+            }
+        }
+    }
+    return (exact, tol)
+}
+
 /// SplitMix64: the same inputs on every run, so a failure reproduces.
 struct Rng {
     var state: UInt64
