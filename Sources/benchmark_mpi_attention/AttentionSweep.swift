@@ -72,7 +72,7 @@ struct AttentionSweep {
         sleepingBarrier(comm)
         let total = s.shapes.count * s.seqLens.count * s.phases.count * s.isas.count * s.splits.count
             * s.threads.count * s.kernels.count
-        let progress = BenchSupport.Progress(tests: total, quiet: s.quiet, rank: comm.rank)
+        let progress = SweepProgress(tests: total, quiet: s.quiet, rank: comm.rank)
         let runner = Runner(settings: s, comm: comm, progress: progress)
         var rows: [ResultRow] = []
         for shape in s.shapes {
@@ -142,7 +142,7 @@ func sleepingBarrier(_ comm: Communicator) {
 struct Runner {
     let settings: Settings
     let comm: Communicator
-    let progress: BenchSupport.Progress
+    let progress: SweepProgress
 
     func measure(_ p: Problem, kind: AttentionKind, kernels: AttentionKernels, split: Split?, threads: Int) -> Measurement {
         ck_set_num_threads(Int32(threads))

@@ -28,7 +28,7 @@ struct BenchmarkRun {
         }
         let identity = ModelIdentity(path: path, synthetic: synthetic, config: config)
 
-        let progress = BenchSupport.Progress(tests: plan.tests.count, quiet: plan.quiet, rank: rank)
+        let progress = SweepProgress(tests: plan.tests.count, quiet: plan.quiet, rank: rank)
         var rows: [ResultRow] = []
         var index = 0
         for group in plan.modelGroups {

@@ -1,9 +1,9 @@
-// Progress.swift — "test k of n" progress on stderr, only on a terminal and only where asked.
+// SweepProgress.swift — "test k of n" progress on stderr, only on a terminal and only where asked.
 import Foundation
 
 /// Progress of a sweep on stderr, rewritten in place. Silent unless stderr is a terminal, the
 /// caller is rank 0 and the user did not pass --quiet, so logs and pipes never see it.
-public final class Progress {
+public final class SweepProgress {
     public let enabled: Bool
     private let tests: Int
     private let start = Clock.now()
