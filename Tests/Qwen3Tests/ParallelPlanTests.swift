@@ -1,8 +1,9 @@
-// ShardPlanTests.swift — every head, MLP column and vocabulary row is owned exactly once, evenly.
+// ParallelPlanTests.swift — every head, MLP column, vocabulary row and cache position is owned exactly
+// once, evenly, and the attention benchmark's head split is the model's.
 import XCTest
 @testable import Qwen3
 
-final class ShardPlanTests: XCTestCase {
+final class ParallelPlanTests: XCTestCase {
     func configs() -> [Qwen3Config] {
         var odd = Qwen3Config.qwen3_0_6B
         odd.numHeads = 6; odd.numKVHeads = 2; odd.intermediateSize = 80; odd.vocabSize = 300
@@ -59,6 +60,42 @@ final class ShardPlanTests: XCTestCase {
     func testMoreRanksThanHeadsIsAnError() {
         XCTAssertThrowsError(try ShardPlan(config: .qwen3_0_6B, rank: 0, size: 17)) { error in
             XCTAssertTrue("\(error)".contains("16 query heads"))
+        }
+    }
+
+    func testAttentionBenchmarkSplitIsTheModels() throws {
+        var c = Qwen3Config.qwen3_0_6B
+        c.numHeads = 6; c.numKVHeads = 2
+        for size in 1...6 {
+            for rank in 0..<size {
+                let model = try ShardPlan(config: c, rank: rank, size: size)
+                let tool = try ShardPlan(heads: 6, kvHeads: 2, rank: rank, size: size)
+                XCTAssertEqual(model.queryHeads, tool.queryHeads)
+                XCTAssertEqual(model.kvHeads, tool.kvHeads)
+                XCTAssertEqual(tool.headShards.flatMap { Array($0) }, Array(0..<6))
+            }
+        }
+        XCTAssertEqual(try ShardPlan(config: c, rank: 0, size: 2).vocabularyShards.flatMap { Array($0) },
+                       Array(0..<c.vocabSize))
+    }
+
+    func testSequenceParallelismHoldsTheWholeModelAndSplitsOnlyMultiTokenSteps() throws {
+        let plan = try ParallelPlan(config: .qwen3_0_6B, parallelism: .sequence, rank: 1, size: 3)
+        XCTAssertEqual(plan.shard, try ShardPlan(config: .qwen3_0_6B, rank: 0, size: 1))
+        XCTAssertNil(plan.tokenSplit(1))
+        XCTAssertEqual(plan.tokenSplit(10), SequenceSplit(tokens: 10, ranks: 3))
+        let heads = try ParallelPlan(config: .qwen3_0_6B, parallelism: .heads, rank: 1, size: 3)
+        XCTAssertNil(heads.tokenSplit(10))
+        XCTAssertEqual(heads.shard, try ShardPlan(config: .qwen3_0_6B, rank: 1, size: 3))
+    }
+
+    func testCacheSlicesCoverEveryPositionOnce() {
+        for cached in [0, 1, 5, 129, 4096] {
+            for ranks in 1...5 {
+                let slices = (0..<ranks).map { ParallelPlan.cacheSlice(cached: cached, ranks: ranks, rank: $0) }
+                XCTAssertEqual(slices.flatMap { Array($0) }, Array(0..<cached))
+                XCTAssertLessThanOrEqual(slices.map(\.count).max()! - slices.map(\.count).min()!, 1)
+            }
         }
     }
 }
