@@ -38,28 +38,32 @@ public enum RunEnvironment {
 
     /// The build's git commit: $QWEN3_BENCH_COMMIT, else the repository the executable lies in, else
     /// the repository these sources were compiled from (for builds with a scratch path outside it).
+    /// "-dirty" follows the hash when tracked files differ from it, so a row never claims a commit
+    /// whose code it did not run.
     public static var commit: String { cachedCommit }
     private static let cachedCommit: String = {
         if let commit = ProcessInfo.processInfo.environment["QWEN3_BENCH_COMMIT"], !commit.isEmpty { return commit }
         let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         for folder in [executable.deletingLastPathComponent(), URL(fileURLWithPath: #filePath).deletingLastPathComponent()] {
-            if let hash = gitHead(in: folder) { return hash }
+            guard let hash = git(["rev-parse", "--short=12", "HEAD"], in: folder), !hash.isEmpty else { continue }
+            let changes = git(["status", "--porcelain", "--untracked-files=no"], in: folder) ?? ""
+            return changes.isEmpty ? hash : hash + "-dirty"
         }
         return "unknown"
     }()
 
-    private static func gitHead(in folder: URL) -> String? {
+    /// What `git -C folder arguments` printed, trimmed, or nil if it failed.
+    private static func git(_ arguments: [String], in folder: URL) -> String? {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/git")
-        process.arguments = ["-C", folder.path, "rev-parse", "--short=12", "HEAD"]
+        process.arguments = ["-C", folder.path] + arguments
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = FileHandle.nullDevice
         guard (try? process.run()) != nil else { return nil }
         let out = String(data: pipe.fileHandleForReading.readDataToEndOfFile(), encoding: .utf8) ?? ""
         process.waitUntilExit()
-        let hash = out.trimmingCharacters(in: .whitespacesAndNewlines)
-        return process.terminationStatus == 0 && !hash.isEmpty ? hash : nil
+        return process.terminationStatus == 0 ? out.trimmingCharacters(in: .whitespacesAndNewlines) : nil
     }
 
     public static var hostname: String { cachedHostname }
