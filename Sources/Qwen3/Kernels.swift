@@ -23,6 +23,24 @@ public enum KernelISA: String, CaseIterable, Sendable {
     public static var fastestSupported: KernelISA {
         [.avx512, .avx2].first { $0.isSupported } ?? .baseline
     }
+
+    /// The one check of kernel support: throws, in one line, when this CPU lacks the instructions of
+    /// this path, or the path has no matmul for `weights`. The tools call it before a sweep starts;
+    /// the kernel table calls it at load.
+    public func check(weights: WeightPrecision) throws {
+        guard isSupported else {
+            let needs = self == .avx512 ? "AVX-512 (F, BW, VL)" : "AVX2 and FMA"
+            throw RequestError("this CPU lacks the instructions for the \(rawValue) kernels (\(needs))")
+        }
+        switch (self, weights) {
+        case (.avx2, .bf16):
+            throw RequestError("--weights bf16 has no AVX2 kernel (AVX2 lacks bfloat16 dot products); use --method avx512 (AVX512_BF16) or baseline, or --weights f32")
+        case (.avx512, .bf16) where ck_cpu_has_avx512_bf16() == 0:
+            throw RequestError("--weights bf16 with the avx512 kernels needs AVX512_BF16, which this CPU lacks; use --weights f32 or --method baseline")
+        default:
+            return
+        }
+    }
 }
 
 /// How linear-layer weights are held and multiplied: float32, or bfloat16 with the activations
@@ -106,10 +124,7 @@ struct Kernels {
     let streamingAttention: StreamingAttention
 
     init(_ isa: KernelISA, precision: WeightPrecision = .f32) throws {
-        guard isa.isSupported else {
-            let needs = isa == .avx512 ? "AVX-512 (F, BW, VL)" : "AVX2 and FMA"
-            throw RequestError("this CPU lacks the instructions for the \(isa.rawValue) kernels (\(needs))")
-        }
+        try isa.check(weights: precision)
         self.isa = isa
         self.precision = precision
         switch (isa, precision) {
@@ -121,13 +136,8 @@ struct Kernels {
             matmul = { ck_matmul_f32_avx512($0, $1.assumingMemoryBound(to: Float.self), $2, $3, $4, $5) }
         case (.baseline, .bf16):
             matmul = { ck_matmul_bf16_ref($0, $1.assumingMemoryBound(to: UInt16.self), $2, $3, $4, $5) }
-        case (.avx512, .bf16):
-            guard ck_cpu_has_avx512_bf16() != 0 else {
-                throw RequestError("--weights bf16 with the avx512 kernels needs AVX512_BF16, which this CPU lacks; use --weights f32 or --method baseline")
-            }
+        case (_, .bf16):  // avx512: check(weights:) refused avx2
             matmul = { ck_matmul_bf16_avx512($0, $1.assumingMemoryBound(to: UInt16.self), $2, $3, $4, $5) }
-        case (.avx2, .bf16):
-            throw RequestError("--weights bf16 has no AVX2 kernel (AVX2 lacks bfloat16 dot products); use --method avx512 (AVX512_BF16) or baseline, or --weights f32")
         }
         switch isa {
         case .baseline:

@@ -153,7 +153,7 @@ struct SweepPlan {
             let threadChoices = try threadCounts.map { $0.map { ThreadChoice(count: $0, source: "--threads") } }
                 ?? [ThreadChoice.resolve(option: nil, localRanks: method.isDistributed ? launch?.localSize ?? 1 : 1)]
             for weight in weights {
-                try Self.checkKernels(method.isa, weight)
+                try method.isa.check(weights: weight)
                 for parallelism in (method.isDistributed ? parallels : [.heads]) {
                     for attention in attentionKinds {
                         for prompt in prompts {
@@ -183,22 +183,6 @@ struct SweepPlan {
         jsonPath = o.json
         dumpPath = o.dumpLogits
         quiet = o.quiet
-    }
-
-    /// The kernel paths this CPU and build can run, so no test of a sweep fails on them halfway.
-    /// The same checks, with the same messages, as the library's kernel table makes at load.
-    static func checkKernels(_ isa: KernelISA, _ weights: WeightPrecision) throws {
-        guard isa.isSupported else {
-            let needs = isa == .avx512 ? "AVX-512 (F, BW, VL)" : "AVX2 and FMA"
-            throw RequestError("this CPU lacks the instructions for the \(isa.rawValue) kernels (\(needs))")
-        }
-        guard weights == .bf16 else { return }
-        if isa == .avx2 {
-            throw RequestError("--weights bf16 has no AVX2 kernel (AVX2 lacks bfloat16 dot products); use --method avx512 (AVX512_BF16) or baseline, or --weights f32")
-        }
-        if isa == .avx512 && !RunEnvironment.cpuFeatures.contains("AVX512_BF16") {
-            throw RequestError("--weights bf16 with the avx512 kernels needs AVX512_BF16, which this CPU lacks; use --weights f32 or --method baseline")
-        }
     }
 
     /// Checks that need the model's configuration: context length, and process counts the
