@@ -94,6 +94,26 @@ void ck_silu_mul_f32_avx2(const float *gate, const float *up, float *out, size_t
     }
 }
 
+// gate_up: (rows, 2n), each row [gate (n) | up (n)] as the fused gate/up projection writes it
+// out: (rows, n) = silu(gate) * up, row by row.
+void ck_swiglu_f32_ref(const float *gate_up, float *out, size_t rows, size_t n) {
+    for (size_t r = 0; r < rows; r++)
+        ck_silu_mul_f32_ref(gate_up + r * 2 * n, gate_up + r * 2 * n + n, out + r * n, n);
+}
+
+// OpenMP over (row, chunk) units, so decode (one row) still splits when n is large.
+void ck_swiglu_f32_avx2(const float *gate_up, float *out, size_t rows, size_t n) {
+    const size_t chunks = (n + CHUNK - 1) / CHUNK;
+#pragma omp parallel for collapse(2) schedule(static) if (rows * n >= PARALLEL_MIN)
+    for (size_t r = 0; r < rows; r++) {
+        for (size_t c = 0; c < chunks; c++) {
+            const float *g = gate_up + r * 2 * n;
+            const size_t i0 = c * CHUNK;
+            silu_mul_range_avx2(g, g + n, out + r * n, i0, i0 + CHUNK < n ? i0 + CHUNK : n);
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Softmax of one row, in place
 // ---------------------------------------------------------------------------------------------

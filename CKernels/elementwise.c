@@ -25,21 +25,14 @@
 // RMSNorm
 // ---------------------------------------------------------------------------------------------
 
-// x, y: (rows, dim), may alias  w: (dim)
-// As Hugging Face's Qwen3RMSNorm does in float32: var = mean(x^2), y = w * (x * rsqrt(var + eps)).
-// The sum of squares is accumulated in double, which stands in for torch's pairwise float sum.
-// Each y[i] is written after every read of x[i], so y == x works.
-void ck_rmsnorm_f32_ref(const float *x, const float *w, float *y, size_t rows, size_t dim,
-                        float eps) {
-#pragma omp parallel for schedule(static) if (rows > 1 && rows * dim >= PARALLEL_MIN)
-    for (size_t r = 0; r < rows; r++) {
-        const float *xr = x + r * dim;
-        float *yr = y + r * dim;
-        double ss = 0.0;
-        for (size_t i = 0; i < dim; i++) ss += (double)xr[i] * xr[i];
-        const float inv = 1.0f / sqrtf((float)(ss / (double)dim) + eps);
-        for (size_t i = 0; i < dim; i++) yr[i] = w[i] * (xr[i] * inv);
-    }
+// One row of dim floats, as Hugging Face's Qwen3RMSNorm does in float32: var = mean(x^2),
+// y = w * (x * rsqrt(var + eps)). The sum of squares is accumulated in double, which stands in
+// for torch's pairwise float sum. Each y[i] is written after every read of x[i], so y == x works.
+static void rmsnorm_row_ref(const float *x, const float *w, float *y, size_t dim, float eps) {
+    double ss = 0.0;
+    for (size_t i = 0; i < dim; i++) ss += (double)x[i] * x[i];
+    const float inv = 1.0f / sqrtf((float)(ss / (double)dim) + eps);
+    for (size_t i = 0; i < dim; i++) y[i] = w[i] * (x[i] * inv);
 }
 
 // One row. Four float accumulators (32 partial sums) keep the FMA pipes busy and the rounding
@@ -77,11 +70,37 @@ AVX2 static void rmsnorm_row_avx2(const float *x, const float *w, float *y, size
     }
 }
 
+typedef void (*rmsnorm_row_fn)(const float *x, const float *w, float *y, size_t dim, float eps);
+
+// The rows of one kernel call: H heads of D floats for each of T tokens, token t's heads
+// starting at x + t * ldx (a row of the fused q/k/v projection, or of a plain (rows, dim) tensor
+// with H = 1). OpenMP over the T x H rows; the row function is the ISA's.
+static void rmsnorm_heads(rmsnorm_row_fn row, const float *x, size_t ldx, const float *w, float *y,
+                          size_t T, size_t H, size_t D, float eps) {
+#pragma omp parallel for collapse(2) schedule(static) if (T * H > 1 && T * H * D >= PARALLEL_MIN)
+    for (size_t t = 0; t < T; t++)
+        for (size_t h = 0; h < H; h++) row(x + t * ldx + h * D, w, y + (t * H + h) * D, D, eps);
+}
+
+void ck_rmsnorm_heads_f32_ref(const float *x, size_t ldx, const float *w, float *y, size_t T,
+                              size_t H, size_t D, float eps) {
+    rmsnorm_heads(rmsnorm_row_ref, x, ldx, w, y, T, H, D, eps);
+}
+
+void ck_rmsnorm_heads_f32_avx2(const float *x, size_t ldx, const float *w, float *y, size_t T,
+                               size_t H, size_t D, float eps) {
+    rmsnorm_heads(rmsnorm_row_avx2, x, ldx, w, y, T, H, D, eps);
+}
+
 // x, y: (rows, dim), may alias  w: (dim)
+void ck_rmsnorm_f32_ref(const float *x, const float *w, float *y, size_t rows, size_t dim,
+                        float eps) {
+    ck_rmsnorm_heads_f32_ref(x, dim, w, y, rows, 1, dim, eps);
+}
+
 void ck_rmsnorm_f32_avx2(const float *x, const float *w, float *y, size_t rows, size_t dim,
                          float eps) {
-#pragma omp parallel for schedule(static) if (rows > 1 && rows * dim >= PARALLEL_MIN)
-    for (size_t r = 0; r < rows; r++) rmsnorm_row_avx2(x + r * dim, w, y + r * dim, dim, eps);
+    ck_rmsnorm_heads_f32_avx2(x, dim, w, y, rows, 1, dim, eps);
 }
 
 // ---------------------------------------------------------------------------------------------

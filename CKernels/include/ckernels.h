@@ -115,6 +115,13 @@ void ck_rmsnorm_f32_ref(const float *x, const float *w, float *y, size_t rows, s
                         float eps);
 void ck_rmsnorm_f32_avx2(const float *x, const float *w, float *y, size_t rows, size_t dim,
                          float eps);
+// The same per head of a strided tensor: token t's H heads of D floats start at x + t * ldx
+// (q or k inside a row of the fused q/k/v projection); y: (T, H, D) contiguous, may alias x
+// only when ldx == H * D.   x: (T, ldx)  w: (D)
+void ck_rmsnorm_heads_f32_ref(const float *x, size_t ldx, const float *w, float *y, size_t T,
+                              size_t H, size_t D, float eps);
+void ck_rmsnorm_heads_f32_avx2(const float *x, size_t ldx, const float *w, float *y, size_t T,
+                               size_t H, size_t D, float eps);
 
 // Rotary embedding, Hugging Face rotate-half layout, in place. For token t and every head:
 //   (x[i], x[i + D/2]) <- (x[i] cos - x[i + D/2] sin, x[i + D/2] cos + x[i] sin), i < D/2,
@@ -129,6 +136,10 @@ void ck_rope_f32_avx2(float *x, size_t T, size_t H, size_t D, const int32_t *pos
 // gate, up, out: (n); out may alias gate or up.
 void ck_silu_mul_f32_ref(const float *gate, const float *up, float *out, size_t n);
 void ck_silu_mul_f32_avx2(const float *gate, const float *up, float *out, size_t n);
+// The same over the rows of the fused gate/up projection: out[r] = silu(gate_up[r, :n]) * gate_up[r, n:].
+// gate_up: (rows, 2n)  out: (rows, n)
+void ck_swiglu_f32_ref(const float *gate_up, float *out, size_t rows, size_t n);
+void ck_swiglu_f32_avx2(const float *gate_up, float *out, size_t rows, size_t n);
 
 // y[n] += x[n]   (residual connection)
 void ck_add_f32_ref(float *y, const float *x, size_t n);

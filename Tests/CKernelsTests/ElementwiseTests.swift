@@ -52,6 +52,34 @@ final class ElementwiseTests: XCTestCase {
         }
     }
 
+    /// Heads read from rows of a fused projection (row stride larger than the heads) give exactly
+    /// what the row kernel gives on the same heads copied out contiguously.
+    func testRMSNormHeadsOfStridedRowsEqualsContiguousRows() {
+        typealias Heads = (UnsafePointer<Float>?, Int, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?,
+                           Int, Int, Int, Float) -> Void
+        var kernels: [(String, Heads, RMSNorm)] = [("ref", ck_rmsnorm_heads_f32_ref, ck_rmsnorm_f32_ref)]
+        if avx2 { kernels.append(("avx2", ck_rmsnorm_heads_f32_avx2, ck_rmsnorm_f32_avx2)) }
+        var rng = Rng(22)
+        for (name, heads, rows) in kernels {
+            for (tokens, h, d, offset, extra) in [(1, 1, 5, 0, 0), (3, 4, 9, 7, 13), (33, 16, 128, 2048, 2048),
+                                                 (300, 8, 128, 0, 3072)] {
+                let ldx = offset + h * d + extra
+                let x = rng.floats(tokens * ldx, scale: 3), w = rng.floats(d, scale: 2)
+                var contiguous = [Float](repeating: 0, count: tokens * h * d)
+                for t in 0..<tokens {
+                    for i in 0..<h * d { contiguous[t * h * d + i] = x[t * ldx + offset + i] }
+                }
+                var want = [Float](repeating: .nan, count: tokens * h * d)
+                rows(contiguous, w, &want, tokens * h, d, 1e-6)
+                var got = [Float](repeating: .nan, count: tokens * h * d)
+                withThreads(2) {
+                    x.withUnsafeBufferPointer { heads($0.baseAddress! + offset, ldx, w, &got, tokens, h, d, 1e-6) }
+                }
+                assertBitIdentical(got, want, "rmsnorm_heads \(name) T=\(tokens) H=\(h) D=\(d) ldx=\(ldx)")
+            }
+        }
+    }
+
     // MARK: RoPE
 
     private typealias Rope = (UnsafeMutablePointer<Float>?, Int, Int, Int, UnsafePointer<Int32>?,
@@ -143,6 +171,29 @@ final class ElementwiseTests: XCTestCase {
                 }
                 assertBitIdentical(aliasGate, out, "silu_mul \(name) out == gate")
                 assertBitIdentical(aliasUp, out, "silu_mul \(name) out == up")
+            }
+        }
+    }
+
+    /// SwiGLU over the rows of the fused gate/up projection is silu_mul on each row's halves.
+    func testSwiGLUOfFusedRowsEqualsSiluMulOfHalves() {
+        typealias SwiGLU = (UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, Int, Int) -> Void
+        var kernels: [(String, SwiGLU, SiluMul)] = [("ref", ck_swiglu_f32_ref, ck_silu_mul_f32_ref)]
+        if avx2 { kernels.append(("avx2", ck_swiglu_f32_avx2, ck_silu_mul_f32_avx2)) }
+        var rng = Rng(45)
+        for (name, swiglu, siluMul) in kernels {
+            for (rows, n) in [(1, 1), (1, 9), (3, 17), (1, 9000), (40, 3072), (7, 5000)] {
+                let gateUp = rng.floats(rows * 2 * n, scale: 8)
+                var want = [Float](repeating: .nan, count: rows * n)
+                for r in 0..<rows {
+                    let gate = Array(gateUp[(2 * r * n)..<(2 * r * n + n)]), up = Array(gateUp[(2 * r * n + n)..<(2 * r * n + 2 * n)])
+                    var row = [Float](repeating: .nan, count: n)
+                    siluMul(gate, up, &row, n)
+                    want.replaceSubrange((r * n)..<(r * n + n), with: row)
+                }
+                var got = [Float](repeating: .nan, count: rows * n)
+                withThreads(2) { swiglu(gateUp, &got, rows, n) }
+                assertBitIdentical(got, want, "swiglu \(name) rows=\(rows) n=\(n)")
             }
         }
     }
