@@ -34,7 +34,14 @@ public enum ToolMain {
             failure = "\(error)"
         }
         if let failure {
-            if (MPICommunicator.launchedRanks()?.rank ?? 0) == 0 { report(tool, failure) }
+            if (MPICommunicator.launchedRanks()?.rank ?? 0) == 0 {
+                report(tool, failure)
+            } else {
+                // Rank 0 reports and exits 1, and mpirun then ends this rank. Exiting first would
+                // make mpirun kill rank 0 before it reported (seen on a loaded host); the wait only
+                // bounds the case where rank 0 somehow did not fail.
+                Thread.sleep(forTimeInterval: 5)
+            }
             Foundation.exit(1)
         }
     }
