@@ -211,7 +211,7 @@ private struct HFConfig: Decodable {
 
 extension Qwen3Config {
     /// config.json in Hugging Face's key names, as the synthetic checkpoint generator writes it.
-    public func huggingFaceJSON() -> Data {
+    public func huggingFaceJSON() throws -> Data {
         let object: [String: Any] = [
             "architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3",
             "vocab_size": vocabSize, "hidden_size": hiddenSize,
@@ -223,6 +223,6 @@ extension Qwen3Config {
             "hidden_act": "silu", "use_sliding_window": false, "rope_scaling": NSNull(),
             "torch_dtype": "bfloat16",
         ]
-        return try! JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+        return try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
     }
 }

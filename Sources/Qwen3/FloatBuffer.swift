@@ -11,9 +11,11 @@ public final class AlignedBuffer<Element> {
     /// Whether the buffer was placed on huge-page boundaries and hinted MADV_HUGEPAGE.
     public let hugePageHinted: Bool
 
-    public init(count: Int) {
+    /// Throws, naming the byte count, when the memory cannot be had.
+    public init(count: Int) throws {
         self.count = count
-        let bytes = Swift.max(count, 1) * MemoryLayout<Element>.stride
+        let (bytes, overflow) = Swift.max(count, 1).multipliedReportingOverflow(by: MemoryLayout<Element>.stride)
+        if overflow { throw RequestError("cannot allocate \(count) elements of \(MemoryLayout<Element>.stride) bytes: the size overflows") }
         var raw: UnsafeMutableRawPointer?
         hugePageHinted = bytes >= Self.hugePageThreshold && Self.hugePagesWanted
         if hugePageHinted {
@@ -24,7 +26,7 @@ public final class AlignedBuffer<Element> {
         } else {
             _ = posix_memalign(&raw, 64, bytes)
         }
-        guard let raw else { fatalError("out of memory allocating \(bytes) bytes") }
+        guard let raw else { throw RequestError("out of memory: cannot allocate \(bytes) bytes") }
         raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
         pointer = raw.bindMemory(to: Element.self, capacity: Swift.max(count, 1))
     }

@@ -103,8 +103,9 @@ struct Kernels {
                                         UnsafeMutablePointer<Float>?, Int, Int, Float) -> Void
     typealias Rope = @convention(c) (UnsafeMutablePointer<Float>?, Int, Int, Int, UnsafePointer<Int32>?,
                                      UnsafePointer<Float>?, UnsafePointer<Float>?) -> Void
-    typealias SiluMul = @convention(c) (UnsafePointer<Float>?, UnsafePointer<Float>?,
-                                        UnsafeMutablePointer<Float>?, Int) -> Void
+    typealias RMSNormHeads = @convention(c) (UnsafePointer<Float>?, Int, UnsafePointer<Float>?,
+                                             UnsafeMutablePointer<Float>?, Int, Int, Int, Float) -> Void
+    typealias SwiGLU = @convention(c) (UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, Int, Int) -> Void
     typealias Add = @convention(c) (UnsafeMutablePointer<Float>?, UnsafePointer<Float>?, Int) -> Void
     typealias StandardAttention = @convention(c) (
         UnsafePointer<Float>?, UnsafePointer<Float>?, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?,
@@ -118,7 +119,8 @@ struct Kernels {
     let matmul: Matmul
     let rmsnorm: RMSNorm
     let rope: Rope
-    let siluMul: SiluMul
+    let rmsnormHeads: RMSNormHeads
+    let swiglu: SwiGLU
     let add: Add
     let standardAttention: StandardAttention
     let streamingAttention: StreamingAttention
@@ -143,14 +145,16 @@ struct Kernels {
         case .baseline:
             rmsnorm = ck_rmsnorm_f32_ref
             rope = ck_rope_f32_ref
-            siluMul = ck_silu_mul_f32_ref
+            rmsnormHeads = ck_rmsnorm_heads_f32_ref
+            swiglu = ck_swiglu_f32_ref
             add = ck_add_f32_ref
             standardAttention = ck_attention_standard_f32_ref
             streamingAttention = ck_attention_streaming_f32_ref
         case .avx2, .avx512:
             rmsnorm = ck_rmsnorm_f32_avx2
             rope = ck_rope_f32_avx2
-            siluMul = ck_silu_mul_f32_avx2
+            rmsnormHeads = ck_rmsnorm_heads_f32_avx2
+            swiglu = ck_swiglu_f32_avx2
             add = ck_add_f32_avx2
             standardAttention = ck_attention_standard_f32_avx2
             streamingAttention = isa == .avx512 ? ck_attention_streaming_f32_avx512
@@ -159,24 +163,24 @@ struct Kernels {
     }
 
     /// Lays out a linear layer's weight W[N, K] (float32, checkpoint layout) the way `matmul` reads it.
-    func prepare(weight: FloatBuffer, outFeatures n: Int, inFeatures k: Int) -> WeightStorage {
+    func prepare(weight: FloatBuffer, outFeatures n: Int, inFeatures k: Int) throws -> WeightStorage {
         switch (isa, precision) {
         case (.baseline, .f32):
             return .f32(weight)
         case (.avx2, .f32):
-            let packed = FloatBuffer(count: ck_pack_f32_avx2_size(n, k))
+            let packed = try FloatBuffer(count: ck_pack_f32_avx2_size(n, k))
             ck_pack_f32_avx2(weight.pointer, packed.pointer, n, k)
             return .f32(packed)
         case (.avx512, .f32):
-            let packed = FloatBuffer(count: ck_pack_f32_avx512_size(n, k))
+            let packed = try FloatBuffer(count: ck_pack_f32_avx512_size(n, k))
             ck_pack_f32_avx512(weight.pointer, packed.pointer, n, k)
             return .f32(packed)
         case (_, .bf16):
             // Exact for a bf16 checkpoint (bf16 -> f32 -> bf16 round-trips); rounds an f32 one.
-            let halves = BFloat16Buffer(count: n * k)
+            let halves = try BFloat16Buffer(count: n * k)
             ck_convert_f32_to_bf16(weight.pointer, halves.pointer, n * k)
             if isa == .baseline { return .bf16(halves) }
-            let packed = BFloat16Buffer(count: ck_pack_bf16_size(n, k))
+            let packed = try BFloat16Buffer(count: ck_pack_bf16_size(n, k))
             ck_pack_bf16(halves.pointer, packed.pointer, n, k)
             return .bf16(packed)
         }

@@ -49,7 +49,7 @@ public final class MPICommunicator: Communicator {
     }
 
     public func allGather(_ send: UnsafePointer<Float>, into receive: UnsafeMutablePointer<Float>, counts: [Int]) {
-        precondition(counts.count == size)
+        assert(counts.count == size, "one count per rank")
         let counts32 = counts.map { Int32($0) }
         var displacements = [Int32](repeating: 0, count: size)
         for r in 1..<size { displacements[r] = displacements[r - 1] + counts32[r - 1] }

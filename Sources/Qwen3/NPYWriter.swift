@@ -4,7 +4,9 @@ import Foundation
 public enum NPYWriter {
     /// Writes `values` with `shape` to `path`, replacing it atomically: a failed write leaves no file.
     public static func write(_ values: UnsafeBufferPointer<Float>, shape: [Int], to path: String) throws {
-        precondition(shape.reduce(1, *) == values.count)
+        guard shape.reduce(1, *) == values.count else {
+            throw RequestError("cannot write \(path): \(values.count) values do not fill shape \(shape)")
+        }
         let dims = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
         var header = "{'descr': '<f4', 'fortran_order': False, 'shape': \(dims), }"
         // Magic (6) + version (2) + length (2) + header must be a multiple of 64, ending in '\n'.

@@ -1,4 +1,5 @@
-// Profile.swift — time, FLOPs and bytes moved per operation class of the forward pass, when asked for; free when not.
+// Profile.swift — time, FLOPs and bytes moved per operation class of the forward pass, when asked for;
+// free when not. The FLOPs and bytes come from CostModel.swift.
 import Foundation
 
 /// The operation classes a forward pass is timed by.
@@ -42,20 +43,13 @@ public final class OpProfile {
     public init() {}
 
     @inline(__always)
-    func measure(_ op: ProfiledOp, flops work: Double = 0, bytes traffic: Double = 0, _ body: () -> Void) {
+    func measure(_ op: ProfiledOp, cost: OpCost, _ body: () -> Void) {
         let start = DispatchTime.now().uptimeNanoseconds
         body()
         nanoseconds[op, default: 0] += DispatchTime.now().uptimeNanoseconds - start
-        flops[op, default: 0] += work
-        bytes[op, default: 0] += traffic
+        flops[op, default: 0] += cost.flops
+        bytes[op, default: 0] += cost.bytes
     }
 
     public var totalNanoseconds: UInt64 { nanoseconds.values.reduce(0, +) }
-}
-
-extension Linear {
-    /// Bytes one `apply` over `rows` rows moves: the weights streamed, the input read, the output written.
-    func bytesMoved(rows: Int) -> Double {
-        Double(byteCount + MemoryLayout<Float>.size * rows * (inFeatures + outFeatures))
-    }
 }

@@ -8,10 +8,10 @@ struct RotaryTable {
 
     /// Rounds as Hugging Face does (inv_freq and the angle in float32) so long prompts agree with
     /// the reference; the cosine itself is taken in double and rounded once.
-    init(positions: Int, headDim: Int, theta: Double) {
+    init(positions: Int, headDim: Int, theta: Double) throws {
         let half = headDim / 2
-        cos = FloatBuffer(count: positions * half)
-        sin = FloatBuffer(count: positions * half)
+        cos = try FloatBuffer(count: positions * half)
+        sin = try FloatBuffer(count: positions * half)
         let invFreq = (0..<half).map { i in Float(1.0 / Foundation.pow(theta, Double(2 * i) / Double(headDim))) }
         for p in 0..<positions {
             for i in 0..<half {

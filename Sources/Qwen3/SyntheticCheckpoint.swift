@@ -11,7 +11,7 @@ public enum SyntheticCheckpoint {
     public static func write(config: Qwen3Config, dtype: TensorDType, seed: UInt64 = 0, to folder: String) throws {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let url = URL(fileURLWithPath: folder)
-        var json = config.huggingFaceJSON()
+        var json = try config.huggingFaceJSON()
         if dtype != .bf16, var object = try JSONSerialization.jsonObject(with: json) as? [String: Any] {
             object["torch_dtype"] = dtype == .f32 ? "float32" : "float16"
             json = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])

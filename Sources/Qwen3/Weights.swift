@@ -2,41 +2,35 @@
 import CKernels
 import Foundation
 
-/// One decoder layer's weights, as this rank holds them.
+/// One decoder layer's weights, as this rank holds them. Projections that read the same input are
+/// one column-parallel GEMM, their weights concatenated along the output dimension at load.
 final class LayerWeights {
-    let inputNorm: FloatBuffer      // (hidden)
-    let qProj: Linear               // column-parallel: (local q heads * head_dim, hidden)
-    let kProj: Linear               // column-parallel: (local kv slots * head_dim, hidden)
-    let vProj: Linear               // column-parallel: (local kv slots * head_dim, hidden)
-    let qNorm: FloatBuffer          // (head_dim)
-    let kNorm: FloatBuffer          // (head_dim)
-    let oProj: Linear               // row-parallel: (hidden, local q heads * head_dim)
-    let oBias: FloatBuffer?         // (hidden), added once after the all-reduce
+    let inputNorm: FloatBuffer          // (hidden)
+    let qkvProj: Linear                 // column-parallel: ((local q heads + 2 local kv slots) * head_dim, hidden)
+    let qNorm: FloatBuffer              // (head_dim)
+    let kNorm: FloatBuffer              // (head_dim)
+    let oProj: Linear                   // row-parallel: (hidden, local q heads * head_dim)
+    let oBias: FloatBuffer?             // (hidden), added once after the all-reduce
     let postAttentionNorm: FloatBuffer  // (hidden)
-    let gateProj: Linear            // column-parallel: (local intermediate, hidden)
-    let upProj: Linear              // column-parallel: (local intermediate, hidden)
-    let downProj: Linear            // row-parallel: (hidden, local intermediate)
+    let gateUpProj: Linear              // column-parallel: (2 * local intermediate, hidden), gate rows then up rows
+    let downProj: Linear                // row-parallel: (hidden, local intermediate)
 
-    init(inputNorm: FloatBuffer, qProj: Linear, kProj: Linear, vProj: Linear, qNorm: FloatBuffer,
-         kNorm: FloatBuffer, oProj: Linear, oBias: FloatBuffer?, postAttentionNorm: FloatBuffer,
-         gateProj: Linear, upProj: Linear, downProj: Linear) {
+    init(inputNorm: FloatBuffer, qkvProj: Linear, qNorm: FloatBuffer, kNorm: FloatBuffer, oProj: Linear,
+         oBias: FloatBuffer?, postAttentionNorm: FloatBuffer, gateUpProj: Linear, downProj: Linear) {
         self.inputNorm = inputNorm
-        self.qProj = qProj
-        self.kProj = kProj
-        self.vProj = vProj
+        self.qkvProj = qkvProj
         self.qNorm = qNorm
         self.kNorm = kNorm
         self.oProj = oProj
         self.oBias = oBias
         self.postAttentionNorm = postAttentionNorm
-        self.gateProj = gateProj
-        self.upProj = upProj
+        self.gateUpProj = gateUpProj
         self.downProj = downProj
     }
 
     var byteCount: Int {
         [inputNorm, qNorm, kNorm, postAttentionNorm].reduce(0) { $0 + $1.byteCount }
-            + [qProj, kProj, vProj, oProj, gateProj, upProj, downProj].reduce(0) { $0 + $1.byteCount }
+            + [qkvProj, oProj, gateUpProj, downProj].reduce(0) { $0 + $1.byteCount }
             + (oBias?.byteCount ?? 0)
     }
 }
@@ -82,20 +76,20 @@ struct WeightLoader {
             let attention = p + "self_attn."
             let qRows = plan.queryHeads.lowerBound * d ..< plan.queryHeads.upperBound * d
             let kvRows = plan.kvHeads.map { $0 * d ..< ($0 + 1) * d }
+            let (q, kv, inter) = (c.numHeads * d, c.numKVHeads * d, c.intermediateSize)
             let bias = c.attentionBias
             layers.append(LayerWeights(
                 inputNorm: try full(p + "input_layernorm.weight", shape: [c.hiddenSize]),
-                qProj: try columnParallel(attention + "q_proj", rows: [qRows], total: c.numHeads * d, bias: bias),
-                kProj: try columnParallel(attention + "k_proj", rows: kvRows, total: c.numKVHeads * d, bias: bias),
-                vProj: try columnParallel(attention + "v_proj", rows: kvRows, total: c.numKVHeads * d, bias: bias),
+                qkvProj: try columnParallel([(attention + "q_proj", [qRows], q), (attention + "k_proj", kvRows, kv),
+                                             (attention + "v_proj", kvRows, kv)], bias: bias),
                 qNorm: try full(attention + "q_norm.weight", shape: [d]),
                 kNorm: try full(attention + "k_norm.weight", shape: [d]),
-                oProj: try rowParallel(attention + "o_proj.weight", columns: qRows, total: c.numHeads * d),
+                oProj: try rowParallel(attention + "o_proj.weight", columns: qRows, total: q),
                 oBias: bias ? try full(attention + "o_proj.bias", shape: [c.hiddenSize]) : nil,
                 postAttentionNorm: try full(p + "post_attention_layernorm.weight", shape: [c.hiddenSize]),
-                gateProj: try columnParallel(p + "mlp.gate_proj", rows: [plan.intermediate], total: c.intermediateSize, bias: false),
-                upProj: try columnParallel(p + "mlp.up_proj", rows: [plan.intermediate], total: c.intermediateSize, bias: false),
-                downProj: try rowParallel(p + "mlp.down_proj.weight", columns: plan.intermediate, total: c.intermediateSize)))
+                gateUpProj: try columnParallel([(p + "mlp.gate_proj", [plan.intermediate], inter),
+                                                (p + "mlp.up_proj", [plan.intermediate], inter)], bias: false),
+                downProj: try rowParallel(p + "mlp.down_proj.weight", columns: plan.intermediate, total: inter)))
         }
         let finalNorm = try full("model.norm.weight", shape: [c.hiddenSize])
         let lmHead: Linear
@@ -107,7 +101,7 @@ struct WeightLoader {
             lmHead = try vocabularyShard(of: "model.embed_tokens.weight", embedding: embedding)
         }
         return ModelWeights(embedding: embedding, layers: layers, finalNorm: finalNorm, lmHead: lmHead,
-                            checkpointDType: checkpoint.tensor("model.embed_tokens.weight")!.dtype)
+                            checkpointDType: try lookup("model.embed_tokens.weight").dtype)
     }
 
     /// Every tensor the config implies is present, and nothing else is.
@@ -136,8 +130,14 @@ struct WeightLoader {
         }
     }
 
+    /// A tensor checkNames has found present.
+    private func lookup(_ name: String) throws -> TensorView {
+        guard let t = checkpoint.tensor(name) else { throw ModelLoadError(path, "missing tensor \(name)") }
+        return t
+    }
+
     private func tensor(_ name: String, shape: [Int]) throws -> TensorView {
-        let t = checkpoint.tensor(name)!
+        let t = try lookup(name)
         if t.shape != shape {
             throw ModelLoadError(t.path, "tensor \(name) has shape \(t.shape), config.json implies \(shape)")
         }
@@ -147,47 +147,45 @@ struct WeightLoader {
     /// A whole tensor as float32.
     private func full(_ name: String, shape: [Int]) throws -> FloatBuffer {
         let t = try tensor(name, shape: shape)
-        let out = FloatBuffer(count: t.elementCount)
+        let out = try FloatBuffer(count: t.elementCount)
         try Self.convert(t, from: 0, count: t.elementCount, into: out.pointer)
         return out
     }
 
-    /// Output rows `rows` (concatenated in order) of a (total, hidden) weight and its bias.
-    private func columnParallel(_ prefix: String, rows: [Range<Int>], total: Int, bias: Bool) throws -> Linear {
+    /// One column-parallel layer from the output rows `rows` of each (total, hidden) weight in
+    /// `parts`, concatenated in order (q, k, v or gate, up: their outputs then come from one GEMM),
+    /// with the same rows of their biases.
+    private func columnParallel(_ parts: [(prefix: String, rows: [Range<Int>], total: Int)], bias: Bool) throws -> Linear {
         let k = config.hiddenSize
-        let t = try tensor(prefix + ".weight", shape: [total, k])
-        let n = rows.reduce(0) { $0 + $1.count }
-        let raw = FloatBuffer(count: n * k)
+        let n = parts.reduce(0) { $0 + $1.rows.reduce(0) { $0 + $1.count } }
+        let raw = try FloatBuffer(count: n * k)
+        let biasBuffer = bias ? try FloatBuffer(count: n) : nil
         var at = 0
-        for range in rows {
-            try Self.convert(t, from: range.lowerBound * k, count: range.count * k, into: raw.pointer + at * k)
-            at += range.count
-        }
-        var biasBuffer: FloatBuffer?
-        if bias {
-            let b = try tensor(prefix + ".bias", shape: [total])
-            let buffer = FloatBuffer(count: n)
-            at = 0
-            for range in rows {
-                try Self.convert(b, from: range.lowerBound, count: range.count, into: buffer.pointer + at)
+        for part in parts {
+            let t = try tensor(part.prefix + ".weight", shape: [part.total, k])
+            let b = bias ? try tensor(part.prefix + ".bias", shape: [part.total]) : nil
+            for range in part.rows {
+                try Self.convert(t, from: range.lowerBound * k, count: range.count * k, into: raw.pointer + at * k)
+                if let b, let biasBuffer {
+                    try Self.convert(b, from: range.lowerBound, count: range.count, into: biasBuffer.pointer + at)
+                }
                 at += range.count
             }
-            biasBuffer = buffer
         }
         return Linear(outFeatures: n, inFeatures: k,
-                      weight: kernels.prepare(weight: raw, outFeatures: n, inFeatures: k), bias: biasBuffer)
+                      weight: try kernels.prepare(weight: raw, outFeatures: n, inFeatures: k), bias: biasBuffer)
     }
 
     /// Input columns `columns` of a (hidden, total) weight: this rank's partial sum of the output.
     private func rowParallel(_ name: String, columns: Range<Int>, total: Int) throws -> Linear {
         let n = config.hiddenSize, k = columns.count
         let t = try tensor(name, shape: [n, total])
-        let raw = FloatBuffer(count: n * k)
+        let raw = try FloatBuffer(count: n * k)
         for row in 0..<n {
             try Self.convert(t, from: row * total + columns.lowerBound, count: k, into: raw.pointer + row * k)
         }
         return Linear(outFeatures: n, inFeatures: k,
-                      weight: kernels.prepare(weight: raw, outFeatures: n, inFeatures: k), bias: nil)
+                      weight: try kernels.prepare(weight: raw, outFeatures: n, inFeatures: k), bias: nil)
     }
 
     /// This rank's vocabulary rows of the output projection. A tied baseline run on one rank reads
@@ -199,14 +197,14 @@ struct WeightLoader {
         if let embedding, rows.count == v, kernels.isa == .baseline, kernels.precision == .f32 {
             return Linear(outFeatures: v, inFeatures: k, weight: .f32(embedding), bias: nil)
         }
-        let raw = FloatBuffer(count: rows.count * k)
+        let raw = try FloatBuffer(count: rows.count * k)
         if let embedding {
             (raw.pointer).update(from: embedding.pointer + rows.lowerBound * k, count: rows.count * k)
         } else {
             try Self.convert(t, from: rows.lowerBound * k, count: rows.count * k, into: raw.pointer)
         }
         return Linear(outFeatures: rows.count, inFeatures: k,
-                      weight: kernels.prepare(weight: raw, outFeatures: rows.count, inFeatures: k), bias: nil)
+                      weight: try kernels.prepare(weight: raw, outFeatures: rows.count, inFeatures: k), bias: nil)
     }
 
     /// Converts `count` elements starting at element `from` of a tensor to float32, refusing

@@ -14,12 +14,12 @@ struct Inputs {
     let keys: FloatBuffer    // (kvHeads, S, headDim)
     let values: FloatBuffer  // (kvHeads, S, headDim)
 
-    init(shape: Shape, seqLen s: Int, seed: UInt64) {
+    init(shape: Shape, seqLen s: Int, seed: UInt64) throws {
         self.shape = shape
         seqLen = s
-        q = FloatBuffer(count: s * shape.heads * shape.headDim)
-        keys = FloatBuffer(count: shape.kvHeads * s * shape.headDim)
-        values = FloatBuffer(count: shape.kvHeads * s * shape.headDim)
+        q = try FloatBuffer(count: s * shape.heads * shape.headDim)
+        keys = try FloatBuffer(count: shape.kvHeads * s * shape.headDim)
+        values = try FloatBuffer(count: shape.kvHeads * s * shape.headDim)
         var random = SplitMix64(seed: seed ^ UInt64(s))
         for buffer in [q, keys, values] {
             // Uniform in [-1, 1): 24 random bits.
@@ -77,7 +77,7 @@ struct AttentionSweep {
         var rows: [ResultRow] = []
         for shape in s.shapes {
             for seqLen in s.seqLens {
-                let inputs = Inputs(shape: shape, seqLen: seqLen, seed: s.seed)
+                let inputs = try Inputs(shape: shape, seqLen: seqLen, seed: s.seed)
                 for phase in s.phases {
                     let problem = Problem(phase: phase, inputs: inputs)
                     for isaKernels in kernels {
@@ -87,7 +87,7 @@ struct AttentionSweep {
                                 for kind in s.kernels {
                                     progress.begin("\(phase.rawValue) S=\(seqLen) \(shape.label) \(isaKernels.isa.rawValue) "
                                                    + "\(split.map { "split by \($0.rawValue) " } ?? "")\(kind.label) \(threads.count) threads")
-                                    group.append((kind, runner.measure(problem, kind: kind, kernels: isaKernels, split: split,
+                                    group.append((kind, try runner.measure(problem, kind: kind, kernels: isaKernels, split: split,
                                                                        threads: threads.count)))
                                 }
                                 if comm.rank == 0 {
@@ -144,7 +144,7 @@ struct Runner {
     let comm: Communicator
     let progress: SweepProgress
 
-    func measure(_ p: Problem, kind: AttentionKind, kernels: AttentionKernels, split: Split?, threads: Int) -> Measurement {
+    func measure(_ p: Problem, kind: AttentionKind, kernels: AttentionKernels, split: Split?, threads: Int) throws -> Measurement {
         ck_set_num_threads(Int32(threads))
         let total = (settings.warmup + settings.iterations) * (comm.size > 1 ? 2 : 1)
         var done = 0
@@ -158,7 +158,7 @@ struct Runner {
         var reference: FloatBuffer?
         var single: [Double] = []
         if comm.rank == 0 {
-            let scratch = FloatBuffer(count: scratchFloats), out = FloatBuffer(count: p.outputFloats)
+            let scratch = try FloatBuffer(count: scratchFloats), out = try FloatBuffer(count: p.outputFloats)
             single = timed(tick) {
                 kernels.run(kind, q: p.query, keys: p.inputs.keys.pointer, values: p.inputs.values.pointer,
                             out: out.pointer, tokens: p.tokens, pos0: p.pos0, heads: p.shape.heads,
@@ -174,9 +174,9 @@ struct Runner {
         sleepingBarrier(comm)
         let plan: SplitPlan
         switch (split, p.phase) {
-        case (.heads, _): plan = HeadSplit(problem: p, kind: kind, threads: threads, comm: comm, kernels: kernels)
-        case (.sequence, .prefill): plan = SequencePrefill(problem: p, kind: kind, threads: threads, comm: comm, kernels: kernels)
-        case (.sequence, .decode): plan = SequenceDecode(problem: p, threads: threads, comm: comm)
+        case (.heads, _): plan = try HeadSplit(problem: p, kind: kind, threads: threads, comm: comm, kernels: kernels)
+        case (.sequence, .prefill): plan = try SequencePrefill(problem: p, kind: kind, threads: threads, comm: comm, kernels: kernels)
+        case (.sequence, .decode): plan = try SequenceDecode(problem: p, threads: threads, comm: comm)
         }
         var samples: [Double] = [], comms: [Double] = []
         for i in 0..<(settings.warmup + settings.iterations) {
@@ -191,7 +191,7 @@ struct Runner {
             tick()
         }
         let slowest = comm.max(samples + comms)
-        let output = plan.gatherOutput()
+        let output = try plan.gatherOutput()
         var diff: Double?
         if let reference {
             diff = 0

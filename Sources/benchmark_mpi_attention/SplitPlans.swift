@@ -13,7 +13,7 @@ protocol SplitPlan {
     /// Local attention and its communication.
     func step()
     /// The full output (tokens, heads, headDim) on every rank after a step (untimed).
-    func gatherOutput() -> UnsafePointer<Float>
+    func gatherOutput() throws -> UnsafePointer<Float>
 }
 
 /// `n` items in `parts` contiguous ranges, as even as possible.
@@ -32,7 +32,7 @@ final class HeadSplit: SplitPlan {
     var localKernel: String? { nil }
     var scratchFloats: Int { scratch.count }
 
-    init(problem p: Problem, kind: AttentionKind, threads: Int, comm: Communicator, kernels: AttentionKernels) {
+    init(problem p: Problem, kind: AttentionKind, threads: Int, comm: Communicator, kernels: AttentionKernels) throws {
         (self.p, self.kind, self.threads, self.comm, self.kernels) = (p, kind, threads, comm, kernels)
         let s = p.shape, d = s.headDim, group = s.group, t = p.tokens
         let kvRanges = evenRanges(s.kvHeads, parts: comm.size)
@@ -40,15 +40,15 @@ final class HeadSplit: SplitPlan {
         headRanges = kvRanges.map { ($0.lowerBound * group)..<($0.upperBound * group) }
         counts = headRanges.map { t * $0.count * d }
         let mine = headRanges[comm.rank]
-        localQ = FloatBuffer(count: t * mine.count * d)
+        localQ = try FloatBuffer(count: t * mine.count * d)
         for i in 0..<t {  // (T, heads, D) -> (T, my heads, D): this rank's q projection
             (localQ.pointer + i * mine.count * d).update(from: p.query + (i * s.heads + mine.lowerBound) * d, count: mine.count * d)
         }
-        localOut = FloatBuffer(count: t * mine.count * d)
-        scratch = FloatBuffer(count: AttentionKernels.scratchFloats(kind, tokens: t, pos0: p.pos0, headDim: d,
+        localOut = try FloatBuffer(count: t * mine.count * d)
+        scratch = try FloatBuffer(count: AttentionKernels.scratchFloats(kind, tokens: t, pos0: p.pos0, headDim: d,
                                                                           group: s.group, slots: threads))
-        gathered = FloatBuffer(count: p.outputFloats)
-        out = FloatBuffer(count: p.outputFloats)
+        gathered = try FloatBuffer(count: p.outputFloats)
+        out = try FloatBuffer(count: p.outputFloats)
     }
 
     func step() {
@@ -68,7 +68,7 @@ final class HeadSplit: SplitPlan {
         }
     }
 
-    func gatherOutput() -> UnsafePointer<Float> { UnsafePointer(out.pointer) }
+    func gatherOutput() throws -> UnsafePointer<Float> { UnsafePointer(out.pointer) }
 }
 
 /// Prefill split by query tokens, zig-zag: the prompt is cut into 2P chunks and rank r owns chunks
@@ -87,7 +87,7 @@ final class SequencePrefill: SplitPlan {
     var localKernel: String? { nil }
     var scratchFloats: Int { scratch.count }
 
-    init(problem p: Problem, kind: AttentionKind, threads: Int, comm: Communicator, kernels: AttentionKernels) {
+    init(problem p: Problem, kind: AttentionKind, threads: Int, comm: Communicator, kernels: AttentionKernels) throws {
         (self.p, self.kind, self.threads, self.comm, self.kernels) = (p, kind, threads, comm, kernels)
         let s = p.shape, d = s.headDim, n = p.seqLen, ranks = comm.size
         let chunks = evenRanges(n, parts: 2 * ranks)
@@ -95,8 +95,8 @@ final class SequencePrefill: SplitPlan {
         let tokens = owned.map { $0.reduce(0) { $0 + $1.count } }
         kvCounts = tokens.map { s.kvHeads * $0 * d }
         let mine = owned[comm.rank], myTokens = tokens[comm.rank]
-        sendKeys = FloatBuffer(count: kvCounts[comm.rank])
-        sendValues = FloatBuffer(count: kvCounts[comm.rank])
+        sendKeys = try FloatBuffer(count: kvCounts[comm.rank])
+        sendValues = try FloatBuffer(count: kvCounts[comm.rank])
         for kv in 0..<s.kvHeads {  // this rank's own K/V rows, as its k/v projections would give them
             var row = 0
             for chunk in mine {
@@ -106,15 +106,15 @@ final class SequencePrefill: SplitPlan {
                 row += chunk.count
             }
         }
-        received = FloatBuffer(count: s.kvHeads * n * d)
-        cacheKeys = FloatBuffer(count: s.kvHeads * n * d)
-        cacheValues = FloatBuffer(count: s.kvHeads * n * d)
-        localOut = FloatBuffer(count: myTokens * s.heads * d)
+        received = try FloatBuffer(count: s.kvHeads * n * d)
+        cacheKeys = try FloatBuffer(count: s.kvHeads * n * d)
+        cacheValues = try FloatBuffer(count: s.kvHeads * n * d)
+        localOut = try FloatBuffer(count: myTokens * s.heads * d)
         let most = mine.map {
             AttentionKernels.scratchFloats(kind, tokens: $0.count, pos0: $0.lowerBound, headDim: d,
                                            group: s.group, slots: threads)
         }.max() ?? 0
-        scratch = FloatBuffer(count: most)
+        scratch = try FloatBuffer(count: most)
     }
 
     func step() {
@@ -153,10 +153,10 @@ final class SequencePrefill: SplitPlan {
         }
     }
 
-    func gatherOutput() -> UnsafePointer<Float> {
+    func gatherOutput() throws -> UnsafePointer<Float> {
         let s = p.shape, rowFloats = s.heads * s.headDim
         let counts = owned.map { $0.reduce(0) { $0 + $1.count } * rowFloats }
-        let gathered = FloatBuffer(count: p.outputFloats), out = FloatBuffer(count: p.outputFloats)
+        let gathered = try FloatBuffer(count: p.outputFloats), out = try FloatBuffer(count: p.outputFloats)
         comm.allGather(localOut.pointer, into: gathered.pointer, counts: counts)
         scatter(gathered.pointer, rowFloats: rowFloats, rowsPerHead: 1, into: out.pointer) { _, start in start * rowFloats }
         retained = out
@@ -174,14 +174,14 @@ final class SequenceDecode: SplitPlan {
     var localKernel: String? { "partial softmax (Swift, SSE)" }
     var scratchFloats: Int { scratch.count + state.count + states.count }
 
-    init(problem p: Problem, threads: Int, comm: Communicator) {
+    init(problem p: Problem, threads: Int, comm: Communicator) throws {
         (self.p, self.threads, self.comm) = (p, threads, comm)
         let s = p.shape
         slice = evenRanges(p.seqLen, parts: comm.size)[comm.rank]
-        state = FloatBuffer(count: PartialAttention.stateFloats(heads: s.heads, headDim: s.headDim))
-        states = FloatBuffer(count: comm.size * state.count)
-        scratch = FloatBuffer(count: PartialAttention.scratchFloats(keys: slice.count, workers: threads))
-        out = FloatBuffer(count: p.outputFloats)
+        state = try FloatBuffer(count: PartialAttention.stateFloats(heads: s.heads, headDim: s.headDim))
+        states = try FloatBuffer(count: comm.size * state.count)
+        scratch = try FloatBuffer(count: PartialAttention.scratchFloats(keys: slice.count, workers: threads))
+        out = try FloatBuffer(count: p.outputFloats)
     }
 
     func step() {
@@ -193,5 +193,5 @@ final class SequenceDecode: SplitPlan {
         PartialAttention.merge(states: states.pointer, parts: comm.size, heads: s.heads, headDim: s.headDim, out: out.pointer)
     }
 
-    func gatherOutput() -> UnsafePointer<Float> { UnsafePointer(out.pointer) }
+    func gatherOutput() throws -> UnsafePointer<Float> { UnsafePointer(out.pointer) }
 }

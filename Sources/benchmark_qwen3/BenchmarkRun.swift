@@ -37,7 +37,7 @@ struct BenchmarkRun {
             ck_set_num_threads(Int32(first.threads.count))  // weights are packed with the group's first thread count
             // The model lives for its group only: the next one is loaded after this one is freed.
             let model = try agree(comm) {
-                try Qwen3Model(path: path, isa: first.method.isa, precision: first.weights, communicator: comm,
+                try Qwen3Model(path: path, config: config, isa: first.method.isa, precision: first.weights, communicator: comm,
                                parallelism: first.parallelism)
             }
             for var settings in group {
