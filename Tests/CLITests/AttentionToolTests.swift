@@ -83,11 +83,6 @@ final class AttentionToolTests: ToolTestCase {
         XCTAssertEqual(try XCTUnwrap(one["streaming"]), a, accuracy: 1e-3)
     }
 
-    /// Whether this CPU has AVX-512 (the tool's avx512 kernels need it).
-    var hasAVX512: Bool {
-        (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.contains("avx512f") ?? false
-    }
-
     /// The dimensions a row's speed-up is paired on: every option but the kernel and its tiles.
     let pairedKeys = ["seq_len", "phase", "threads", "heads", "kv_heads", "head_dim", "isa", "parallel"]
 
@@ -211,17 +206,6 @@ final class AttentionToolTests: ToolTestCase {
         let unknown = try run(["--bogus"])
         XCTAssertEqual(unknown.status, 64)
         XCTAssertEqual(unknown.stderr.split(separator: "\n").count, 1, unknown.stderr)
-    }
-
-    /// Environment for a child mpirun, without this process's own launcher variables.
-    func mpirun(_ processes: Int, _ arguments: [String]) throws -> Output {
-        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") }
-        env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
-        env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-        env["OMPI_MCA_btl"] = "self,vader"
-        return try runProgram("/usr/bin/mpirun", ["--oversubscribe", "--bind-to", "none", "-np", String(processes),
-                                                  executable.path] + arguments,
-                              environment: env, replaceEnvironment: true)
     }
 
     func testSplitsByHeadsAndSequenceMatchOneProcess() throws {

@@ -47,6 +47,28 @@ class ToolTestCase: XCTestCase {
                       stderr: String(decoding: stderr, as: UTF8.self))
     }
 
+    /// Environment for a child mpirun: this process's own MPI variables (if the tests themselves run
+    /// under a launcher) would make the child join the wrong job.
+    func mpiEnvironment() -> [String: String] {
+        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") }
+        env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+        env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        // Shared memory between ranks on one machine; no network interfaces are probed.
+        env["OMPI_MCA_btl"] = "self,vader"
+        return env
+    }
+
+    func mpirun(_ processes: Int, _ arguments: [String]) throws -> Output {
+        try runProgram("/usr/bin/mpirun",
+                       ["--oversubscribe", "--bind-to", "none", "-np", String(processes), executable.path] + arguments,
+                       environment: mpiEnvironment(), replaceEnvironment: true)
+    }
+
+    /// Whether this CPU has AVX-512 (the tool's avx512 kernels need it).
+    var hasAVX512: Bool {
+        (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.contains("avx512f") ?? false
+    }
+
     func temporary() throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("qwen3-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)

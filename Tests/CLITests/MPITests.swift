@@ -3,23 +3,6 @@ import Foundation
 import XCTest
 
 final class MPITests: ToolTestCase {
-    /// Environment for a child mpirun: this process's own MPI variables (if the tests themselves run
-    /// under a launcher) would make the child join the wrong job.
-    func mpiEnvironment() -> [String: String] {
-        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") }
-        env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
-        env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-        // Shared memory between ranks on one machine; no network interfaces are probed.
-        env["OMPI_MCA_btl"] = "self,vader"
-        return env
-    }
-
-    func mpirun(_ processes: Int, _ arguments: [String]) throws -> Output {
-        try runProgram("/usr/bin/mpirun",
-                       ["--oversubscribe", "--bind-to", "none", "-np", String(processes), executable.path] + arguments,
-                       environment: mpiEnvironment(), replaceEnvironment: true)
-    }
-
     func testLogitsEqualSingleProcessAtEveryProcessCount() throws {
         let dir = try temporary()
         let cases: [(fixture: String, counts: [Int])] = [("gqa8-untied-f32", [1, 2, 3, 4, 5, 6, 8]),

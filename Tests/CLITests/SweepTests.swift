@@ -162,16 +162,6 @@ final class SweepTests: ToolTestCase {
 
     // MARK: MPI
 
-    func mpirun(_ processes: Int, _ arguments: [String]) throws -> Output {
-        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") }
-        env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
-        env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-        env["OMPI_MCA_btl"] = "self,vader"
-        return try runProgram("/usr/bin/mpirun",
-                              ["--oversubscribe", "--bind-to", "none", "-np", String(processes), executable.path] + arguments,
-                              environment: env, replaceEnvironment: true)
-    }
-
     func testMPISweepProfilesEveryRank() throws {
         let model = try makeTinyModel()
         let path = model.appendingPathComponent("mpi.jsonl")
