@@ -4,7 +4,7 @@ import Foundation
 
 /// One decoder layer's weights, as this rank holds them. Projections that read the same input are
 /// one column-parallel GEMM, their weights concatenated along the output dimension at load.
-final class LayerWeights {
+struct LayerWeights {
     let inputNorm: FloatBuffer          // (hidden)
     let qkvProj: Linear                 // column-parallel: ((local q heads + 2 local kv slots) * head_dim, hidden)
     let qNorm: FloatBuffer              // (head_dim)
@@ -15,19 +15,6 @@ final class LayerWeights {
     let gateUpProj: Linear              // column-parallel: (2 * local intermediate, hidden), gate rows then up rows
     let downProj: Linear                // row-parallel: (hidden, local intermediate)
 
-    init(inputNorm: FloatBuffer, qkvProj: Linear, qNorm: FloatBuffer, kNorm: FloatBuffer, oProj: Linear,
-         oBias: FloatBuffer?, postAttentionNorm: FloatBuffer, gateUpProj: Linear, downProj: Linear) {
-        self.inputNorm = inputNorm
-        self.qkvProj = qkvProj
-        self.qNorm = qNorm
-        self.kNorm = kNorm
-        self.oProj = oProj
-        self.oBias = oBias
-        self.postAttentionNorm = postAttentionNorm
-        self.gateUpProj = gateUpProj
-        self.downProj = downProj
-    }
-
     var byteCount: Int {
         [inputNorm, qNorm, kNorm, postAttentionNorm].reduce(0) { $0 + $1.byteCount }
             + [qkvProj, oProj, gateUpProj, downProj].reduce(0) { $0 + $1.byteCount }
@@ -36,21 +23,12 @@ final class LayerWeights {
 }
 
 /// Every weight this rank holds.
-final class ModelWeights {
+struct ModelWeights {
     let embedding: FloatBuffer      // (vocab, hidden), replicated: row t is token t's embedding
     let layers: [LayerWeights]
     let finalNorm: FloatBuffer      // (hidden)
     let lmHead: Linear              // column-parallel over the vocabulary: (local vocab, hidden)
     let checkpointDType: TensorDType
-
-    init(embedding: FloatBuffer, layers: [LayerWeights], finalNorm: FloatBuffer, lmHead: Linear,
-         checkpointDType: TensorDType) {
-        self.embedding = embedding
-        self.layers = layers
-        self.finalNorm = finalNorm
-        self.lmHead = lmHead
-        self.checkpointDType = checkpointDType
-    }
 
     var byteCount: Int {
         let head = lmHead.weight.isStorage(of: embedding) ? 0 : lmHead.byteCount
