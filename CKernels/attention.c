@@ -1,7 +1,7 @@
 // attention.c — causal grouped-query attention over the KV cache: the plain C references
-// (standard and streaming), the scratch sizes, and the schedule of streaming attention shared by
-// every ISA (attention_avx2.c and attention_avx512.c compute its tiles; attention_avx2.c also
-// holds the AVX2 standard attention).
+// (standard and streaming), the scratch sizes, the schedules of standard and of streaming
+// attention shared by every ISA (attention_avx2.c and attention_avx512.c compute their pieces),
+// and the partial softmax states with their merge.
 //
 // Shapes, for every function here:
 //   q: (T, Hq, D)  out: (T, Hq, D)  k, v: (Hkv, cap, D), positions 0 .. pos0+T-1 filled
@@ -13,11 +13,12 @@
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
+#include <string.h>
 
 static inline size_t div_up(size_t a, size_t b) { return (a + b - 1) / b; }
 
 // ---------------------------------------------------------------------------------------------
-// Standard attention, reference
+// Standard attention: the reference head and the schedule shared by every ISA
 // ---------------------------------------------------------------------------------------------
 
 // One slot holds one head's score block: (T, pos0 + T).
@@ -49,25 +50,146 @@ static void standard_head_ref(const float *q, const float *kh, const float *vh, 
     }
 }
 
-void ck_attention_standard_f32_ref(const float *q, const float *k, const float *v, float *out,
-                                   size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D,
-                                   size_t cap, float scale, float *scratch, int slots) {
+// standard_head_ref with the vector pieces of `ops`, two query rows at a time. The pair (t, t+1)
+// is scored against the pos0+t+2 keys of its later row; the earlier row's one extra score lands
+// in its own row of the block (which has S >= pos0+t+2 columns), is left out of its softmax, and
+// is zeroed before the joint P·V so that key adds exactly nothing.
+static void standard_head_pairs(const struct attn_standard_ops *ops, const float *q,
+                                const float *kh, const float *vh, float *out, size_t T,
+                                size_t pos0, size_t Hq, size_t h, size_t D, float scale,
+                                float *scores) {
+    const size_t S = pos0 + T, ldq = Hq * D;
+    for (size_t t = 0; t < T; t += 2) {
+        const int nq = t + 1 < T ? 2 : 1;
+        ops->scores(nq, q + (t * Hq + h) * D, ldq, kh, pos0 + t + (size_t)nq, D, scale,
+                    scores + t * S, S);
+    }
+    for (size_t t = 0; t < T; t++) ops->softmax(scores + t * S, pos0 + t + 1);
+    for (size_t t = 0; t < T; t += 2) {
+        const int nq = t + 1 < T ? 2 : 1;
+        if (nq == 2) scores[t * S + pos0 + t + 1] = 0.0f;
+        ops->pv(nq, out + (t * Hq + h) * D, ldq, scores + t * S, S, pos0 + t + (size_t)nq, vh, D);
+    }
+}
+
+// Threads splitting one head of a decode step share their partial maxima and sums here.
+#define SPLIT_MAX_THREADS 64
+
+// A decode step (T = 1) with fewer heads than threads: the heads one after another, each split
+// over the whole team: keys in equal ranges for the scores, their max and their exp-sum (the
+// softmax needs the max and sum of all ranges, exchanged through `part`), then columns of V for
+// P·V. The head's score row is materialised in slot 0 as in the per-head version.
+static void standard_decode_split(const float *q, const float *k, const float *v, float *out,
+                                  size_t pos0, size_t Hq, size_t Hkv, size_t D, size_t cap,
+                                  float scale, float *scores, int threads,
+                                  const struct attn_standard_ops *ops) {
+    const size_t S = pos0 + 1, group = Hq / Hkv;
+    float part[SPLIT_MAX_THREADS];
+#pragma omp parallel num_threads(threads)
+    {
+        const size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
+        const size_t j0 = S * id / nt, j1 = S * (id + 1) / nt;
+        const size_t cols = (D + nt - 1) / nt, d0 = attn_min(D, id * cols),
+                     d1 = attn_min(D, d0 + cols);
+        for (size_t h = 0; h < Hq; h++) {
+            const float *kh = k + (h / group) * cap * D, *vh = v + (h / group) * cap * D;
+            if (j1 > j0) ops->scores(1, q + h * D, D, kh + j0 * D, j1 - j0, D, scale, scores + j0, 0);
+            part[id] = j1 > j0 ? ops->max(scores + j0, j1 - j0) : -INFINITY;
+#pragma omp barrier
+            float M = -INFINITY;
+            for (size_t t = 0; t < nt; t++) M = part[t] > M ? part[t] : M;
+#pragma omp barrier
+            part[id] = j1 > j0 ? ops->exp_shift_sum(scores + j0, j1 - j0, M) : 0.0f;
+#pragma omp barrier
+            float L = 0.0f;
+            for (size_t t = 0; t < nt; t++) L += part[t];
+            if (d1 > d0)
+                ops->pv_columns(out + h * D + d0, scores, S, vh + d0, D, d1 - d0, 1.0f / L);
+#pragma omp barrier
+        }
+    }
+}
+
+// OpenMP over heads, each thread in its own slot of scratch; a decode step over a long cache with
+// fewer heads than threads splits each head instead (the SIMD versions only).
+void ck_attn_standard(const float *q, const float *k, const float *v, float *out, size_t T,
+                      size_t pos0, size_t Hq, size_t Hkv, size_t D, size_t cap, float scale,
+                      float *scratch, int slots, const struct attn_standard_ops *ops) {
     const size_t group = Hq / Hkv;
+    const int threads = attn_team_size(slots, SPLIT_MAX_THREADS);
+    if (ops != NULL && T == 1 && (size_t)threads > Hq && pos0 + 1 >= (size_t)threads * 64) {
+        standard_decode_split(q, k, v, out, pos0, Hq, Hkv, D, cap, scale, scratch, threads, ops);
+        return;
+    }
 #pragma omp parallel for schedule(static) num_threads(attn_team_size(slots, Hq))
     for (size_t h = 0; h < Hq; h++) {
         const size_t kvh = h / group;
+        const float *kh = k + kvh * cap * D, *vh = v + kvh * cap * D;
         float *scores = scratch + (size_t)omp_get_thread_num() * T * (pos0 + T);
-        standard_head_ref(q, k + kvh * cap * D, v + kvh * cap * D, out, T, pos0, Hq, h, D, scale,
-                          scores);
+        if (ops == NULL) standard_head_ref(q, kh, vh, out, T, pos0, Hq, h, D, scale, scores);
+        else standard_head_pairs(ops, q, kh, vh, out, T, pos0, Hq, h, D, scale, scores);
     }
+}
+
+void ck_attention_standard_f32_ref(const float *q, const float *k, const float *v, float *out,
+                                   size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D,
+                                   size_t cap, float scale, float *scratch, int slots) {
+    ck_attn_standard(q, k, v, out, T, pos0, Hq, Hkv, D, cap, scale, scratch, slots, NULL);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Partial states and their merge
+// ---------------------------------------------------------------------------------------------
+
+size_t ck_attention_state_floats(size_t rows, size_t D) { return rows * (D + 2); }
+
+// Merges row by row `parts` states (parts, rows, D + 2): with M the largest running max,
+// acc = sum_p e^(m_p - M) acc_p and l = sum_p e^(m_p - M) l_p. A part in which the row saw no
+// key (l = 0, m = -inf) weighs nothing. normalise: out (rows, D) = acc / l, or 0 for a row no
+// part saw keys for; else out (rows, D + 2) is the merged state itself.
+static void merge_states(const float *states, size_t parts, size_t rows, size_t D, float *out,
+                         int normalise) {
+    const size_t part_floats = rows * (D + 2);
+    for (size_t r = 0; r < rows; r++) {
+        float M = -INFINITY;
+        for (size_t p = 0; p < parts; p++) {
+            const float *s = states + p * part_floats + r * (D + 2);
+            if (s[D + 1] > 0.0f && s[D] > M) M = s[D];
+        }
+        float *o = out + r * (normalise ? D : D + 2);
+        float L = 0.0f;
+        for (size_t d = 0; d < D; d++) o[d] = 0.0f;
+        for (size_t p = 0; p < parts; p++) {
+            const float *s = states + p * part_floats + r * (D + 2);
+            if (!(s[D + 1] > 0.0f)) continue;
+            const float f = expf(s[D] - M);
+            L += f * s[D + 1];
+            for (size_t d = 0; d < D; d++) o[d] += f * s[d];
+        }
+        if (normalise) {
+            const float inv = L > 0.0f ? 1.0f / L : 0.0f;
+            for (size_t d = 0; d < D; d++) o[d] *= inv;
+        } else {
+            o[D] = M;
+            o[D + 1] = L;
+        }
+    }
+}
+
+void ck_attention_merge_f32(const float *states, size_t parts, size_t rows, size_t D,
+                            float *out) {
+    merge_states(states, parts, rows, D, out, 1);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Streaming attention: schedule, flash-decoding split and merge
 // ---------------------------------------------------------------------------------------------
 
+// Every slot is a tile's work area; after them, room for the states of a flash-decoding split:
+// (splits, T, Hq, D + 2), at most q_block rows per slot since units <= slots.
 size_t ck_attention_streaming_scratch(size_t q_block, size_t kv_block, size_t D, int slots) {
-    return (size_t)(slots < 1 ? 1 : slots) * attn_slot_floats(q_block, kv_block, D);
+    return (size_t)(slots < 1 ? 1 : slots) *
+           (attn_slot_floats(q_block, kv_block, D) + ck_attention_state_floats(q_block, D));
 }
 
 // Tile `i`: KV head i / nrb, row block i % nrb counted from the last. Threads taking tiles in
@@ -87,34 +209,15 @@ static struct attn_tile tile_at(size_t i, size_t nrb, size_t rows, const float *
     return w;
 }
 
-// out rows of tile w from the partial results of `splits` units, in consecutive slots from
-// `first`: with M the largest running max, out = sum_s e^(m_s - M) acc_s / sum_s e^(m_s - M) l_s.
-// Split 0 starts at key 0, which every row sees, so M is finite; a split in which a row saw no
-// key has m = -inf and weighs exactly 0.
-static void merge_splits(const struct attn_tile *w, const float *first, size_t slot_floats,
-                         size_t splits) {
+// The rows of a tile computed with partial = 1, from its slot into state (T, Hq, D + 2).
+static void store_state(const struct attn_tile *w, float *state) {
+    const struct attn_slot b = attn_slot_of(w);
     const size_t D = w->D;
     for (size_t i = 0; i < w->nr; i++) {
-        float M = -INFINITY;
-        for (size_t s = 0; s < splits; s++) {
-            struct attn_tile ws = *w;
-            ws.slot = (float *)first + s * slot_floats;
-            const struct attn_slot b = attn_slot_of(&ws);
-            if (b.m[i] > M) M = b.m[i];
-        }
-        float *o = w->out + attn_row_offset(w, i);
-        float L = 0.0f;
-        for (size_t d = 0; d < D; d++) o[d] = 0.0f;
-        for (size_t s = 0; s < splits; s++) {
-            struct attn_tile ws = *w;
-            ws.slot = (float *)first + s * slot_floats;
-            const struct attn_slot b = attn_slot_of(&ws);
-            const float f = expf(b.m[i] - M);
-            L += f * b.l[i];
-            for (size_t d = 0; d < D; d++) o[d] += f * b.acc[i * D + d];
-        }
-        const float inv = 1.0f / L;
-        for (size_t d = 0; d < D; d++) o[d] *= inv;
+        float *row = state + attn_row_index(w, i) * (D + 2);
+        memcpy(row, b.acc + i * D, D * sizeof *row);
+        row[D] = b.m[i];
+        row[D + 1] = b.l[i];
     }
 }
 
@@ -123,47 +226,50 @@ static void merge_splits(const struct attn_tile *w, const float *first, size_t s
 // tiles in tile_at's order under a dynamic schedule (a later row block sees more keys, so
 // tiles differ in cost), each in its thread's slot. With fewer tiles than threads (decode: one
 // token, few KV heads per process) that would leave threads idle, so each tile's keys are split
-// into whole KV blocks over `splits` units (flash decoding), one unit per slot, and the partial
-// results are merged.
-void ck_attn_streaming(const float *q, const float *k, const float *v, float *out, size_t T,
-                       size_t pos0, size_t Hq, size_t Hkv, size_t D, size_t cap, float scale,
-                       size_t q_block, size_t kv_block, float *scratch, int slots,
-                       void (*tile)(const struct attn_tile *)) {
+// into whole KV blocks over `splits` units (flash decoding), each unit's state is stored after
+// the slots, and the states are merged, into out or into `state`.
+void ck_attn_streaming(const float *q, const float *k, const float *v, float *out, float *state,
+                       size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D, size_t cap,
+                       float scale, size_t key_lo, size_t key_hi, size_t q_block, size_t kv_block,
+                       float *scratch, int slots, void (*tile)(const struct attn_tile *)) {
     if (T == 0) return;
     const size_t rows = T * (Hq / Hkv), nrb = div_up(rows, q_block), tiles = Hkv * nrb;
     const size_t slot_floats = attn_slot_floats(q_block, kv_block, D);
+    const size_t hi = attn_min(key_hi, pos0 + T), lo = attn_min(key_lo, hi);
     const size_t threads = (size_t)attn_team_size(slots, SIZE_MAX);
-    const size_t kv_blocks = div_up(pos0 + T, kv_block);
+    const size_t kv_blocks = div_up(hi - lo, kv_block);
     size_t splits = threads / tiles;
     if (splits > kv_blocks) splits = kv_blocks;
     if (splits >= 2) {
         const size_t per = div_up(kv_blocks, splits) * kv_block;  // keys per split
-        splits = div_up(pos0 + T, per);
-        const size_t units = tiles * splits;
-#pragma omp parallel for schedule(static) num_threads((int)units)
+        splits = div_up(hi - lo, per);
+        const size_t units = tiles * splits, part_floats = ck_attention_state_floats(T * Hq, D);
+        float *states = scratch + (size_t)(slots < 1 ? 1 : slots) * slot_floats;
+#pragma omp parallel for schedule(static) num_threads(attn_team_size(slots, units))
         for (size_t u = 0; u < units; u++) {
             struct attn_tile w = tile_at(u / splits, nrb, rows, q, k, v, out, pos0, Hq, Hkv, D,
                                          cap, scale, q_block, kv_block);
-            w.key_lo = (u % splits) * per;
-            w.key_hi = w.key_lo + per;
-            w.slot = scratch + u * slot_floats;
+            w.key_lo = lo + (u % splits) * per;
+            w.key_hi = attn_min(w.key_lo + per, hi);
+            w.slot = scratch + (size_t)omp_get_thread_num() * slot_floats;
             w.partial = 1;
             tile(&w);
+            store_state(&w, states + (u % splits) * part_floats);
         }
-#pragma omp parallel for schedule(static) num_threads(attn_team_size(slots, tiles))
-        for (size_t i = 0; i < tiles; i++) {
-            const struct attn_tile w = tile_at(i, nrb, rows, q, k, v, out, pos0, Hq, Hkv, D, cap,
-                                               scale, q_block, kv_block);
-            merge_splits(&w, scratch + i * splits * slot_floats, slot_floats, splits);
-        }
+        if (state == NULL) merge_states(states, splits, T * Hq, D, out, 1);
+        else merge_states(states, splits, T * Hq, D, state, 0);
         return;
     }
 #pragma omp parallel for schedule(dynamic, 1) num_threads(attn_team_size(slots, tiles))
     for (size_t i = 0; i < tiles; i++) {
         struct attn_tile w = tile_at(i, nrb, rows, q, k, v, out, pos0, Hq, Hkv, D, cap, scale,
                                      q_block, kv_block);
+        w.key_lo = lo;
+        w.key_hi = hi;
         w.slot = scratch + (size_t)omp_get_thread_num() * slot_floats;
+        w.partial = state != NULL;
         tile(&w);
+        if (state != NULL) store_state(&w, state);
     }
 }
 
@@ -223,26 +329,52 @@ void ck_attn_tile_ref(const struct attn_tile *w) {
     }
 }
 
+// The public kernels of every ISA: the whole attention (normalised), and the partial state of a
+// range of keys.
 void ck_attention_streaming_f32_ref(const float *q, const float *k, const float *v, float *out,
                                     size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D,
                                     size_t cap, float scale, size_t q_block, size_t kv_block,
                                     float *scratch, int slots) {
-    ck_attn_streaming(q, k, v, out, T, pos0, Hq, Hkv, D, cap, scale, q_block, kv_block, scratch,
-                      slots, ck_attn_tile_ref);
+    ck_attn_streaming(q, k, v, out, NULL, T, pos0, Hq, Hkv, D, cap, scale, 0, SIZE_MAX, q_block,
+                      kv_block, scratch, slots, ck_attn_tile_ref);
+}
+
+void ck_attention_partial_f32_ref(const float *q, const float *k, const float *v, float *state,
+                                  size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D,
+                                  size_t cap, float scale, size_t key_lo, size_t key_hi,
+                                  size_t q_block, size_t kv_block, float *scratch, int slots) {
+    ck_attn_streaming(q, k, v, NULL, state, T, pos0, Hq, Hkv, D, cap, scale, key_lo, key_hi,
+                      q_block, kv_block, scratch, slots, ck_attn_tile_ref);
 }
 
 void ck_attention_streaming_f32_avx2(const float *q, const float *k, const float *v, float *out,
                                      size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D,
                                      size_t cap, float scale, size_t q_block, size_t kv_block,
                                      float *scratch, int slots) {
-    ck_attn_streaming(q, k, v, out, T, pos0, Hq, Hkv, D, cap, scale, q_block, kv_block, scratch,
-                      slots, ck_attn_tile_avx2);
+    ck_attn_streaming(q, k, v, out, NULL, T, pos0, Hq, Hkv, D, cap, scale, 0, SIZE_MAX, q_block,
+                      kv_block, scratch, slots, ck_attn_tile_avx2);
+}
+
+void ck_attention_partial_f32_avx2(const float *q, const float *k, const float *v, float *state,
+                                   size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D,
+                                   size_t cap, float scale, size_t key_lo, size_t key_hi,
+                                   size_t q_block, size_t kv_block, float *scratch, int slots) {
+    ck_attn_streaming(q, k, v, NULL, state, T, pos0, Hq, Hkv, D, cap, scale, key_lo, key_hi,
+                      q_block, kv_block, scratch, slots, ck_attn_tile_avx2);
 }
 
 void ck_attention_streaming_f32_avx512(const float *q, const float *k, const float *v, float *out,
                                        size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D,
                                        size_t cap, float scale, size_t q_block, size_t kv_block,
                                        float *scratch, int slots) {
-    ck_attn_streaming(q, k, v, out, T, pos0, Hq, Hkv, D, cap, scale, q_block, kv_block, scratch,
-                      slots, ck_attn_tile_avx512);
+    ck_attn_streaming(q, k, v, out, NULL, T, pos0, Hq, Hkv, D, cap, scale, 0, SIZE_MAX, q_block,
+                      kv_block, scratch, slots, ck_attn_tile_avx512);
+}
+
+void ck_attention_partial_f32_avx512(const float *q, const float *k, const float *v, float *state,
+                                     size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D,
+                                     size_t cap, float scale, size_t key_lo, size_t key_hi,
+                                     size_t q_block, size_t kv_block, float *scratch, int slots) {
+    ck_attn_streaming(q, k, v, NULL, state, T, pos0, Hq, Hkv, D, cap, scale, key_lo, key_hi,
+                      q_block, kv_block, scratch, slots, ck_attn_tile_avx512);
 }

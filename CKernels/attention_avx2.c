@@ -8,7 +8,6 @@
 
 #include <immintrin.h>
 #include <math.h>
-#include <omp.h>
 #include <string.h>
 
 #define AVX2 __attribute__((target("avx2,fma")))
@@ -148,41 +147,24 @@ AVX2 static float online_softmax_avx2(float *s, size_t n, float *m, float *l) {
 
 
 // ---------------------------------------------------------------------------------------------
-// Standard attention
+// Standard attention: the pieces attention.c's schedule runs
 // ---------------------------------------------------------------------------------------------
 
-// standard_head_ref with vector dot products, softmax and P·V, two query rows at a time. The
-// pair (t, t+1) is scored against the pos0+t+2 keys of its later row; the earlier row's one
-// extra score lands in its own row of the block (which has S >= pos0+t+2 columns), is left out
-// of its softmax, and is zeroed before the joint P·V so that key adds exactly nothing.
-AVX2 static void standard_head_avx2(const float *q, const float *kh, const float *vh, float *out,
-                                    size_t T, size_t pos0, size_t Hq, size_t h, size_t D,
-                                    float scale, float *scores) {
-    const size_t S = pos0 + T, ldq = Hq * D;
-    const float once[2] = {1.0f, 1.0f};  // o is zeroed, then takes the one sum over all keys
-    for (size_t t = 0; t < T; t += 2) {
-        const float *qt = q + (t * Hq + h) * D;
-        if (t + 1 < T) scores_avx2(2, qt, ldq, kh, pos0 + t + 2, D, scale, scores + t * S, S);
-        else scores_avx2(1, qt, ldq, kh, pos0 + t + 1, D, scale, scores + t * S, S);
-    }
-    for (size_t t = 0; t < T; t++) ck_softmax_f32_avx2(scores + t * S, pos0 + t + 1);
-    for (size_t t = 0; t < T; t += 2) {
-        float *ot = out + (t * Hq + h) * D;
-        float *st = scores + t * S;
-        if (t + 1 < T) {
-            memset(ot, 0, D * sizeof *ot);
-            memset(ot + ldq, 0, D * sizeof *ot);
-            st[pos0 + t + 1] = 0.0f;
-            pv_avx2(2, ot, ldq, once, st, S, pos0 + t + 2, vh, D);
-        } else {
-            memset(ot, 0, D * sizeof *ot);
-            pv_avx2(1, ot, ldq, once, st, S, pos0 + t + 1, vh, D);
-        }
-    }
+// nq is 1 or 2, spelled out as a constant in each call so the building block keeps its
+// accumulators in registers.
+AVX2 static void standard_scores_avx2(int nq, const float *q, size_t ldq, const float *k,
+                                      size_t n, size_t D, float scale, float *s, size_t lds) {
+    if (nq == 2) scores_avx2(2, q, ldq, k, n, D, scale, s, lds);
+    else scores_avx2(1, q, ldq, k, n, D, scale, s, lds);
 }
 
-// Threads splitting one head of a decode step share their partial maxima and sums here.
-#define SPLIT_MAX_THREADS 64
+AVX2 static void standard_pv_avx2(int nq, float *o, size_t ldo, const float *p, size_t ldp,
+                                  size_t n, const float *v, size_t D) {
+    const float once[2] = {1.0f, 1.0f};  // o is zeroed, then takes the one sum over all keys
+    for (int r = 0; r < nq; r++) memset(o + (size_t)r * ldo, 0, D * sizeof *o);
+    if (nq == 2) pv_avx2(2, o, ldo, once, p, ldp, n, v, D);
+    else pv_avx2(1, o, ldo, once, p, ldp, n, v, D);
+}
 
 // o[0 .. width) = inv * sum_j p[j] v_j[0 .. width) for j < n, v rows D apart (a column slice of
 // the head's P·V). 4 vectors of accumulators per pass, the last vector of the slice masked.
@@ -206,11 +188,6 @@ AVX2 static void pv_columns_avx2(float *o, const float *p, size_t n, const float
     }
 }
 
-AVX2 static void scores_range_avx2(const float *q, const float *kh, size_t j0, size_t j1,
-                                   size_t D, float scale, float *s) {
-    scores_avx2(1, q, D, kh + j0 * D, j1 - j0, D, scale, s + j0, 0);
-}
-
 AVX2 static float max_avx2(const float *x, size_t n) {
     __m256 vmax = _mm256_set1_ps(-INFINITY);
     size_t i = 0;
@@ -221,56 +198,15 @@ AVX2 static float max_avx2(const float *x, size_t n) {
     return m;
 }
 
-// A decode step (T = 1) with fewer heads than threads: the heads one after another, each split
-// over the whole team: keys in equal ranges for the scores, their max and their exp-sum (the
-// softmax needs the max and sum of all ranges, exchanged through `part`), then columns of V for
-// P·V. The head's score row is materialised in slot 0 as in the per-head version.
-static void standard_decode_split(const float *q, const float *k, const float *v, float *out,
-                                  size_t pos0, size_t Hq, size_t Hkv, size_t D, size_t cap,
-                                  float scale, float *scores, int threads) {
-    const size_t S = pos0 + 1, group = Hq / Hkv;
-    float part[SPLIT_MAX_THREADS];
-#pragma omp parallel num_threads(threads)
-    {
-        const size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
-        const size_t j0 = S * id / nt, j1 = S * (id + 1) / nt;
-        const size_t cols = (D + nt - 1) / nt, d0 = attn_min(D, id * cols),
-                     d1 = attn_min(D, d0 + cols);
-        for (size_t h = 0; h < Hq; h++) {
-            const float *kh = k + (h / group) * cap * D, *vh = v + (h / group) * cap * D;
-            if (j1 > j0) scores_range_avx2(q + h * D, kh, j0, j1, D, scale, scores);
-            part[id] = j1 > j0 ? max_avx2(scores + j0, j1 - j0) : -INFINITY;
-#pragma omp barrier
-            float M = -INFINITY;
-            for (size_t t = 0; t < nt; t++) M = part[t] > M ? part[t] : M;
-#pragma omp barrier
-            part[id] = j1 > j0 ? ck_exp_shift_sum_f32_avx2(scores + j0, j1 - j0, M) : 0.0f;
-#pragma omp barrier
-            float L = 0.0f;
-            for (size_t t = 0; t < nt; t++) L += part[t];
-            if (d1 > d0)
-                pv_columns_avx2(out + h * D + d0, scores, S, vh + d0, D, d1 - d0, 1.0f / L);
-#pragma omp barrier
-        }
-    }
-}
+static const struct attn_standard_ops standard_avx2 = {
+    .scores = standard_scores_avx2, .softmax = ck_softmax_f32_avx2, .pv = standard_pv_avx2,
+    .max = max_avx2, .exp_shift_sum = ck_exp_shift_sum_f32_avx2, .pv_columns = pv_columns_avx2};
 
 void ck_attention_standard_f32_avx2(const float *q, const float *k, const float *v, float *out,
                                     size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D,
                                     size_t cap, float scale, float *scratch, int slots) {
-    const size_t group = Hq / Hkv;
-    int threads = attn_team_size(slots, SPLIT_MAX_THREADS);
-    if (T == 1 && (size_t)threads > Hq && pos0 + 1 >= (size_t)threads * 64) {
-        standard_decode_split(q, k, v, out, pos0, Hq, Hkv, D, cap, scale, scratch, threads);
-        return;
-    }
-#pragma omp parallel for schedule(static) num_threads(attn_team_size(slots, Hq))
-    for (size_t h = 0; h < Hq; h++) {
-        const size_t kvh = h / group;
-        float *scores = scratch + (size_t)omp_get_thread_num() * T * (pos0 + T);
-        standard_head_avx2(q, k + kvh * cap * D, v + kvh * cap * D, out, T, pos0, Hq, h, D, scale,
-                           scores);
-    }
+    ck_attn_standard(q, k, v, out, T, pos0, Hq, Hkv, D, cap, scale, scratch, slots,
+                     &standard_avx2);
 }
 
 // ---------------------------------------------------------------------------------------------

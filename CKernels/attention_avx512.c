@@ -1,8 +1,9 @@
-// attention_avx512.c — the tiles of streaming attention with AVX-512 F/BW/VL: the key-major
-// tile of attention_avx2.c with 16-lane vectors, 32 registers and lane masks. Zen 4 runs a
-// 512-bit FMA as two 256-bit halves, so the gain over AVX2 is not more flops per cycle but
-// fewer instructions per flop: a broadcast folds into its FMA, and the larger register file
-// holds micro-tiles that reuse each load more.
+// attention_avx512.c — attention with AVX-512 F/BW/VL: the pieces of standard attention that
+// attention.c schedules (as the AVX2 ones, with 16-lane vectors), and the key-major tile of
+// streaming attention of attention_avx2.c with 16-lane vectors, 32 registers and lane masks.
+// Zen 4 runs a 512-bit FMA as two 256-bit halves, so the gain over AVX2 is not more flops per
+// cycle but fewer instructions per flop: a broadcast folds into its FMA, masks replace the
+// scalar tails, and the larger register file holds micro-tiles that reuse each load more.
 //
 // Shapes as in attention.c: q, out: (T, Hq, D)  k, v: (Hkv, cap, D).
 #include "attention_internal.h"
@@ -17,9 +18,8 @@
     static inline __attribute__((always_inline, target("avx512f,avx512bw,avx512vl")))
 
 
-// Below this many rows a tile is computed row-major by the AVX2 tile (decode, where attention
-// streams K and V from memory once and the instruction set hardly matters).
-#define ROW_MAJOR_BELOW 8
+// Below CK_ATTENTION_AVX512_MIN_ROWS rows a tile is computed row-major by the AVX2 tile (decode,
+// where attention streams K and V from memory once and the instruction set hardly matters).
 
 // Keys of one S^T micro-tile: 8 keys x 32 rows = 16 accumulators plus 2 query vectors; each
 // key element is a broadcast memory operand of its FMAs.
@@ -52,6 +52,168 @@ AVX512_INLINE __m512 exp512(__m512 x) {
     p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
     return _mm512_scalef_ps(p, n);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Standard attention: the pieces attention.c's schedule runs
+// ---------------------------------------------------------------------------------------------
+
+// Keys scored at a time by standard attention: 2 rows x 8 keys = 16 accumulators, plus 8 key
+// vectors and a query vector, of the 32 registers.
+#define SCORE_KEYS 8
+
+// The 8 horizontal sums of a[0..7], in order: each folded to 256 bits, then a tree of hadds.
+AVX512_INLINE __m256 hsum8_512(const __m512 a[SCORE_KEYS]) {
+    __m256 h[SCORE_KEYS];
+    for (int c = 0; c < SCORE_KEYS; c++)
+        h[c] = _mm256_add_ps(_mm512_castps512_ps256(a[c]),
+                             _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a[c]), 1)));
+    const __m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(h[0], h[1]), _mm256_hadd_ps(h[2], h[3]));
+    const __m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(h[4], h[5]), _mm256_hadd_ps(h[6], h[7]));
+    return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
+// s_r[j] = scale * (q_r · k_j) for rows r < nq (1 or 2) and keys j < n, SCORE_KEYS keys at a
+// time; each accumulator holds 16 partial sums over d, the last vector of a row masked.
+// q_r: q + r ldq, (D)  k: (n, D)  s_r: s + r lds, (n)
+AVX512_INLINE void scores_avx512(const int nq, const float *q, size_t ldq, const float *k,
+                                 size_t n, size_t D, float scale, float *s, size_t lds) {
+    size_t j = 0;
+    for (; j + SCORE_KEYS <= n; j += SCORE_KEYS) {
+        const float *kj = k + j * D;
+        __m512 a[2][SCORE_KEYS];
+        for (int r = 0; r < nq; r++)
+            for (int c = 0; c < SCORE_KEYS; c++) a[r][c] = _mm512_setzero_ps();
+        for (size_t d = 0; d < D; d += 16) {
+            const __mmask16 m = first_lanes((long)(D - d));
+            __m512 kv[SCORE_KEYS];
+            for (int c = 0; c < SCORE_KEYS; c++) kv[c] = _mm512_maskz_loadu_ps(m, kj + c * D + d);
+            for (int r = 0; r < nq; r++) {
+                const __m512 qv = _mm512_maskz_loadu_ps(m, q + r * ldq + d);
+                for (int c = 0; c < SCORE_KEYS; c++) a[r][c] = _mm512_fmadd_ps(qv, kv[c], a[r][c]);
+            }
+        }
+        for (int r = 0; r < nq; r++)
+            _mm256_storeu_ps(s + r * lds + j, _mm256_mul_ps(hsum8_512(a[r]), _mm256_set1_ps(scale)));
+    }
+    for (; j < n; j++) {
+        const float *kj = k + j * D;
+        __m512 a[2];
+        for (int r = 0; r < nq; r++) a[r] = _mm512_setzero_ps();
+        for (size_t d = 0; d < D; d += 16) {
+            const __mmask16 m = first_lanes((long)(D - d));
+            const __m512 kv = _mm512_maskz_loadu_ps(m, kj + d);
+            for (int r = 0; r < nq; r++)
+                a[r] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + r * ldq + d), kv, a[r]);
+        }
+        for (int r = 0; r < nq; r++) s[r * lds + j] = scale * _mm512_reduce_add_ps(a[r]);
+    }
+}
+
+AVX512 static void standard_scores_avx512(int nq, const float *q, size_t ldq, const float *k,
+                                          size_t n, size_t D, float scale, float *s, size_t lds) {
+    if (nq == 2) scores_avx512(2, q, ldq, k, n, D, scale, s, lds);
+    else scores_avx512(1, q, ldq, k, n, D, scale, s, lds);
+}
+
+// o_r[d .. d + 16 nv) = sum_j p_r[j] v_j[d .. d + 16 nv) for rows r < nq, columns below D only:
+// the rows' columns stay in registers (nq nv accumulators) across all n keys.
+AVX512_INLINE void pv_chunk_avx512(const int nq, const int nv, float *o, size_t ldo,
+                                   const float *p, size_t ldp, size_t n, const float *v, size_t D,
+                                   size_t d) {
+    __mmask16 mk[8];
+    __m512 a[2][8];
+    for (int u = 0; u < nv; u++) mk[u] = first_lanes((long)D - (long)(d + 16 * (size_t)u));
+    for (int r = 0; r < nq; r++)
+        for (int u = 0; u < nv; u++) a[r][u] = _mm512_setzero_ps();
+    for (size_t j = 0; j < n; j++) {
+        __m512 vv[8];
+        for (int u = 0; u < nv; u++) vv[u] = _mm512_maskz_loadu_ps(mk[u], v + j * D + d + 16 * u);
+        for (int r = 0; r < nq; r++) {
+            const __m512 pj = _mm512_set1_ps(p[r * ldp + j]);
+            for (int u = 0; u < nv; u++) a[r][u] = _mm512_fmadd_ps(pj, vv[u], a[r][u]);
+        }
+    }
+    for (int r = 0; r < nq; r++)
+        for (int u = 0; u < nv; u++) _mm512_mask_storeu_ps(o + r * ldo + d + 16 * u, mk[u], a[r][u]);
+}
+
+// 128 columns at a time (2 x 8 accumulators and 8 vectors of V), then 64 (the last masked).
+AVX512_INLINE void pv_rows_avx512(const int nq, float *o, size_t ldo, const float *p, size_t ldp,
+                                  size_t n, const float *v, size_t D) {
+    size_t d = 0;
+    for (; d + 128 <= D; d += 128) pv_chunk_avx512(nq, 8, o, ldo, p, ldp, n, v, D, d);
+    for (; d < D; d += 64) pv_chunk_avx512(nq, 4, o, ldo, p, ldp, n, v, D, d);
+}
+
+AVX512 static void standard_pv_avx512(int nq, float *o, size_t ldo, const float *p, size_t ldp,
+                                      size_t n, const float *v, size_t D) {
+    if (nq == 2) pv_rows_avx512(2, o, ldo, p, ldp, n, v, D);
+    else pv_rows_avx512(1, o, ldo, p, ldp, n, v, D);
+}
+
+AVX512 static float max_avx512(const float *x, size_t n) {
+    __m512 vmax = _mm512_set1_ps(-INFINITY);
+    for (size_t i = 0; i < n; i += 16)
+        vmax = _mm512_max_ps(vmax, _mm512_mask_loadu_ps(vmax, first_lanes((long)(n - i)), x + i));
+    return _mm512_reduce_max_ps(vmax);
+}
+
+// x[i] <- exp(x[i] - shift) in place; returns the sum of the new x.
+AVX512 static float exp_shift_sum_avx512(float *x, size_t n, float shift) {
+    const __m512 vs = _mm512_set1_ps(shift);
+    __m512 sum = _mm512_setzero_ps();
+    for (size_t i = 0; i < n; i += 16) {
+        const __mmask16 m = first_lanes((long)(n - i));
+        const __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vs));
+        _mm512_mask_storeu_ps(x + i, m, e);
+        sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(m, e));
+    }
+    return _mm512_reduce_add_ps(sum);
+}
+
+AVX512 static void softmax_avx512(float *x, size_t n) {
+    const __m512 inv = _mm512_set1_ps(1.0f / exp_shift_sum_avx512(x, n, max_avx512(x, n)));
+    for (size_t i = 0; i < n; i += 16) {
+        const __mmask16 m = first_lanes((long)(n - i));
+        _mm512_mask_storeu_ps(x + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv));
+    }
+}
+
+// o[0 .. width) = inv * sum_j p[j] v_j[0 .. width) for j < n, v rows D apart (a column slice of
+// the head's P·V), 64 columns per pass, the last masked.
+AVX512 static void pv_columns_avx512(float *o, const float *p, size_t n, const float *v, size_t D,
+                                     size_t width, float inv) {
+    for (size_t d = 0; d < width; d += 64) {
+        __mmask16 mk[4];
+        __m512 a[4];
+        for (int u = 0; u < 4; u++) {
+            mk[u] = first_lanes((long)width - (long)(d + 16 * (size_t)u));
+            a[u] = _mm512_setzero_ps();
+        }
+        for (size_t j = 0; j < n; j++) {
+            const __m512 pj = _mm512_set1_ps(p[j]);
+            for (int u = 0; u < 4; u++)
+                a[u] = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(mk[u], v + j * D + d + 16 * u), a[u]);
+        }
+        for (int u = 0; u < 4; u++)
+            _mm512_mask_storeu_ps(o + d + 16 * u, mk[u], _mm512_mul_ps(a[u], _mm512_set1_ps(inv)));
+    }
+}
+
+static const struct attn_standard_ops standard_avx512 = {
+    .scores = standard_scores_avx512, .softmax = softmax_avx512, .pv = standard_pv_avx512,
+    .max = max_avx512, .exp_shift_sum = exp_shift_sum_avx512, .pv_columns = pv_columns_avx512};
+
+void ck_attention_standard_f32_avx512(const float *q, const float *k, const float *v, float *out,
+                                      size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D,
+                                      size_t cap, float scale, float *scratch, int slots) {
+    ck_attn_standard(q, k, v, out, T, pos0, Hq, Hkv, D, cap, scale, scratch, slots,
+                     &standard_avx512);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Streaming attention tiles
+// ---------------------------------------------------------------------------------------------
 
 // st[c][0 .. 16 ng) = sum_d k_c[d] qp[d][0 .. 16 ng) for keys c < nk.
 // qp: (D, lanes)  k: (nk, D)  st: (nk, lanes)
@@ -190,7 +352,7 @@ AVX512 __attribute__((noinline)) static void pv_block_avx512(const struct attn_t
 }
 
 AVX512 void ck_attn_tile_avx512(const struct attn_tile *w) {
-    if (w->nr < ROW_MAJOR_BELOW) {
+    if (w->nr < CK_ATTENTION_AVX512_MIN_ROWS) {
         ck_attn_tile_avx2(w);
         return;
     }

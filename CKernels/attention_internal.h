@@ -1,6 +1,7 @@
 // attention_internal.h — private to CKernels: the one unit of streaming attention work (a tile
 // of query rows of one KV head against a range of its keys), which attention.c schedules and
-// the per-ISA files compute, and the slot layout of its scratch.
+// the per-ISA files compute, the slot layout of its scratch, and the ISA pieces of standard
+// attention, which attention.c also schedules.
 #ifndef CK_ATTENTION_INTERNAL_H
 #define CK_ATTENTION_INTERNAL_H
 
@@ -34,7 +35,8 @@ struct attn_tile {
     size_t q_block, kv_block;
     float scale;
     float *slot;  // this unit's scratch, laid out by attn_slot
-    int partial;  // 1: leave acc, m and l in the slot for a merge; 0: write out = acc / l
+    int partial;  // 1: leave acc, m and l in the slot (the scheduler stores them as a state);
+                  // 0: write out = acc / l
 };
 
 // Rows padded to whole 16-lane vectors, the layout shared by every ISA.
@@ -96,10 +98,15 @@ static inline void attn_prefetch_next(const struct attn_tile *w, size_t j0, size
     }
 }
 
-// q and out row of tile row i: token t = (r0 + i) / G, head kvh * G + (r0 + i) % G.
-static inline size_t attn_row_offset(const struct attn_tile *w, size_t i) {
+// Row of q and out (and of a partial state) that tile row i is: token t = (r0 + i) / G,
+// head kvh * G + (r0 + i) % G.
+static inline size_t attn_row_index(const struct attn_tile *w, size_t i) {
     const size_t r = w->r0 + i;
-    return ((r / w->G) * w->Hq + w->kvh * w->G + r % w->G) * w->D;
+    return (r / w->G) * w->Hq + w->kvh * w->G + r % w->G;
+}
+
+static inline size_t attn_row_offset(const struct attn_tile *w, size_t i) {
+    return attn_row_index(w, i) * w->D;
 }
 
 // One unit, per ISA (the avx512 one needs AVX-512 F/BW/VL, the avx2 one AVX2+FMA).
@@ -111,11 +118,38 @@ void ck_attn_tile_avx512(const struct attn_tile *w);
 // nr as zeros: the key-major tiles' queries (AVX2; the AVX-512 tile uses it too).
 void ck_attn_pack_qt_avx2(const struct attn_tile *w, float *qp, size_t lanes, size_t used);
 
-// Streaming attention over tiles computed by `tile`: the schedule and the split-and-merge of
-// flash decoding (attention.c).
-void ck_attn_streaming(const float *q, const float *k, const float *v, float *out, size_t T,
-                       size_t pos0, size_t Hq, size_t Hkv, size_t D, size_t cap, float scale,
-                       size_t q_block, size_t kv_block, float *scratch, int slots,
-                       void (*tile)(const struct attn_tile *));
+// Streaming attention over tiles computed by `tile`, of keys [key_lo, key_hi) only: the schedule
+// and the split-and-merge of flash decoding (attention.c). With state == NULL it writes the
+// normalised out (T, Hq, D); otherwise the partial state (T, Hq, D + 2) of ckernels.h, and out is
+// not touched.
+void ck_attn_streaming(const float *q, const float *k, const float *v, float *out, float *state,
+                       size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D, size_t cap,
+                       float scale, size_t key_lo, size_t key_hi, size_t q_block, size_t kv_block,
+                       float *scratch, int slots, void (*tile)(const struct attn_tile *));
+
+// The ISA pieces of standard attention; attention.c holds the one schedule that uses them (heads
+// over threads, or a decode step's keys and columns of V over threads).
+struct attn_standard_ops {
+    // s_r[j] = scale (q_r · k_j) for rows r < nq (1 or 2) and keys j < n.
+    // q_r: q + r ldq, (D)  k: (n, D)  s_r: s + r lds, (n)
+    void (*scores)(int nq, const float *q, size_t ldq, const float *k, size_t n, size_t D,
+                   float scale, float *s, size_t lds);
+    // Softmax of one row in place. x: (n), n >= 1
+    void (*softmax)(float *x, size_t n);
+    // o_r = sum_j p_r[j] v_j for rows r < nq.  o_r: o + r ldo, (D)  p_r: p + r ldp, (n)  v: (n, D)
+    void (*pv)(int nq, float *o, size_t ldo, const float *p, size_t ldp, size_t n, const float *v,
+               size_t D);
+    // The decode split's pieces: the largest of x (n), x <- exp(x - shift) returning the sum,
+    // and o[0 .. width) = inv sum_j p[j] v_j[0 .. width) for j < n, v rows D apart.
+    float (*max)(const float *x, size_t n);
+    float (*exp_shift_sum)(float *x, size_t n, float shift);
+    void (*pv_columns)(float *o, const float *p, size_t n, const float *v, size_t D, size_t width,
+                       float inv);
+};
+
+// Standard attention with the pieces of `ops`; ops == NULL is the plain C reference (attention.c).
+void ck_attn_standard(const float *q, const float *k, const float *v, float *out, size_t T,
+                      size_t pos0, size_t Hq, size_t Hkv, size_t D, size_t cap, float scale,
+                      float *scratch, int slots, const struct attn_standard_ops *ops);
 
 #endif

@@ -165,8 +165,8 @@ void ck_softmax_f32_avx2(float *x, size_t n);
 // Standard attention: per head, the causal block of scores (T x (pos0+T)) is materialised,
 // softmaxed row by row, and multiplied by V. OpenMP over heads; each thread uses its own slot
 // of scratch. With fewer heads than threads (decode in a process holding few heads), the AVX2
-// version also splits each head's keys (scores, softmax) and then its columns of V (P·V) over
-// the threads. Floats of scratch needed for `slots` threads:
+// and AVX-512 versions also split each head's keys (scores, softmax) and then its columns of V
+// (P·V) over the threads. Floats of scratch needed for `slots` threads:
 size_t ck_attention_standard_scratch(size_t T, size_t pos0, int slots);
 void ck_attention_standard_f32_ref(const float *q, const float *k, const float *v, float *out,
                                    size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D,
@@ -174,6 +174,10 @@ void ck_attention_standard_f32_ref(const float *q, const float *k, const float *
 void ck_attention_standard_f32_avx2(const float *q, const float *k, const float *v, float *out,
                                     size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D,
                                     size_t cap, float scale, float *scratch, int slots);
+// AVX-512 F/BW/VL (caller checks ck_cpu_has_avx512()): the same algorithm and thread split.
+void ck_attention_standard_f32_avx512(const float *q, const float *k, const float *v, float *out,
+                                      size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D,
+                                      size_t cap, float scale, float *scratch, int slots);
 
 // Streaming attention (FlashAttention-style): tiles of q_block query rows against KV blocks of
 // kv_block keys with an online softmax (running max and denominator); nothing T x T is stored,
@@ -182,7 +186,8 @@ void ck_attention_standard_f32_avx2(const float *q, const float *k, const float 
 // a tile is all Hq/Hkv heads over q_block / (Hq/Hkv) tokens, so the heads sharing a KV head
 // share each K/V block while it is in cache. OpenMP over (KV head, row block), largest first;
 // when there are fewer tiles than threads (decode), each tile's keys are split over threads and
-// the partial softmax results merged (flash decoding), within the same scratch. Scratch floats:
+// the partial states (below) merged by ck_attention_merge_f32's rule (flash decoding), within
+// the same scratch. Scratch floats:
 size_t ck_attention_streaming_scratch(size_t q_block, size_t kv_block, size_t D, int slots);
 void ck_attention_streaming_f32_ref(const float *q, const float *k, const float *v, float *out,
                                     size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D,
@@ -193,10 +198,44 @@ void ck_attention_streaming_f32_avx2(const float *q, const float *k, const float
                                      size_t cap, float scale, size_t q_block, size_t kv_block,
                                      float *scratch, int slots);
 // AVX-512 F/BW/VL tiles (caller checks ck_cpu_has_avx512()); same scratch as the others.
+// A tile of fewer than CK_ATTENTION_AVX512_MIN_ROWS query rows (decode with a small group) runs
+// the AVX2 row-major tile: it streams K and V once and the instruction set hardly matters.
+#define CK_ATTENTION_AVX512_MIN_ROWS 8
 void ck_attention_streaming_f32_avx512(const float *q, const float *k, const float *v, float *out,
                                        size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D,
                                        size_t cap, float scale, size_t q_block, size_t kv_block,
                                        float *scratch, int slots);
+
+// Partial softmax state: how attention over the keys is split (flash decoding over threads
+// inside the streaming kernels, over ranks in sequence-parallel decode) and joined again.
+// For every query row (token t, query head h), over a set of keys J it can see:
+//   m = max_j s_j,  l = sum_j exp(s_j - m),  acc = sum_j exp(s_j - m) v_j   (s_j = scale q·k_j)
+//   state: (T, Hq, D + 2), row (t, h) = acc[0 .. D), m, l
+// A row that sees no key of J has acc = 0, m = -inf, l = 0, and weighs nothing in a merge.
+// Floats of a state of `rows` = T * Hq query rows:
+size_t ck_attention_state_floats(size_t rows, size_t D);
+
+// The state of every query row over keys [key_lo, key_hi) cut by causality (row t sees keys up to
+// pos0 + t): streaming attention's tiles, schedule and scratch (ck_attention_streaming_scratch),
+// with the kernels' shapes and preconditions; an empty range gives empty states.
+//   state: (T, Hq, D + 2)
+void ck_attention_partial_f32_ref(const float *q, const float *k, const float *v, float *state,
+                                  size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D,
+                                  size_t cap, float scale, size_t key_lo, size_t key_hi,
+                                  size_t q_block, size_t kv_block, float *scratch, int slots);
+void ck_attention_partial_f32_avx2(const float *q, const float *k, const float *v, float *state,
+                                   size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D,
+                                   size_t cap, float scale, size_t key_lo, size_t key_hi,
+                                   size_t q_block, size_t kv_block, float *scratch, int slots);
+void ck_attention_partial_f32_avx512(const float *q, const float *k, const float *v, float *state,
+                                     size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D,
+                                     size_t cap, float scale, size_t key_lo, size_t key_hi,
+                                     size_t q_block, size_t kv_block, float *scratch, int slots);
+
+// out = attention over the union of the parts' (disjoint) key sets: with M = max_p m_p,
+//   out = sum_p e^(m_p - M) acc_p / sum_p e^(m_p - M) l_p   per row; 0 for a row no part saw keys.
+//   states: (parts, rows, D + 2)  out: (rows, D)
+void ck_attention_merge_f32(const float *states, size_t parts, size_t rows, size_t D, float *out);
 
 #ifdef __cplusplus
 }

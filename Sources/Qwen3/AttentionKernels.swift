@@ -1,5 +1,6 @@
 // AttentionKernels.swift — causal GQA attention over a KV cache, as the model and the attention
-// benchmark both call it: one kernel choice per ISA, scratch sized here.
+// benchmark both call it: one kernel choice per ISA, scratch sized here, and the partial softmax
+// states (with their merge) that join attention split over a cache's keys.
 import CKernels
 
 /// The attention kernels of one ISA path (those of the dispatch table in Kernels.swift).
@@ -45,5 +46,42 @@ public struct AttentionKernels {
             kernels.streamingAttention(q, keys, values, out, tokens, pos0, heads, kvHeads, headDim, capacity,
                                        scale, qBlock * (heads / kvHeads), kvBlock, scratch, Int32(slots))
         }
+    }
+
+    /// The instruction set `kind`'s kernel really runs for tiles of `tokens` tokens with `group`
+    /// query heads per KV head: the AVX-512 streaming kernel hands tiles of fewer than
+    /// CK_ATTENTION_AVX512_MIN_ROWS query rows (decode with a small group) to the AVX2 tile.
+    public func instructionSet(_ kind: AttentionKind, tokens: Int, group: Int) -> KernelISA {
+        guard isa == .avx512, case .streaming(let qBlock, _) = kind else { return isa }
+        return Swift.min(tokens, qBlock) * group < Int(CK_ATTENTION_AVX512_MIN_ROWS) ? .avx2 : .avx512
+    }
+
+    /// Floats of one partial state (tokens, heads, headDim + 2): per query row the unnormalised
+    /// output, then the running max m and the denominator l.
+    public static func stateFloats(tokens: Int, heads: Int, headDim: Int) -> Int {
+        ck_attention_state_floats(tokens * heads, headDim)
+    }
+
+    /// state (tokens, heads, headDim + 2) of q (tokens, heads, headDim) at positions pos0 ..< pos0+tokens
+    /// over the cache positions `keys` (cut by causality) of keys and values (kvHeads, capacity,
+    /// headDim), computed by the streaming tiles of this ISA; scratch as `scratchFloats(.streaming)`.
+    public func partial(q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+                        keyRange: Range<Int>, state: UnsafeMutablePointer<Float>, tokens: Int, pos0: Int,
+                        heads: Int, kvHeads: Int, headDim: Int, capacity: Int, scale: Float,
+                        qBlock: Int, kvBlock: Int, scratch: UnsafeMutablePointer<Float>, slots: Int) {
+        let partial = switch isa {
+        case .baseline: ck_attention_partial_f32_ref
+        case .avx2: ck_attention_partial_f32_avx2
+        case .avx512: ck_attention_partial_f32_avx512
+        }
+        partial(q, keys, values, state, tokens, pos0, heads, kvHeads, headDim, capacity, scale,
+                keyRange.lowerBound, keyRange.upperBound, qBlock * (heads / kvHeads), kvBlock, scratch, Int32(slots))
+    }
+
+    /// out (rows, headDim) = the attention joined from `parts` states (parts, rows, headDim + 2) over
+    /// disjoint key sets; rows = tokens x heads.
+    public static func merge(states: UnsafePointer<Float>, parts: Int, rows: Int, headDim: Int,
+                             out: UnsafeMutablePointer<Float>) {
+        ck_attention_merge_f32(states, parts, rows, headDim, out)
     }
 }

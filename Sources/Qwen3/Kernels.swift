@@ -7,7 +7,7 @@ public enum KernelISA: String, CaseIterable, Sendable {
     case baseline
     /// AVX2 + FMA intrinsics with packed weights (the `avx2` and `mpi+avx2` methods).
     case avx2
-    /// AVX-512 matmul and streaming attention; the other ops use their AVX2 kernels.
+    /// AVX-512 matmul and attention; the other ops use their AVX2 kernels.
     case avx512
 
     /// Whether this CPU can run the path.
@@ -156,7 +156,8 @@ struct Kernels {
             rmsnormHeads = ck_rmsnorm_heads_f32_avx2
             swiglu = ck_swiglu_f32_avx2
             add = ck_add_f32_avx2
-            standardAttention = ck_attention_standard_f32_avx2
+            standardAttention = isa == .avx512 ? ck_attention_standard_f32_avx512
+                                               : ck_attention_standard_f32_avx2
             streamingAttention = isa == .avx512 ? ck_attention_streaming_f32_avx512
                                                 : ck_attention_streaming_f32_avx2
         }

@@ -25,14 +25,18 @@ struct BenchmarkMPIAttention: ParsableCommand {
         Under mpirun (2 or more processes) each row is measured twice: first rank 0 alone runs the whole \
         problem with the same threads (the others sleep), then all ranks run the split. efficiency = \
         single-process time / (processes x split time); max_abs_diff compares the split output with \
-        rank 0's. --parallel heads: each rank takes a contiguous share of the KV heads with their \
-        query-head groups, then the outputs are all-gathered (more processes than KV heads is an error). \
-        --parallel sequence, prefill: each rank \
+        rank 0's. Every split is the model's (Qwen3's ParallelPlan). --parallel heads: each rank takes a \
+        contiguous share of the query heads with the KV heads they read (a KV head is replicated when \
+        processes outnumber KV heads or a group straddles two ranks), then the outputs are all-gathered \
+        (more processes than query heads is an error). --parallel sequence, prefill: each rank \
         owns a zig-zag share of the query tokens (2P chunks; rank r takes chunks r and 2P-1-r, which \
         balances causal work) with their K/V rows; the K/V rows are all-gathered and each rank runs \
-        attention for its chunks. --parallel sequence, decode: each rank takes a contiguous share of the \
-        cache, computes a partial softmax state (max, denominator, unnormalised output; plain Swift, \
-        not the --kernel) and the states are all-gathered and merged. comm_ms is the time in the \
+        attention for its chunks. --parallel sequence, decode: each rank takes a contiguous slice of the \
+        cache, computes the partial softmax state of its keys (max, denominator, unnormalised output) \
+        with the streaming kernel of the ISA (standard rows too: standard attention has no partial \
+        state), and the states are all-gathered and merged. kernel_isa names the instructions the \
+        measured kernel ran: under avx512, streaming tiles of fewer than 8 query rows (decode with a \
+        small group) run the AVX2 tile. comm_ms is the time in the \
         collectives, waiting for the other ranks included (the slowest rank's, median over iterations); each split iteration starts at a \
         barrier and lasts as long as its slowest rank.
         """)
@@ -201,8 +205,8 @@ struct Settings {
             splits = [processes > 1 ? .heads : nil]
         }
         // Each rank needs at least one unit of the split, in every shape and length.
-        if splits.contains(.heads), let few = shapes.first(where: { processes > $0.kvHeads }) {
-            throw RequestError("--parallel heads splits the \(few.kvHeads) KV heads (each with its query heads) over the processes; \(processes) processes are more than that")
+        if splits.contains(.heads), let few = shapes.first(where: { processes > $0.heads }) {
+            throw RequestError("--parallel heads splits the \(few.heads) query heads over the processes; \(processes) processes are more than that")
         }
         if splits.contains(.sequence), let short = seqLens.first(where: { $0 < processes }) {
             throw RequestError("--parallel sequence splits the \(short) tokens of --seq-len \(short) over the processes; \(processes) processes are more than that")

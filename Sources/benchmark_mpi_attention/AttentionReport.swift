@@ -27,7 +27,7 @@ struct AttentionReport {
                 "kernel": kind.name, "phase": p.phase.rawValue, "seq_len": p.seqLen, "tokens": p.tokens, "pos0": p.pos0,
                 "threads": threads.count, "threads_source": threads.source, "procs": processes,
                 "parallel": split?.rawValue ?? "none",
-                "isa": isa.rawValue, "heads": p.shape.heads, "kv_heads": p.shape.kvHeads, "head_dim": p.shape.headDim,
+                "isa": isa.rawValue, "kernel_isa": m.kernelISA.rawValue, "heads": p.shape.heads, "kv_heads": p.shape.kvHeads, "head_dim": p.shape.headDim,
                 "iters": s.iterations, "warmup": s.warmup, "seed": s.seed,
                 "flops": p.flops, "gflops": gflops, "scratch_bytes": m.scratchBytes,
                 "comm_ms": m.commMs.isEmpty ? 0.0 : Statistics(samples: m.commMs).median,
@@ -83,7 +83,7 @@ struct AttentionReport {
 
     /// Every scalar key, for CSV.
     var csvColumns: [Column] {
-        ["test", "kernel", "phase", "seq_len", "tokens", "pos0", "threads", "procs", "parallel", "isa", "heads", "kv_heads",
+        ["test", "kernel", "phase", "seq_len", "tokens", "pos0", "threads", "procs", "parallel", "isa", "kernel_isa", "heads", "kv_heads",
          "head_dim", "q_block", "kv_block", "iters", "warmup", "median_ms", "mean_ms", "stddev_ms", "min_ms", "max_ms",
          "samples_ms", "flops", "gflops", "peak_gflops", "percent_of_peak", "scratch_bytes", "speedup_vs_standard",
          "comm_ms", "single_ms", "efficiency", "max_abs_diff", "output_sum", "local_kernel", "commit", "cpu", "host", "timestamp"]

@@ -57,6 +57,7 @@ struct Measurement {
     var maxAbsDiff: Double?          // split output against rank 0's
     var localKernel: String?         // when the split does not run the --kernel
     var outputSum: Double?           // sum of rank 0's whole-problem output: which inputs ran
+    var kernelISA: KernelISA         // the instruction set the measured kernel ran (the split's, under MPI)
 }
 
 struct AttentionSweep {
@@ -87,8 +88,8 @@ struct AttentionSweep {
                                 for kind in s.kernels {
                                     progress.begin("\(phase.rawValue) S=\(seqLen) \(shape.label) \(isaKernels.isa.rawValue) "
                                                    + "\(split.map { "split by \($0.rawValue) " } ?? "")\(kind.label) \(threads.count) threads")
-                                    group.append((kind, try runner.measure(problem, kind: kind, kernels: isaKernels, split: split,
-                                                                       threads: threads.count)))
+                                    group.append((kind, try runner.measure(problem, kind: kind, kernels: isaKernels,
+                                                                           split: split, threads: threads.count)))
                                 }
                                 if comm.rank == 0 {
                                     rows += AttentionReport.rows(problem: problem, isa: isaKernels.isa, split: split, threads: threads,
@@ -169,14 +170,15 @@ struct Runner {
         }
         let outputSum = reference.map { out in (0..<p.outputFloats).reduce(0.0) { $0 + Double(out.pointer[$1]) } }
         guard comm.size > 1, let split else {
-            return Measurement(samples: single, scratchBytes: 4 * scratchFloats, outputSum: outputSum)
+            return Measurement(samples: single, scratchBytes: 4 * scratchFloats, outputSum: outputSum,
+                               kernelISA: kernels.instructionSet(kind, tokens: p.tokens, group: p.shape.group))
         }
         sleepingBarrier(comm)
         let plan: SplitPlan
         switch (split, p.phase) {
         case (.heads, _): plan = try HeadSplit(problem: p, kind: kind, threads: threads, comm: comm, kernels: kernels)
         case (.sequence, .prefill): plan = try SequencePrefill(problem: p, kind: kind, threads: threads, comm: comm, kernels: kernels)
-        case (.sequence, .decode): plan = try SequenceDecode(problem: p, threads: threads, comm: comm)
+        case (.sequence, .decode): plan = try SequenceDecode(problem: p, kind: kind, threads: threads, comm: comm, kernels: kernels)
         }
         var samples: [Double] = [], comms: [Double] = []
         for i in 0..<(settings.warmup + settings.iterations) {
@@ -199,7 +201,7 @@ struct Runner {
         }
         return Measurement(samples: Array(slowest[..<samples.count]), scratchBytes: 4 * plan.scratchFloats,
                            commMs: Array(slowest[samples.count...]), singleSamples: single, maxAbsDiff: diff,
-                           localKernel: plan.localKernel, outputSum: outputSum)
+                           localKernel: plan.localKernel, outputSum: outputSum, kernelISA: plan.instructionSet)
     }
 
     /// Warm-up, then the timed iterations; ms per timed iteration.

@@ -1,5 +1,6 @@
-// SplitPlans.swift — attention split over MPI ranks: by KV heads, by zig-zag query chunks (prefill),
-// or by contiguous cache slices merged as partial softmax states (decode).
+// SplitPlans.swift — attention split over MPI ranks exactly as the model splits it (ParallelPlan.swift
+// decides who computes what): by query heads with their KV heads, by zig-zag prompt tokens (prefill),
+// or by cache slices whose partial softmax states are merged (decode).
 import BenchSupport
 import Foundation
 import Qwen3
@@ -10,56 +11,61 @@ protocol SplitPlan {
     var scratchFloats: Int { get }
     /// The local attention, when it is not the --kernel.
     var localKernel: String? { get }
+    /// The instruction set the local attention runs.
+    var instructionSet: KernelISA { get }
     /// Local attention and its communication.
     func step()
     /// The full output (tokens, heads, headDim) on every rank after a step (untimed).
     func gatherOutput() throws -> UnsafePointer<Float>
 }
 
-/// `n` items in `parts` contiguous ranges, as even as possible.
-func evenRanges(_ n: Int, parts: Int) -> [Range<Int>] {
-    (0..<parts).map { ($0 * n / parts)..<(($0 + 1) * n / parts) }
-}
-
-/// Each rank takes a contiguous share of the KV heads and the query heads that read them, runs
-/// attention on them, and the outputs are all-gathered so every rank has the whole output.
+/// Tensor parallelism as the model runs it (`ShardPlan`): each rank takes a contiguous share of the
+/// query heads with the KV heads they read, one local KV slot per entry of `kvHeads` (a KV head is
+/// repeated when ranks outnumber KV heads or a group straddles ranks), runs attention on them, and
+/// the outputs are all-gathered so every rank has the whole output.
 final class HeadSplit: SplitPlan {
     let p: Problem, kind: AttentionKind, threads: Int, comm: Communicator, kernels: AttentionKernels
-    let kvHeads: Range<Int>
-    let headRanges: [Range<Int>]
+    let shard: ShardPlan
     let counts: [Int]
-    let localQ: FloatBuffer, localOut: FloatBuffer, scratch: FloatBuffer, gathered: FloatBuffer, out: FloatBuffer
+    let localQ: FloatBuffer, localOut: FloatBuffer       // (T, my heads, D)
+    let localKeys: FloatBuffer, localValues: FloatBuffer // (my KV slots, S, D)
+    let scratch: FloatBuffer, gathered: FloatBuffer, out: FloatBuffer
     var localKernel: String? { nil }
     var scratchFloats: Int { scratch.count }
+    var instructionSet: KernelISA { kernels.instructionSet(kind, tokens: p.tokens, group: localGroup) }
+    private var localGroup: Int { shard.queryHeads.count / shard.kvHeads.count }
 
     init(problem p: Problem, kind: AttentionKind, threads: Int, comm: Communicator, kernels: AttentionKernels) throws {
         (self.p, self.kind, self.threads, self.comm, self.kernels) = (p, kind, threads, comm, kernels)
-        let s = p.shape, d = s.headDim, group = s.group, t = p.tokens
-        let kvRanges = evenRanges(s.kvHeads, parts: comm.size)
-        kvHeads = kvRanges[comm.rank]
-        headRanges = kvRanges.map { ($0.lowerBound * group)..<($0.upperBound * group) }
-        counts = headRanges.map { t * $0.count * d }
-        let mine = headRanges[comm.rank]
+        let s = p.shape, d = s.headDim, t = p.tokens, n = p.seqLen
+        shard = try ShardPlan(heads: s.heads, kvHeads: s.kvHeads, rank: comm.rank, size: comm.size)
+        counts = shard.headShards.map { t * $0.count * d }
+        let mine = shard.queryHeads
         localQ = try FloatBuffer(count: t * mine.count * d)
         for i in 0..<t {  // (T, heads, D) -> (T, my heads, D): this rank's q projection
             (localQ.pointer + i * mine.count * d).update(from: p.query + (i * s.heads + mine.lowerBound) * d, count: mine.count * d)
         }
+        localKeys = try FloatBuffer(count: shard.kvHeads.count * n * d)
+        localValues = try FloatBuffer(count: shard.kvHeads.count * n * d)
+        for (slot, kv) in shard.kvHeads.enumerated() {  // this rank's k/v projections: its KV slots
+            (localKeys.pointer + slot * n * d).update(from: p.inputs.keys.pointer + kv * n * d, count: n * d)
+            (localValues.pointer + slot * n * d).update(from: p.inputs.values.pointer + kv * n * d, count: n * d)
+        }
         localOut = try FloatBuffer(count: t * mine.count * d)
         scratch = try FloatBuffer(count: AttentionKernels.scratchFloats(kind, tokens: t, pos0: p.pos0, headDim: d,
-                                                                          group: s.group, slots: threads))
+                                                                    group: mine.count / shard.kvHeads.count, slots: threads))
         gathered = try FloatBuffer(count: p.outputFloats)
         out = try FloatBuffer(count: p.outputFloats)
     }
 
     func step() {
-        let s = p.shape, d = s.headDim, t = p.tokens, cacheOffset = kvHeads.lowerBound * p.seqLen * d
-        kernels.run(kind, q: localQ.pointer, keys: p.inputs.keys.pointer + cacheOffset,
-                    values: p.inputs.values.pointer + cacheOffset, out: localOut.pointer, tokens: t, pos0: p.pos0,
-                    heads: headRanges[comm.rank].count, kvHeads: kvHeads.count, headDim: d, capacity: p.seqLen,
-                    scale: p.scale, scratch: scratch.pointer, slots: threads)
+        let s = p.shape, d = s.headDim, t = p.tokens
+        kernels.run(kind, q: localQ.pointer, keys: localKeys.pointer, values: localValues.pointer, out: localOut.pointer,
+                    tokens: t, pos0: p.pos0, heads: shard.queryHeads.count, kvHeads: shard.kvHeads.count, headDim: d,
+                    capacity: p.seqLen, scale: p.scale, scratch: scratch.pointer, slots: threads)
         comm.allGather(localOut.pointer, into: gathered.pointer, counts: counts)
         var offset = 0  // (rank, T, its heads, D) -> (T, heads, D)
-        for (r, heads) in headRanges.enumerated() {
+        for (r, heads) in shard.headShards.enumerated() {
             for i in 0..<t {
                 (out.pointer + (i * s.heads + heads.lowerBound) * d).update(from: gathered.pointer + offset + i * heads.count * d,
                                                                            count: heads.count * d)
@@ -71,13 +77,13 @@ final class HeadSplit: SplitPlan {
     func gatherOutput() throws -> UnsafePointer<Float> { UnsafePointer(out.pointer) }
 }
 
-/// Prefill split by query tokens, zig-zag: the prompt is cut into 2P chunks and rank r owns chunks
-/// r and 2P-1-r (an early, cheap one and a late, costly one: equal causal work). Each rank holds the
-/// K/V rows of its own tokens; they are all-gathered into a full cache, then each rank runs
-/// attention for its chunks (queries at pos0 = the chunk's start over the keys before its end).
+/// Prefill split by query tokens as the model splits a step (`SequenceSplit`, zig-zag: rank r owns
+/// chunks r and 2P-1-r of 2P). Each rank holds the K/V rows of its own tokens; they are all-gathered
+/// into a full cache, then each rank runs attention for its chunks (queries at pos0 = the chunk's
+/// start over the keys before its end).
 final class SequencePrefill: SplitPlan {
     let p: Problem, kind: AttentionKind, threads: Int, comm: Communicator, kernels: AttentionKernels
-    let owned: [[Range<Int>]]  // per rank, its two chunks of tokens
+    let split: SequenceSplit
     let kvCounts: [Int]
     let sendKeys: FloatBuffer, sendValues: FloatBuffer      // (kvHeads, my tokens, D)
     let received: FloatBuffer                               // (rank, kvHeads, its tokens, D)
@@ -86,15 +92,17 @@ final class SequencePrefill: SplitPlan {
     let scratch: FloatBuffer
     var localKernel: String? { nil }
     var scratchFloats: Int { scratch.count }
+    var instructionSet: KernelISA {
+        let shortest = split.ranges(of: comm.rank).map(\.count).min() ?? p.tokens
+        return kernels.instructionSet(kind, tokens: shortest, group: p.shape.group)
+    }
 
     init(problem p: Problem, kind: AttentionKind, threads: Int, comm: Communicator, kernels: AttentionKernels) throws {
         (self.p, self.kind, self.threads, self.comm, self.kernels) = (p, kind, threads, comm, kernels)
-        let s = p.shape, d = s.headDim, n = p.seqLen, ranks = comm.size
-        let chunks = evenRanges(n, parts: 2 * ranks)
-        owned = (0..<ranks).map { [chunks[$0], chunks[2 * ranks - 1 - $0]] }
-        let tokens = owned.map { $0.reduce(0) { $0 + $1.count } }
-        kvCounts = tokens.map { s.kvHeads * $0 * d }
-        let mine = owned[comm.rank], myTokens = tokens[comm.rank]
+        let s = p.shape, d = s.headDim, n = p.seqLen
+        split = SequenceSplit(tokens: n, ranks: comm.size)
+        kvCounts = split.counts.map { s.kvHeads * $0 * d }
+        let mine = split.ranges(of: comm.rank), myTokens = split.count(of: comm.rank)
         sendKeys = try FloatBuffer(count: kvCounts[comm.rank])
         sendValues = try FloatBuffer(count: kvCounts[comm.rank])
         for kv in 0..<s.kvHeads {  // this rank's own K/V rows, as its k/v projections would give them
@@ -126,7 +134,7 @@ final class SequencePrefill: SplitPlan {
             }
         }
         var row = 0
-        for chunk in owned[comm.rank] where !chunk.isEmpty {
+        for chunk in split.ranges(of: comm.rank) {
             kernels.run(kind, q: p.query + chunk.lowerBound * s.heads * d, keys: cacheKeys.pointer,
                         values: cacheValues.pointer, out: localOut.pointer + row * s.heads * d, tokens: chunk.count,
                         pos0: chunk.lowerBound, heads: s.heads, kvHeads: s.kvHeads, headDim: d, capacity: p.seqLen,
@@ -139,11 +147,11 @@ final class SequencePrefill: SplitPlan {
     private func scatter(_ gathered: UnsafePointer<Float>, rowFloats: Int, rowsPerHead outer: Int,
                          into target: UnsafeMutablePointer<Float>, destination: (Int, Int) -> Int) {
         var offset = 0
-        for chunks in owned {
-            let tokens = chunks.reduce(0) { $0 + $1.count }
+        for rank in 0..<split.ranks {
+            let tokens = split.count(of: rank)
             for o in 0..<outer {
                 var row = 0
-                for chunk in chunks {
+                for chunk in split.ranges(of: rank) {
                     (target + destination(o, chunk.lowerBound)).update(from: gathered + offset + (o * tokens + row) * rowFloats,
                                                                        count: chunk.count * rowFloats)
                     row += chunk.count
@@ -155,9 +163,8 @@ final class SequencePrefill: SplitPlan {
 
     func gatherOutput() throws -> UnsafePointer<Float> {
         let s = p.shape, rowFloats = s.heads * s.headDim
-        let counts = owned.map { $0.reduce(0) { $0 + $1.count } * rowFloats }
         let gathered = try FloatBuffer(count: p.outputFloats), out = try FloatBuffer(count: p.outputFloats)
-        comm.allGather(localOut.pointer, into: gathered.pointer, counts: counts)
+        comm.allGather(localOut.pointer, into: gathered.pointer, counts: split.counts.map { $0 * rowFloats })
         scatter(gathered.pointer, rowFloats: rowFloats, rowsPerHead: 1, into: out.pointer) { _, start in start * rowFloats }
         retained = out
         return UnsafePointer(out.pointer)
@@ -165,32 +172,46 @@ final class SequencePrefill: SplitPlan {
     private var retained: FloatBuffer?
 }
 
-/// Decode split by the cache: each rank takes a contiguous slice of the S keys, computes the partial
-/// softmax state of the query over it, and the states are all-gathered and merged on every rank.
+/// Decode split by the cache as the model splits it (`ParallelPlan.cacheSlice`): each rank computes
+/// the partial softmax state of the query over its slice of the keys with the streaming kernels of
+/// its ISA (`AttentionKernels.partial`), and the states are all-gathered and merged on every rank
+/// (`AttentionKernels.merge`). Standard attention has no partial state, so its rows run the
+/// streaming partial at the default blocks.
 final class SequenceDecode: SplitPlan {
-    let p: Problem, threads: Int, comm: Communicator
+    let p: Problem, threads: Int, comm: Communicator, kernels: AttentionKernels
+    let qBlock: Int, kvBlock: Int
     let slice: Range<Int>
     let state: FloatBuffer, states: FloatBuffer, scratch: FloatBuffer, out: FloatBuffer
-    var localKernel: String? { "partial softmax (Swift, SSE)" }
+    var localKernel: String? { "streaming partial q\(qBlock)/kv\(kvBlock) + merge" }
     var scratchFloats: Int { scratch.count + state.count + states.count }
+    var instructionSet: KernelISA {
+        kernels.instructionSet(.streaming(qBlock: qBlock, kvBlock: kvBlock), tokens: p.tokens, group: p.shape.group)
+    }
 
-    init(problem p: Problem, threads: Int, comm: Communicator) throws {
-        (self.p, self.threads, self.comm) = (p, threads, comm)
+    init(problem p: Problem, kind: AttentionKind, threads: Int, comm: Communicator, kernels: AttentionKernels) throws {
+        (self.p, self.threads, self.comm, self.kernels) = (p, threads, comm, kernels)
+        if case .streaming(let q, let kv) = kind { (qBlock, kvBlock) = (q, kv) } else {
+            (qBlock, kvBlock) = (AttentionKind.defaultQBlock, AttentionKind.defaultKVBlock)
+        }
         let s = p.shape
-        slice = evenRanges(p.seqLen, parts: comm.size)[comm.rank]
-        state = try FloatBuffer(count: PartialAttention.stateFloats(heads: s.heads, headDim: s.headDim))
+        slice = ParallelPlan.cacheSlice(cached: p.seqLen, ranks: comm.size, rank: comm.rank)
+        state = try FloatBuffer(count: AttentionKernels.stateFloats(tokens: p.tokens, heads: s.heads, headDim: s.headDim))
         states = try FloatBuffer(count: comm.size * state.count)
-        scratch = try FloatBuffer(count: PartialAttention.scratchFloats(keys: slice.count, workers: threads))
+        scratch = try FloatBuffer(count: AttentionKernels.scratchFloats(.streaming(qBlock: qBlock, kvBlock: kvBlock),
+                                                                    tokens: p.tokens, pos0: p.pos0, headDim: s.headDim,
+                                                                    group: s.group, slots: threads))
         out = try FloatBuffer(count: p.outputFloats)
     }
 
     func step() {
         let s = p.shape
-        PartialAttention.partial(q: p.query, keys: p.inputs.keys.pointer, values: p.inputs.values.pointer, slice: slice,
-                                 heads: s.heads, kvHeads: s.kvHeads, headDim: s.headDim, capacity: p.seqLen,
-                                 scale: p.scale, state: state.pointer, scratch: scratch.pointer, workers: threads)
+        kernels.partial(q: p.query, keys: p.inputs.keys.pointer, values: p.inputs.values.pointer, keyRange: slice,
+                        state: state.pointer, tokens: p.tokens, pos0: p.pos0, heads: s.heads, kvHeads: s.kvHeads,
+                        headDim: s.headDim, capacity: p.seqLen, scale: p.scale, qBlock: qBlock, kvBlock: kvBlock,
+                        scratch: scratch.pointer, slots: threads)
         comm.allGather(state.pointer, into: states.pointer, counts: Array(repeating: state.count, count: comm.size))
-        PartialAttention.merge(states: states.pointer, parts: comm.size, heads: s.heads, headDim: s.headDim, out: out.pointer)
+        AttentionKernels.merge(states: states.pointer, parts: comm.size, rows: p.tokens * s.heads, headDim: s.headDim,
+                               out: out.pointer)
     }
 
     func gatherOutput() throws -> UnsafePointer<Float> { UnsafePointer(out.pointer) }

@@ -1,6 +1,7 @@
 // AttentionTests.swift — standard and streaming causal GQA attention (reference, AVX2 and
 // AVX-512) against a naive double-precision attention written here, across GQA ratios, head
-// sizes, block sizes, decode steps, chunked prefill, thread counts and flash-decoding splits.
+// sizes, block sizes, decode steps, chunked prefill, thread counts and flash-decoding splits;
+// and the partial softmax states over slices of the keys, merged, against the unsplit kernels.
 import CKernels
 import Foundation
 import XCTest
@@ -99,7 +100,7 @@ final class AttentionTests: XCTestCase {
     }
 
     enum Kernel: CustomStringConvertible {
-        case standardRef, standardAVX2
+        case standardRef, standardAVX2, standardAVX512
         case streamingRef(qBlock: Int, kvBlock: Int), streamingAVX2(qBlock: Int, kvBlock: Int)
         case streamingAVX512(qBlock: Int, kvBlock: Int)
 
@@ -107,6 +108,7 @@ final class AttentionTests: XCTestCase {
             switch self {
             case .standardRef: return "standard ref"
             case .standardAVX2: return "standard avx2"
+            case .standardAVX512: return "standard avx512"
             case let .streamingRef(qb, kvb): return "streaming ref q\(qb) kv\(kvb)"
             case let .streamingAVX2(qb, kvb): return "streaming avx2 q\(qb) kv\(kvb)"
             case let .streamingAVX512(qb, kvb): return "streaming avx512 q\(qb) kv\(kvb)"
@@ -115,7 +117,7 @@ final class AttentionTests: XCTestCase {
 
         var isStandard: Bool {
             switch self {
-            case .standardRef, .standardAVX2: return true
+            case .standardRef, .standardAVX2, .standardAVX512: return true
             default: return false
             }
         }
@@ -130,7 +132,7 @@ final class AttentionTests: XCTestCase {
              file: StaticString = #filePath, line: UInt = #line) -> [Float] {
         let needed: Int
         switch kernel {
-        case .standardRef, .standardAVX2:
+        case .standardRef, .standardAVX2, .standardAVX512:
             needed = ck_attention_standard_scratch(p.T, p.pos0, slots)
         case let .streamingRef(qb, kvb), let .streamingAVX2(qb, kvb), let .streamingAVX512(qb, kvb):
             needed = ck_attention_streaming_scratch(qb, kvb, p.D, slots)
@@ -145,6 +147,9 @@ final class AttentionTests: XCTestCase {
         case .standardAVX2:
             ck_attention_standard_f32_avx2(p.q, p.k, p.v, &out, p.T, p.pos0, p.Hq, p.Hkv, p.D,
                                            p.cap, p.scale, &scratch, slots)
+        case .standardAVX512:
+            ck_attention_standard_f32_avx512(p.q, p.k, p.v, &out, p.T, p.pos0, p.Hq, p.Hkv, p.D,
+                                             p.cap, p.scale, &scratch, slots)
         case let .streamingRef(qb, kvb):
             ck_attention_streaming_f32_ref(p.q, p.k, p.v, &out, p.T, p.pos0, p.Hq, p.Hkv, p.D,
                                            p.cap, p.scale, qb, kvb, &scratch, slots)
@@ -173,7 +178,7 @@ final class AttentionTests: XCTestCase {
             k += [.standardAVX2] + blocks.map { .streamingAVX2(qBlock: $0.0, kvBlock: $0.1) }
         }
         if ck_cpu_has_avx512() != 0 {
-            k += blocks.map { .streamingAVX512(qBlock: $0.0, kvBlock: $0.1) }
+            k += [.standardAVX512] + blocks.map { .streamingAVX512(qBlock: $0.0, kvBlock: $0.1) }
         }
         return k
     }
@@ -306,7 +311,7 @@ final class AttentionTests: XCTestCase {
 
     /// The standard attention's decode step over a long cache at 1 to 4 threads agrees with the
     /// naive attention: with 2 heads, 3 and 4 threads split each head's keys and then its
-    /// columns of V between them (the AVX2 version).
+    /// columns of V between them (the AVX2 and AVX-512 versions).
     func testStandardDecodeAtEveryThreadCount() {
         let p = Problem(T: 1, pos0: 500, Hq: 2, Hkv: 1, D: 64, seed: 11)
         let (want, tol) = p.naive()
@@ -318,6 +323,146 @@ final class AttentionTests: XCTestCase {
                     assertClose(out, want, tol: tol, "\(kernel) \(slots) slots")
                 }
             }
+        }
+    }
+
+    /// The AVX-512 standard attention against the reference on shapes that leave partial
+    /// vectors everywhere: ragged prompts, head sizes not a multiple of 16, GQA 1, 2 and 4, decode
+    /// steps after a cache (long enough at 3 and 4 slots for the split of keys and columns), and
+    /// 1 to 4 slots. Both are within the naive bound, so they differ by at most twice it.
+    func testStandardAVX512AgainstReferenceOnOddShapes() throws {
+        if ck_cpu_has_avx512() == 0 { throw XCTSkip("CPU lacks AVX-512 (F, BW, VL)") }
+        var seed: UInt64 = 500
+        let cases: [(T: Int, pos0: Int, Hq: Int, Hkv: Int, D: Int)] = [
+            (19, 0, 2, 2, 5), (23, 4, 4, 2, 17), (9, 0, 8, 2, 33), (1, 70, 4, 1, 130), (1, 260, 2, 1, 47),
+            (2, 11, 2, 1, 128), (1, 0, 4, 4, 16),
+        ]
+        withThreads(4) {
+            for c in cases {
+                seed += 1
+                let p = Problem(T: c.T, pos0: c.pos0, Hq: c.Hq, Hkv: c.Hkv, D: c.D, seed: seed)
+                let (want, tol) = p.naive()
+                for slots in Int32(1)...4 {
+                    let what = "\(c) \(slots) slots"
+                    let reference = run(p, .standardRef, slots: slots)
+                    let simd = run(p, .standardAVX512, slots: slots)
+                    assertClose(simd, want, tol: tol, what)
+                    assertClose(simd, reference.map(Double.init), tol: tol.map { 2 * $0 }, "\(what) vs ref")
+                }
+            }
+        }
+    }
+
+    enum ISA: CaseIterable { case ref, avx2, avx512 }
+
+    /// ISAs this CPU runs.
+    private var isas: [ISA] {
+        ISA.allCases.filter { isa in
+            switch isa {
+            case .ref: return true
+            case .avx2: return ck_cpu_has_avx2_fma() != 0
+            case .avx512: return ck_cpu_has_avx512() != 0
+            }
+        }
+    }
+
+    /// The partial states of p over the key ranges `slices`, each from its own call with the
+    /// scratch its size function asks for, merged into the output.
+    func partialThenMerge(_ p: Problem, _ isa: ISA, slices: [Range<Int>], qBlock: Int, kvBlock: Int,
+                          slots: Int32) -> [Float] {
+        let rows = p.T * p.Hq, stateFloats = ck_attention_state_floats(rows, p.D)
+        XCTAssertEqual(stateFloats, rows * (p.D + 2))
+        var states = [Float](repeating: .nan, count: slices.count * stateFloats)
+        var scratch = [Float](repeating: .nan, count: ck_attention_streaming_scratch(qBlock, kvBlock, p.D, slots))
+        for (i, keys) in slices.enumerated() {
+            states.withUnsafeMutableBufferPointer { all in
+                let state = all.baseAddress! + i * stateFloats
+                let partial = switch isa {
+                case .ref: ck_attention_partial_f32_ref
+                case .avx2: ck_attention_partial_f32_avx2
+                case .avx512: ck_attention_partial_f32_avx512
+                }
+                partial(p.q, p.k, p.v, state, p.T, p.pos0, p.Hq, p.Hkv, p.D, p.cap, p.scale, keys.lowerBound,
+                        keys.upperBound, qBlock, kvBlock, &scratch, slots)
+            }
+        }
+        var out = [Float](repeating: .nan, count: rows * p.D)
+        ck_attention_merge_f32(states, slices.count, rows, p.D, &out)
+        return out
+    }
+
+    /// Cuts 0 ..< n into `parts` ranges at the given fractions, some of them empty.
+    static func slices(_ n: Int, _ cuts: [Int]) -> [Range<Int>] {
+        let bounds = [0] + cuts.map { min($0, n) } + [n]
+        return (0..<(bounds.count - 1)).map { bounds[$0]..<bounds[$0 + 1] }
+    }
+
+    /// Partial states over 1 to 4 slices of the keys, merged, equal the unsplit streaming kernel
+    /// of the same ISA and the naive attention: slices that are empty, slices past every row's
+    /// causal end (a prefill's first rows see none of a late slice), slices not on block bounds,
+    /// decode and prefill, GQA 1, 2 and 4, over 1 and 3 slots (3 splits decode keys over threads
+    /// inside a slice too).
+    func testPartialStatesMergedEqualTheUnsplitKernel() {
+        var seed: UInt64 = 700
+        let cases: [(T: Int, pos0: Int, Hq: Int, Hkv: Int, D: Int)] = [
+            (1, 90, 2, 1, 34), (1, 150, 4, 1, 16), (17, 0, 4, 2, 24), (6, 40, 2, 2, 128),
+        ]
+        withThreads(3) {
+            for c in cases {
+                seed += 1
+                let p = Problem(T: c.T, pos0: c.pos0, Hq: c.Hq, Hkv: c.Hkv, D: c.D, seed: seed)
+                let n = p.pos0 + p.T
+                let (want, tol) = p.naive()
+                let cutsets: [[Int]] = [[], [n / 2], [0, n / 3], [5, 5, n - 3], [n / 4, n / 2, 3 * n / 4], [n, n]]
+                for isa in isas {
+                    for (qb, kvb) in [(8, 16), (3, 7)] {
+                        let unsplit: [Float]
+                        switch isa {
+                        case .ref: unsplit = run(p, .streamingRef(qBlock: qb, kvBlock: kvb))
+                        case .avx2: unsplit = run(p, .streamingAVX2(qBlock: qb, kvBlock: kvb))
+                        case .avx512: unsplit = run(p, .streamingAVX512(qBlock: qb, kvBlock: kvb))
+                        }
+                        for cuts in cutsets {
+                            for slots in [Int32(1), 3] {
+                                let what = "\(isa) \(c) q\(qb) kv\(kvb) cuts \(cuts) \(slots) slots"
+                                let merged = partialThenMerge(p, isa, slices: Self.slices(n, cuts), qBlock: qb,
+                                                              kvBlock: kvb, slots: slots)
+                                assertClose(merged, want, tol: tol, what)
+                                assertClose(merged, unsplit.map(Double.init), tol: tol.map { 2 * $0 }, "\(what) vs unsplit")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A state over an empty range, or over keys a row cannot see, is empty (acc 0, m -inf, l 0),
+    /// and merging only empty states gives 0.
+    func testEmptyStatesWeighNothing() {
+        let p = Problem(T: 3, pos0: 0, Hq: 2, Hkv: 1, D: 5, seed: 800)
+        let rows = p.T * p.Hq, width = p.D + 2
+        for isa in isas {
+            var scratch = [Float](repeating: .nan, count: ck_attention_streaming_scratch(4, 4, p.D, 1))
+            var state = [Float](repeating: .nan, count: ck_attention_state_floats(rows, p.D))
+            let partial = switch isa {
+            case .ref: ck_attention_partial_f32_ref
+            case .avx2: ck_attention_partial_f32_avx2
+            case .avx512: ck_attention_partial_f32_avx512
+            }
+            // Keys 2 ..< 3: only token 2 (rows 4 and 5) sees key 2.
+            partial(p.q, p.k, p.v, &state, p.T, p.pos0, p.Hq, p.Hkv, p.D, p.cap, p.scale, 2, 3, 4, 4, &scratch, 1)
+            for r in 0..<rows {
+                let row = Array(state[r * width..<(r + 1) * width])
+                if r < 4 {
+                    XCTAssertEqual(row, [Float](repeating: 0, count: p.D) + [-.infinity, 0], "\(isa) row \(r)")
+                } else {
+                    XCTAssertEqual(row[p.D + 1], 1, "\(isa) row \(r): one key, its own max, weighs 1")
+                }
+            }
+            var out = [Float](repeating: .nan, count: rows * p.D)
+            ck_attention_merge_f32(state, 1, 2, p.D, &out)
+            XCTAssertEqual(Array(out[0..<(2 * p.D)]), [Float](repeating: 0, count: 2 * p.D), "\(isa)")
         }
     }
 }

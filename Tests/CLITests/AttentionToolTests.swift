@@ -253,9 +253,9 @@ final class AttentionToolTests: ToolTestCase {
 
     func testImpossibleSplitFailsOnceWithoutHanging() throws {
         let cases: [([String], String)] = [
-            (["--parallel", "heads", "--heads", "4", "--kv-heads", "2"], "3 processes are more than that"),
+            (["--parallel", "heads", "--heads", "2", "--kv-heads", "1"], "3 processes are more than that"),
             (["--parallel", "sequence", "--seq-len", "2,64"], "the 2 tokens of --seq-len 2"),
-            (["--parallel", "sequence,heads", "--heads", "12", "--kv-heads", "3,2"], "the 2 KV heads (each with its query heads) over the processes; 3 processes are more than that"),
+            (["--parallel", "sequence,heads", "--heads", "12,2", "--kv-heads", "2"], "--parallel heads splits the 2 query heads over the processes; 3 processes are more than that"),
         ]
         for (args, message) in cases {
             let result = try mpirun(3, args + ["--iters", "1"])
@@ -263,6 +263,46 @@ final class AttentionToolTests: ToolTestCase {
             XCTAssertTrue(result.stderr.contains(message), "\(args): \(result.stderr)")
             XCTAssertEqual(result.stderr.components(separatedBy: "benchmark_mpi_attention: error:").count - 1, 1, result.stderr)
             XCTAssertEqual(result.stdout, "", "\(args)")
+        }
+    }
+
+    /// The model's head split: 3 processes over 6 query heads and 2 KV heads (the middle rank's heads
+    /// straddle both KV heads) or 1 KV head (replicated on every rank), which the tool refused before
+    /// (more processes than KV heads); and the model's sequence splits at 2 and 3 ranks, prefill and
+    /// decode, the decode states from the C partial kernels. Each matches one process.
+    func testModelSplitsWithMoreProcessesThanKVHeadsMatchOneProcess() throws {
+        for (processes, split) in [(3, "heads"), (2, "sequence"), (3, "sequence")] {
+            let result = try mpirun(processes, ["--seq-len", "7,40", "--phase", "prefill,decode", "--heads", "6",
+                                                "--kv-heads", "2,1", "--head-dim", "24", "--iters", "1", "--warmup", "0",
+                                                "--threads", "1", "--parallel", split, "-o", "jsonl", "--quiet"])
+            XCTAssertEqual(result.status, 0, "\(processes) \(split): \(result.stderr)")
+            let rows = try records(result.stdout)
+            XCTAssertEqual(rows.count, 2 * 2 * 2 * 2, "lengths x phases x shapes x kernels")
+            for row in rows {
+                let label = "\(processes) \(split) kv \(row["kv_heads"]!) \(row["phase"]!) S=\(row["seq_len"]!) \(row["kernel"]!)"
+                XCTAssertEqual(row["procs"] as? Int, processes, label)
+                XCTAssertEqual(row["parallel"] as? String, split, label)
+                XCTAssertLessThanOrEqual(try XCTUnwrap(row["max_abs_diff"] as? Double, label), 1e-5, label)
+                XCTAssertNotNil(row["kernel_isa"], label)
+                let decodeBySequence = split == "sequence" && row["phase"] as? String == "decode"
+                XCTAssertEqual((row["local_kernel"] as? String)?.hasPrefix("streaming partial"), decodeBySequence ? true : nil, label)
+            }
+        }
+    }
+
+    /// kernel_isa names the instructions each kernel ran: under avx512 standard attention is
+    /// AVX-512 too, and so are streaming tiles of 8 or more query rows; a decode step of a 2-head
+    /// group (2 rows) runs the AVX2 tile. Under avx2 everything is AVX2.
+    func testRowsNameTheInstructionSetEachKernelRan() throws {
+        let isas = hasAVX512 ? "avx2,avx512" : "avx2"
+        let result = try run(["--seq-len", "16", "--phase", "prefill,decode", "--heads", "4", "--kv-heads", "2",
+                              "--head-dim", "16", "--isa", isas, "--iters", "1", "--warmup", "0", "--threads", "1",
+                              "-o", "jsonl"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        for row in try records(result.stdout) {
+            let isa = row["isa"] as! String
+            let smallTiles = row["kernel"] as? String == "streaming" && row["phase"] as? String == "decode"
+            XCTAssertEqual(row["kernel_isa"] as? String, isa == "avx512" && smallTiles ? "avx2" : isa, "\(row)")
         }
     }
 }
