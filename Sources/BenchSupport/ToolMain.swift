@@ -46,6 +46,24 @@ public enum ToolMain {
         }
     }
 
+    /// Runs a step that may fail on some ranks only (loading, allocating); every rank learns whether
+    /// any failed, rank 0 reports the first failure once, and every rank throws `JobFailure`, so none
+    /// is left waiting in a later collective for a rank that has given up.
+    public static func agree<T>(tool: String, _ comm: Communicator, _ step: () throws -> T) throws -> T {
+        var value: T?
+        var message: String?
+        do { value = try step() } catch let error as RequestError { message = error.description }
+        catch let error as ModelLoadError { message = error.description }
+        if let failure = comm.firstFailure(message) {
+            // Report before any rank exits: once one does, mpirun may tear the job down.
+            if comm.rank == 0 { report(tool, comm.size > 1 ? "rank \(failure.rank): \(failure.message)" : failure.message) }
+            comm.barrier()
+            throw JobFailure()
+        }
+        guard let value else { throw JobFailure() }
+        return value
+    }
+
     public static func report(_ tool: String, _ message: String) {
         FileHandle.standardError.write(Data("\(tool): error: \(message)\n".utf8))
     }

@@ -109,19 +109,8 @@ struct AttentionSweep {
         if let path = s.jsonPath { try ResultTable.appendJSONLines(rows, to: path) }
     }
 
-    /// Runs a step that may fail on some ranks only; every rank learns whether any failed, so none
-    /// is left waiting in a later collective.
     private func agree<T>(_ comm: Communicator, _ step: () throws -> T) throws -> T {
-        var value: T?, message: String?
-        do { value = try step() } catch let error as RequestError { message = error.description }
-        if let failure = comm.firstFailure(message) {
-            if comm.rank == 0 {
-                BenchmarkMPIAttention.report(comm.size > 1 ? "rank \(failure.rank): \(failure.message)" : failure.message)
-            }
-            comm.barrier()
-            throw JobFailure()
-        }
-        return value!
+        try ToolMain.agree(tool: "benchmark_mpi_attention", comm, step)
     }
 }
 

@@ -83,22 +83,8 @@ struct BenchmarkRun {
         }
     }
 
-    /// Runs a step that may fail on some ranks only; every rank learns whether any failed and
-    /// throws the first failure's message, so none is left waiting in a later collective.
     private func agree<T>(_ comm: Communicator, _ step: () throws -> T) throws -> T {
-        var value: T?
-        var message: String?
-        do { value = try step() } catch let error as RequestError { message = error.description }
-        catch let error as ModelLoadError { message = error.description }
-        if let failure = comm.firstFailure(message) {
-            // Report before any rank exits: once one does, mpirun may tear the job down.
-            if comm.rank == 0 {
-                BenchmarkQwen3.report(comm.size > 1 ? "rank \(failure.rank): \(failure.message)" : failure.message)
-            }
-            comm.barrier()
-            throw JobFailure()
-        }
-        return value!
+        try ToolMain.agree(tool: "benchmark_qwen3", comm, step)
     }
 
     /// The model path, or the cached synthetic Qwen3-0.6B (generated on first use).
