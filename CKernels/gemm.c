@@ -133,12 +133,14 @@ static size_t tile_start(size_t rows, size_t tiles, size_t t) { return rows * t 
 
 // One thread's share of y: rows [m0, m1) x panels [p0, p1).
 // x: (M, K)  packed: (ceil(N/NR), units, NR, k_unit)  y: (M, N)
-// K blocks outermost so a B micro-panel, once in L1, serves every row tile of the row block;
-// the packed row block of x stays in L2 across the panels. A single row tile (decode) reuses
-// nothing: it is packed densely for as many K blocks as the buffer holds, then each panel is
-// finished over them before the next, so the thread reads its share of W as one contiguous
-// stream. Both paths sum each K block and then add it to C, at the same block boundaries, so
-// they round identically.
+// The rows form row blocks of at most MC / MR row tiles. For each, x is packed for as many K
+// blocks as the buffer holds (a K chunk), then each panel is finished over the chunk's K
+// blocks before the next: a B micro-panel, once in L1, serves every row tile of the block, the
+// packed block of x stays in L2 across the panels, the C tiles stay in cache from one K block
+// to the next, and the thread reads each panel of W as one contiguous stream. A single row
+// tile (decode) reuses nothing; it is packed densely (row stride mr), so a decode row reads
+// 4 bytes of x per unit, not one line. Every output sums each K block and then adds it to C, at
+// the same block boundaries whatever the row block, chunk or tile, so all round identically.
 static void gemm_block(const struct ck_gemm_kernel *kern, const float *x,
                        const unsigned char *packed, float *y, size_t N, size_t K, size_t m0,
                        size_t m1, size_t p0, size_t p1) {
@@ -148,54 +150,47 @@ static void gemm_block(const struct ck_gemm_kernel *kern, const float *x,
     const size_t rows = m1 - m0, tiles = tile_count(rows, MR);
     _Alignas(64) unsigned char ap[A_BUFFER_BYTES];
     assert(kern->mc * KC * a_unit <= sizeof ap);
-    if (tiles == 1) {
-        const size_t chunk = kern->mc * KC / rows / KC * KC;
+    // Row blocks as even as the tiles allow (so at least two tiles each, or the one of decode).
+    const size_t groups = tile_count(tiles, kern->mc / MR), group_max = tile_count(tiles, groups);
+    const size_t ldp = tiles == 1 ? rows : MR;
+    const size_t chunk = sizeof ap / (group_max * ldp * a_unit) / KC * KC;
+    for (size_t g = 0; g < groups; g++) {
+        const size_t g0 = tile_start(tiles, groups, g), g1 = tile_start(tiles, groups, g + 1);
         for (size_t q0 = 0; q0 < units; q0 += chunk) {
-            const size_t q1 = min_size(units, q0 + chunk);
-            kern->pack_a(x + m0 * K + q0 * ku, K, rows, q1 - q0, K - q0 * ku, ap, rows);
-            for (size_t p = p0; p < p1; p++) {
-                const size_t nr = min_size(NR, N - p * NR);
-                for (size_t pc = q0; pc < q1; pc += KC)
-                    kern->tile(rows, min_size(KC, q1 - pc), ap + (pc - q0) * rows * a_unit, rows,
-                               packed + p * panel_bytes + pc * row_bytes, y + m0 * N + p * NR, N,
-                               nr, pc > 0, NULL, 0);
-            }
-        }
-        return;
-    }
-    // Row blocks of at most MC / MR tiles, as even as the tiles allow (so at least two each).
-    const size_t groups = tile_count(tiles, kern->mc / MR);
-    for (size_t pc = 0; pc < units; pc += KC) {
-        const size_t kc = min_size(KC, units - pc);
-        // 64-byte lines of one B micro-panel K block.
-        const size_t block_lines = kc * row_bytes / 64;
-        for (size_t g = 0; g < groups; g++) {
-            const size_t g0 = tile_start(tiles, groups, g), g1 = tile_start(tiles, groups, g + 1);
+            const size_t q1 = min_size(units, q0 + chunk), q = q1 - q0;
             for (size_t t = g0; t < g1; t++) {
                 const size_t r0 = tile_start(rows, tiles, t);
                 const size_t r1 = tile_start(rows, tiles, t + 1);
-                kern->pack_a(x + (m0 + r0) * K + pc * ku, K, r1 - r0, kc, K - pc * ku,
-                             ap + (t - g0) * MR * kc * a_unit, MR);
+                kern->pack_a(x + (m0 + r0) * K + q0 * ku, K, r1 - r0, q, K - q0 * ku,
+                             ap + (t - g0) * q * ldp * a_unit, ldp);
             }
-            // The next B micro-panel (of the next panel, a panel away, where the hardware
-            // prefetcher would only find it after some misses) goes into L2 while this one is
-            // used: each tile prefetches its share, one line per k step. Issued in a burst at
-            // the start of each tile instead, the prefetches overflow the miss queues, and
-            // M = 32 (three tiles per B micro-panel) ran 20% slower with AVX-512, 3-12% with
-            // AVX2.
-            const size_t lines = (block_lines + (g1 - g0) - 1) / (g1 - g0);
             for (size_t p = p0; p < p1; p++) {
-                const unsigned char *b = packed + p * panel_bytes + pc * row_bytes;
                 const size_t nr = min_size(NR, N - p * NR);
-                for (size_t t = g0; t < g1; t++) {
-                    const size_t r0 = tile_start(rows, tiles, t);
-                    const size_t r1 = tile_start(rows, tiles, t + 1);
-                    const size_t l0 = min_size((t - g0) * lines, block_lines);
-                    const size_t l1 = min_size(l0 + lines, block_lines);
-                    const unsigned char *next = p + 1 < p1 ? b + panel_bytes + l0 * 64 : NULL;
-                    kern->tile(r1 - r0, kc, ap + (t - g0) * MR * kc * a_unit, MR, b,
-                               y + (m0 + r0) * N + p * NR, N, nr, pc > 0, next,
-                               next ? l1 - l0 : 0);
+                for (size_t pc = q0; pc < q1; pc += KC) {
+                    const size_t kc = min_size(KC, q1 - pc);
+                    const unsigned char *b = packed + p * panel_bytes + pc * row_bytes;
+                    // The next B micro-panel (the next K block, or the first of the chunk in the
+                    // next panel, a panel away, where the hardware prefetcher would only find it
+                    // after some misses) goes into L2 while this one is used: each tile
+                    // prefetches its share, one line per k step. Issued in a burst at the start
+                    // of each tile instead, the prefetches overflow the miss queues, and M = 32
+                    // (three tiles per B micro-panel) ran 20% slower with AVX-512, 3-12% with
+                    // AVX2. Decode streams W contiguously and leaves it to the hardware.
+                    const unsigned char *next = tiles == 1 ? NULL
+                                                : pc + KC < q1 ? b + kc * row_bytes
+                                                : p + 1 < p1 ? b + panel_bytes - (pc - q0) * row_bytes
+                                                             : NULL;
+                    const size_t block_lines = kc * row_bytes / 64;
+                    const size_t lines = tile_count(block_lines, g1 - g0);
+                    for (size_t t = g0; t < g1; t++) {
+                        const size_t r0 = tile_start(rows, tiles, t);
+                        const size_t r1 = tile_start(rows, tiles, t + 1);
+                        const size_t l0 = min_size((t - g0) * lines, block_lines);
+                        const size_t l1 = min_size(l0 + lines, block_lines);
+                        kern->tile(r1 - r0, kc, ap + ((t - g0) * q + pc - q0) * ldp * a_unit, ldp,
+                                   b, y + (m0 + r0) * N + p * NR, N, nr, pc > 0,
+                                   next ? next + l0 * 64 : NULL, next ? l1 - l0 : 0);
+                    }
                 }
             }
         }
