@@ -176,10 +176,11 @@ static void gemm_block(const struct ck_gemm_kernel *kern, const float *x,
                     // of each tile instead, the prefetches overflow the miss queues, and M = 32
                     // (three tiles per B micro-panel) ran 20% slower with AVX-512, 3-12% with
                     // AVX2. Decode streams W contiguously and leaves it to the hardware.
-                    const unsigned char *next = tiles == 1 ? NULL
+                    const unsigned char *next_panel = b + panel_bytes - (pc - q0) * row_bytes;
+                    const unsigned char *next = tiles == 1       ? NULL
                                                 : pc + KC < q1 ? b + kc * row_bytes
-                                                : p + 1 < p1 ? b + panel_bytes - (pc - q0) * row_bytes
-                                                             : NULL;
+                                                : p + 1 < p1   ? next_panel
+                                                               : NULL;
                     const size_t block_lines = kc * row_bytes / 64;
                     const size_t lines = tile_count(block_lines, g1 - g0);
                     for (size_t t = g0; t < g1; t++) {
