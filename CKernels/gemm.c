@@ -89,35 +89,45 @@ static size_t packed_bytes(const struct ck_gemm_kernel *kern, size_t N, size_t K
     return (N + kern->nr - 1) / kern->nr * k_units(kern, K) * unit_row_bytes(kern);
 }
 
-// One weight of `bytes` bytes; a constant size in each call below, so it compiles to a move.
-static inline void copy_weight(unsigned char *dst, const unsigned char *src, size_t bytes) {
-    if (bytes == 2) memcpy(dst, src, 2);
-    else memcpy(dst, src, 4);
-}
-
-// w: (N, K)  packed[p][u][j][h] = w[p*NR + j][u*k_unit + h], zero past N and past K: the zero
-// columns let the micro-kernel always compute full panels (only the store is masked), the zero
-// half of a last bfloat16 pair adds nothing.
-void ck_gemm_pack_panels(const struct ck_gemm_kernel *kern, const void *w, void *packed,
-                         size_t N, size_t K) {
-    const size_t nr = kern->nr, ku = kern->k_unit, es = kern->w_bytes, units = k_units(kern, K);
-    const size_t panels = (N + nr - 1) / nr;
-    const unsigned char *src = w;
-    unsigned char *out = packed;
-#pragma omp parallel for schedule(static) if (N * K >= 65536)
-    for (size_t p = 0; p < panels; p++) {
-        unsigned char *dst = out + p * units * unit_row_bytes(kern);
+// Panels [p0, p1) of W. w: (N, K)  packed[p][u][j][h] = w[p*NR + j][u*k_unit + h], zero past N
+// and past K: the zero columns let the micro-kernel always compute full panels (only the store
+// is masked), the zero half of a last bfloat16 pair adds nothing. Inlined with constant nr, ku
+// and es, so each weight is one move (a memcpy of a variable size made the pack four times
+// slower).
+static inline __attribute__((always_inline)) void pack_panels(const unsigned char *w,
+                                                              unsigned char *packed, size_t N,
+                                                              size_t K, size_t p0, size_t p1,
+                                                              const size_t nr, const size_t ku,
+                                                              const size_t es) {
+    const size_t units = (K + ku - 1) / ku;
+    for (size_t p = p0; p < p1; p++) {
+        unsigned char *dst = packed + p * units * nr * ku * es;
         for (size_t j = 0; j < nr; j++) {
             const size_t n = p * nr + j;
             for (size_t u = 0; u < units; u++) {
                 for (size_t h = 0; h < ku; h++) {
                     const size_t k = u * ku + h;
                     unsigned char *d = dst + ((u * nr + j) * ku + h) * es;
-                    if (n < N && k < K) copy_weight(d, src + (n * K + k) * es, es);
+                    if (n < N && k < K) memcpy(d, w + (n * K + k) * es, es);
                     else memset(d, 0, es);
                 }
             }
         }
+    }
+}
+
+void ck_gemm_pack_panels(const struct ck_gemm_kernel *kern, const void *w, void *packed,
+                         size_t N, size_t K) {
+    const size_t nr = kern->nr, ku = kern->k_unit, es = kern->w_bytes;
+    const size_t panels = (N + nr - 1) / nr;
+#pragma omp parallel if (N * K >= 65536)
+    {
+        const size_t nth = (size_t)omp_get_num_threads(), tid = (size_t)omp_get_thread_num();
+        const size_t p0 = panels * tid / nth, p1 = panels * (tid + 1) / nth;
+        if (nr == 16 && ku == 1 && es == 4) pack_panels(w, packed, N, K, p0, p1, 16, 1, 4);
+        else if (nr == 32 && ku == 1 && es == 4) pack_panels(w, packed, N, K, p0, p1, 32, 1, 4);
+        else if (nr == 32 && ku == 2 && es == 2) pack_panels(w, packed, N, K, p0, p1, 32, 2, 2);
+        else pack_panels(w, packed, N, K, p0, p1, nr, ku, es);
     }
 }
 
