@@ -18,7 +18,7 @@
 enum { GEMM_F32_AVX2, GEMM_F32_AVX512, GEMM_BF16_AVX512 };
 
 static const struct ck_gemm_kernel kernels[] = {
-    // Block sizes in floats.
+    // sgemm_avx2_6x16: float32 weights, AVX2+FMA. Block sizes in floats.
     // MR x NR = 6 x 16: the 6 x 2 accumulators take 12 of the 16 ymm registers, the two B
     //   vectors of a k step 2 more and the broadcast of x one. 12 independent FMA chains cover
     //   the FMA latency (4 cycles) times the two FMA pipes (8 in flight). Per k step: 12 FMAs
@@ -31,11 +31,11 @@ static const struct ck_gemm_kernel kernels[] = {
     //   panel uses it. Each B micro-panel brought into L1 then serves 12 row tiles (18k cycles
     //   of FMAs per 16 KiB read from L2 or L3), and the packing buffer is small enough to live
     //   on the stack of any thread that calls the kernel.
-    [GEMM_F32_AVX2] = {.name = "sgemm_avx2_6x16", .mr = CK_AVX2_MR, .nr = CK_AVX2_NR, .kc = 256,
-                       .mc = 72, .k_unit = 1, .w_bytes = 4, .a_unit_bytes = 4,
-                       .serial_below = 32768, .pack_b = ck_gemm_pack_panels,
-                       .pack_a = ck_pack_a_f32_avx2, .tile = ck_sgemm_avx2_6x16},
-    // Block sizes in floats.
+    [GEMM_F32_AVX2] = {.mr = CK_AVX2_MR, .nr = CK_AVX2_NR, .kc = 256, .mc = 72, .k_unit = 1,
+                       .w_bytes = 4, .a_unit_bytes = 4, .serial_below = 32768,
+                       .pack_b = ck_gemm_pack_panels, .pack_a = ck_pack_a_f32_avx2,
+                       .tile = ck_sgemm_avx2_6x16},
+    // sgemm_avx512_14x32: float32 weights, AVX-512F. Block sizes in floats.
     // MR x NR = 14 x 32: the 14 x 2 accumulators take 28 of the 32 zmm registers, the two B
     //   vectors of a k step 2 more and the broadcast of x one. 28 independent FMA chains are far
     //   more than latency x throughput (4 x 1 zmm FMA per cycle), and per k step the 28 FMAs (28
@@ -48,24 +48,27 @@ static const struct ck_gemm_kernel kernels[] = {
     //   the C tile between K blocks (28 + 28 accesses per 3584 FMAs) costs 2-3%.
     // MC = 168 (12 tiles): the packed row block of x (MC x KC = 84 KiB) stays in the 1 MiB L2
     //   while every panel uses it; each B micro-panel brought into L1 serves up to 12 row tiles.
-    [GEMM_F32_AVX512] = {.name = "sgemm_avx512_14x32", .mr = CK_AVX512_MR, .nr = CK_AVX512_NR,
-                         .kc = 128, .mc = 168, .k_unit = 1, .w_bytes = 4, .a_unit_bytes = 4,
-                         .serial_below = 32768, .pack_b = ck_gemm_pack_panels,
-                         .pack_a = ck_pack_a_f32_avx512, .tile = ck_sgemm_avx512_14x32},
-    // Block sizes; K is counted in pairs, one pair per vdpbf16ps lane.
+    [GEMM_F32_AVX512] = {.mr = CK_AVX512_MR, .nr = CK_AVX512_NR, .kc = 128, .mc = 168,
+                         .k_unit = 1, .w_bytes = 4, .a_unit_bytes = 4, .serial_below = 32768,
+                         .pack_b = ck_gemm_pack_panels, .pack_a = ck_pack_a_f32_avx512,
+                         .tile = ck_sgemm_avx512_14x32},
+    // sbgemm_avx512_14x32: bfloat16 weights, AVX512_BF16. Block sizes; K is counted in pairs,
+    // one pair per vdpbf16ps lane.
     // MR x NR = 14 x 32: as for float, 28 accumulators, 2 B vectors and a broadcast of 32 zmm.
     //   28 independent chains cover latency x throughput = 6 x 1 with room to spare, and per
     //   pair of k the 28 vdpbf16ps need 2 loads of B and 14 broadcasts of an x pair.
     // KC = 128 pairs (256 k): the B micro-panel (KC x NR pairs = 16 KiB) stays in L1D with the
     //   streaming A micro-panel (7 KiB), as for float; each call does twice the flops of a
-    //   float K block in the same cycles.
+    //   float K block in the same cycles. KC also fixes where the block sums are added to C,
+    //   so it is part of the results: changing it changes the last bits of every output.
     // MC = 168 (12 tiles): the packed row block of x (MC x KC pairs = 84 KiB) stays in L2
-    //   across the panels.
+    //   across the panels. MC = 84 and 56 (K chunks of two and three K blocks, so the C tiles
+    //   stay in L1 between them) measured within +-2% of it on two threads at M = 128 and 512.
     // One thread below twice the float threshold: twice the flops per cycle.
-    [GEMM_BF16_AVX512] = {.name = "sbgemm_avx512_14x32", .mr = CK_BF16_MR, .nr = CK_BF16_NR,
-                          .kc = 128, .mc = 168, .k_unit = 2, .w_bytes = 2, .a_unit_bytes = 4,
-                          .serial_below = 65536, .pack_b = ck_gemm_pack_panels,
-                          .pack_a = ck_pack_a_bf16_avx512, .tile = ck_sbgemm_avx512_14x32},
+    [GEMM_BF16_AVX512] = {.mr = CK_BF16_MR, .nr = CK_BF16_NR, .kc = 128, .mc = 168, .k_unit = 2,
+                          .w_bytes = 2, .a_unit_bytes = 4, .serial_below = 65536,
+                          .pack_b = ck_gemm_pack_panels, .pack_a = ck_pack_a_bf16_avx512,
+                          .tile = ck_sbgemm_avx512_14x32},
 };
 
 // The packing buffer of x, on each calling thread's stack: the largest MC x KC x unit above

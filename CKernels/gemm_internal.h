@@ -79,7 +79,6 @@ typedef void ck_gemm_tile_fn(size_t mr, size_t ku, const void *a, size_t ldp, co
 
 // One row of the table: a micro-kernel and everything the driver needs to block around it.
 struct ck_gemm_kernel {
-    const char *name;         // type, ISA and tile: "sgemm_avx512_14x32"
     size_t mr, nr;            // register tile: rows of x, columns of W
     size_t kc;                // K block, in k units
     size_t mc;                // row block, in rows (a multiple of mr)
