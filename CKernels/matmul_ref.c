@@ -1,6 +1,9 @@
-// matmul_ref.c — the reference and baseline y = x · W^T: one float dot product per output over
-// W in its checkpoint layout, no blocking, no intrinsics.
+// matmul_ref.c — the references and baselines of y = x · W^T (float32 weights, and bfloat16
+// weights with x rounded to bfloat16 as the AVX512_BF16 kernel rounds it): one float dot product
+// per output over W in its checkpoint layout, no blocking, no intrinsics.
 #include "ckernels.h"
+
+#include <string.h>
 
 // x: (M, K)  w: (N, K)  y: (M, N)
 // OpenMP over the M x N outputs together, so decode (M = 1) still splits across threads. The
@@ -13,6 +16,42 @@ void ck_matmul_f32_ref(const float *x, const float *w, float *y, size_t M, size_
             const float *wn = w + n * K;
             float acc = 0.0f;
             for (size_t k = 0; k < K; k++) acc += xm[k] * wn[k];
+            y[m * N + n] = acc;
+        }
+    }
+}
+
+static inline float f32_from_bf16(uint16_t h) {
+    const uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+// x rounded as vcvtne2ps2bf16 rounds it: NaN stays a (quiet) NaN, zero and denormal inputs
+// become a zero of their sign, anything else rounds to nearest even (up to inf on overflow).
+// Only the denormal case differs from ck_convert_f32_to_bf16.
+static inline uint16_t bf16_from_f32(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x0040u);
+    if ((u & 0x7f800000u) == 0) return (uint16_t)((u >> 16) & 0x8000u);
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+// x: (M, K)  w: (N, K) bfloat16  y: (M, N)
+// One float sum per output in k order of bf16(x[k]) * w[k] (each product exact in float).
+// OpenMP over the M x N outputs together, so decode (M = 1) still splits across threads.
+void ck_matmul_bf16_ref(const float *x, const uint16_t *w, float *y, size_t M, size_t N,
+                        size_t K) {
+#pragma omp parallel for collapse(2) schedule(static) if (M * N * K >= 65536)
+    for (size_t m = 0; m < M; m++) {
+        for (size_t n = 0; n < N; n++) {
+            const float *xm = x + m * K;
+            const uint16_t *wn = w + n * K;
+            float acc = 0.0f;
+            for (size_t k = 0; k < K; k++)
+                acc += f32_from_bf16(bf16_from_f32(xm[k])) * f32_from_bf16(wn[k]);
             y[m * N + n] = acc;
         }
     }

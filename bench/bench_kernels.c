@@ -1,13 +1,16 @@
 // bench_kernels.c — microbenchmarks of the CKernels hot loops. First the machine: the AVX2 FMA,
 // AVX-512 FMA and AVX512_BF16 dot-product peaks and the read bandwidth from DRAM, at the chosen
 // thread count. Then matmul (ref, avx2, avx512 with float32 weights, bf16 with bfloat16 weights)
-// on the Qwen3-0.6B projection shapes at M = 1, 32, 128, 512, 1024, and standard vs streaming
+// on the Qwen3-0.6B projection shapes (each projection alone, and q/k/v and gate/up fused into
+// one GEMM as the model calls them) at M = 1, 32, 128, 512, 1024, and standard vs streaming
 // attention (16 query heads, 8 KV heads, D = 128) at prefill and decode for S = 128 .. 8192, at
-// the chosen thread count and again on one thread (--attention: the peaks and attention only).
+// the chosen thread count and again on one thread (--attention: the peaks and attention only;
+// --matmul: the peaks and matmul only).
 // Each case: a warm-up run, then the median of repeated runs; GFLOP/s (GB/s of weights for the
 // memory-bound M = 1 matmul) and the percentage of the measured peak of its own instructions.
 //
-// usage: bench_kernels [--threads N] [--quick] [--csv] [--attention] [--q-block N] [--kv-block N]
+// usage: bench_kernels [--threads N] [--quick] [--csv] [--attention | --matmul] [--q-block N]
+//                      [--kv-block N]
 #include "ckernels.h"
 #include "ck_probe.h"
 
@@ -24,6 +27,7 @@ struct options {
     int quick;
     int csv;
     int attention_only;        // skip the matmul cases
+    int matmul_only;           // skip the attention cases
     size_t q_block, kv_block;  // streaming attention blocks
 };
 
@@ -451,7 +455,8 @@ static void bench_attention_all(const struct options *o, const struct peaks *pk)
 
 static void usage(const char *argv0) {
     fprintf(stderr,
-            "usage: %s [--threads N] [--quick] [--csv] [--attention] [--q-block N] [--kv-block N]\n",
+            "usage: %s [--threads N] [--quick] [--csv] [--attention | --matmul] [--q-block N] "
+            "[--kv-block N]\n",
             argv0);
     exit(2);
 }
@@ -462,6 +467,7 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[i], "--quick")) o.quick = 1;
         else if (!strcmp(argv[i], "--csv")) o.csv = 1;
         else if (!strcmp(argv[i], "--attention")) o.attention_only = 1;
+        else if (!strcmp(argv[i], "--matmul")) o.matmul_only = 1;
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) o.threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--q-block") && i + 1 < argc) o.q_block = (size_t)atol(argv[++i]);
         else if (!strcmp(argv[i], "--kv-block") && i + 1 < argc)
@@ -480,13 +486,15 @@ int main(int argc, char **argv) {
     report_header(&o);
     const struct peaks pk = probe_machine(&o);
 
+    // (K, N): q_proj, k/v_proj, o_proj, gate/up_proj, down_proj, then the fused GEMMs the model
+    // calls: q/k/v as one (N = 2048 + 1024 + 1024) and gate/up as one (N = 3072 + 3072).
     static const size_t kn[][2] = {{1024, 2048}, {1024, 1024}, {2048, 1024}, {1024, 3072},
-                                   {3072, 1024}};
+                                   {3072, 1024}, {1024, 4096}, {1024, 6144}};
     static const size_t ms[] = {1, 32, 128, 512, 1024};
     for (size_t i = 0; i < sizeof ms / sizeof *ms && !o.attention_only; i++)
         for (size_t j = 0; j < sizeof kn / sizeof *kn; j++)
             bench_matmul(&o, &pk, ms[i], kn[j][0], kn[j][1]);
 
-    bench_attention_all(&o, &pk);
+    if (!o.matmul_only) bench_attention_all(&o, &pk);
     return 0;
 }

@@ -59,6 +59,9 @@ size_t ck_count_nonfinite_f32(const float *x, size_t n);
 // ---------------------------------------------------------------------------------------------
 // Matrix multiply: y[M, N] = x[M, K] · W[N, K]^T
 // ---------------------------------------------------------------------------------------------
+// The packed kernels below are one blocked driver (gemm.c) over one micro-kernel per weight
+// type and ISA. Each output is the same sequence of operations whatever the thread count or M,
+// so a row at decode equals the same row inside a prefill batch.
 
 // Baseline / reference: plain loops over W in its checkpoint layout, OpenMP over output rows
 // and columns.
@@ -74,7 +77,7 @@ size_t ck_pack_f32_avx2_size(size_t N, size_t K);
 // w: (N, K)  packed: (ceil(N/NR), K, NR)
 void ck_pack_f32_avx2(const float *w, float *packed, size_t N, size_t K);
 // x: (M, K)  packed: from ck_pack_f32_avx2  y: (M, N)
-// Each thread packs its block of x into 72 KiB of its own stack (the default stacks have room).
+// Each thread packs its block of x into 84 KiB of its own stack (the default stacks have room).
 void ck_matmul_f32_avx2(const float *x, const float *packed, float *y, size_t M, size_t N,
                         size_t K);
 

@@ -334,4 +334,50 @@ final class MatmulAVX512Tests: XCTestCase {
             }
         }
     }
+
+    /// The model's fused GEMMs: q/k/v as one N = 2048 + 1024 + 1024 and gate/up as one
+    /// N = 3072 + 3072, at K = 1024. Each output column is the same sequence of operations
+    /// whichever panel it falls in (the splits are whole panels), so the fused result is the
+    /// separate results side by side, bit for bit: at decode, for a few row tiles, and for
+    /// several row tiles split between two threads.
+    func testFusedProjectionsEqualSeparateOnes() throws {
+        try skipUnlessAVX512()
+        let bf16 = ck_cpu_has_avx512_bf16() != 0
+        let K = 1024
+        for parts in [[2048, 1024, 1024], [3072, 3072]] {
+            let N = parts.reduce(0, +)
+            var rng = Rng(UInt64(N))
+            let w = rng.floats(N * K), wb = w.map { bf16Bits(bf16Rounded($0)) }
+            let packed = packF32(w, N, K)
+            var packedBF16 = [UInt16](repeating: 0, count: ck_pack_bf16_size(N, K))
+            ck_pack_bf16(wb, &packedBF16, N, K)
+            for M in [1, 29, 130] {
+                let x = rng.floats(M * K)
+                let fused = withThreads(2) { runF32(x, packed, M, N, K) }
+                var fusedBF16 = [Float](repeating: .nan, count: M * N)
+                if bf16 {
+                    withThreads(2) { ck_matmul_bf16_avx512(x, packedBF16, &fusedBF16, M, N, K) }
+                }
+                var n0 = 0
+                for n in parts {
+                    let rows = n0 * K..<(n0 + n) * K
+                    let ws = Array(w[rows]), wbs = Array(wb[rows])
+                    let columns = { (y: [Float]) in
+                        (0..<M).flatMap { m in y[(m * N + n0)..<(m * N + n0 + n)] }
+                    }
+                    assertBitIdentical(columns(fused), runF32(x, packF32(ws, n, K), M, n, K),
+                                       "avx512 M=\(M) columns \(n0)..<\(n0 + n) of N=\(N)")
+                    if bf16 {
+                        var p = [UInt16](repeating: 0, count: ck_pack_bf16_size(n, K))
+                        ck_pack_bf16(wbs, &p, n, K)
+                        var y = [Float](repeating: .nan, count: M * n)
+                        ck_matmul_bf16_avx512(x, p, &y, M, n, K)
+                        assertBitIdentical(columns(fusedBF16), y,
+                                           "bf16 M=\(M) columns \(n0)..<\(n0 + n) of N=\(N)")
+                    }
+                    n0 += n
+                }
+            }
+        }
+    }
 }

@@ -41,6 +41,15 @@ final class MatmulTests: XCTestCase {
             ck_matmul_f32_avx2(x, packed, &y, M, N, K)
             return y
         }
+
+        /// Packs w: (N, K) and runs the AVX2 kernel on x: (M, K).
+        static func run(_ x: [Float], _ w: [Float], _ M: Int, _ N: Int, _ K: Int) -> [Float] {
+            var p = [Float](repeating: .nan, count: ck_pack_f32_avx2_size(N, K))
+            ck_pack_f32_avx2(w, &p, N, K)
+            var y = [Float](repeating: .nan, count: M * N)
+            ck_matmul_f32_avx2(x, p, &y, M, N, K)
+            return y
+        }
     }
 
     func testPackLayout() {
@@ -134,6 +143,31 @@ final class MatmulTests: XCTestCase {
             var row = [Float](repeating: .nan, count: N)
             ck_matmul_f32_avx2(Array(x[m * K..<(m + 1) * K]), packed, &row, 1, N, K)
             assertBitIdentical(row, Array(batch[m * N..<(m + 1) * N]), "row \(m) of M=\(M)")
+        }
+    }
+
+    /// The model's fused GEMMs (q/k/v: N = 2048 + 1024 + 1024, gate/up: N = 3072 + 3072, at
+    /// K = 1024) equal the separate ones side by side, bit for bit: the splits are whole panels,
+    /// and each output is the same sequence of operations whichever panel it falls in.
+    func testFusedProjectionsEqualSeparateOnes() throws {
+        try skipUnlessAVX2()
+        let K = 1024
+        for parts in [[2048, 1024, 1024], [3072, 3072]] {
+            let N = parts.reduce(0, +)
+            var rng = Rng(UInt64(N) + 1)
+            let w = rng.floats(N * K)
+            for M in [1, 13, 100] {
+                let x = rng.floats(M * K)
+                let fused = withThreads(2) { Problem.run(x, w, M, N, K) }
+                var n0 = 0
+                for n in parts {
+                    let separate = Problem.run(x, Array(w[n0 * K..<(n0 + n) * K]), M, n, K)
+                    let columns = (0..<M).flatMap { m in fused[(m * N + n0)..<(m * N + n0 + n)] }
+                    assertBitIdentical(columns, separate,
+                                       "avx2 M=\(M) columns \(n0)..<\(n0 + n) of N=\(N)")
+                    n0 += n
+                }
+            }
         }
     }
 

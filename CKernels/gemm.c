@@ -1,0 +1,306 @@
+// gemm.c — y = x · W^T, the one blocked GEMM driver: BLIS's loops (K blocks, row blocks with x
+// packed, panels, row tiles) around a micro-kernel chosen from a table with one row per (weight
+// type, ISA), the split of the output between threads, and the public entry points of
+// ckernels.h. The micro-kernels and their packers live in gemm_<type>_<isa>.c; the plain C
+// references in matmul_ref.c. W is packed once at load, so there is no NC loop: each thread
+// walks its own range of panels.
+#include "ckernels.h"
+#include "gemm_internal.h"
+
+#include <assert.h>
+#include <omp.h>
+#include <string.h>
+
+// ---------------------------------------------------------------------------------------------
+// The table: micro-kernels and their block sizes
+// ---------------------------------------------------------------------------------------------
+
+enum { GEMM_F32_AVX2, GEMM_F32_AVX512, GEMM_BF16_AVX512 };
+
+static const struct ck_gemm_kernel kernels[] = {
+    // sgemm_avx2_6x16: float32 weights, AVX2+FMA. Block sizes in floats.
+    // MR x NR = 6 x 16: the 6 x 2 accumulators take 12 of the 16 ymm registers, the two B
+    //   vectors of a k step 2 more and the broadcast of x one. 12 independent FMA chains cover
+    //   the FMA latency (4 cycles) times the two FMA pipes (8 in flight). Per k step: 12 FMAs
+    //   against 2 loads + 6 broadcasts, within the 2 FMA + 3 load issues per cycle of Zen 4/5.
+    // KC = 256: the B micro-panel (KC x NR = 16 KiB) stays in L1D while every row tile of the
+    //   row block uses it; with the packed A micro-panel streaming under it (6 KiB) this fits
+    //   Zen 4's 32 KiB L1D (this machine) with room for C, and Zen 5's 48 KiB. It also makes the
+    //   reload and store of a C tile between K blocks negligible (24 accesses per 3072 FMAs).
+    // MC = 72: the packed row block of x (MC x KC = 72 KiB) stays in the 1 MiB L2 while every
+    //   panel uses it. Each B micro-panel brought into L1 then serves 12 row tiles (18k cycles
+    //   of FMAs per 16 KiB read from L2 or L3), and the packing buffer is small enough to live
+    //   on the stack of any thread that calls the kernel.
+    [GEMM_F32_AVX2] = {.mr = CK_AVX2_MR, .nr = CK_AVX2_NR, .kc = 256, .mc = 72, .k_unit = 1,
+                       .w_bytes = 4, .a_unit_bytes = 4, .serial_below = 32768,
+                       .pack_b = ck_gemm_pack_panels, .pack_a = ck_pack_a_f32_avx2,
+                       .tile = ck_sgemm_avx2_6x16},
+    // sgemm_avx512_14x32: float32 weights, AVX-512F. Block sizes in floats.
+    // MR x NR = 14 x 32: the 14 x 2 accumulators take 28 of the 32 zmm registers, the two B
+    //   vectors of a k step 2 more and the broadcast of x one. 28 independent FMA chains are far
+    //   more than latency x throughput (4 x 1 zmm FMA per cycle), and per k step the 28 FMAs (28
+    //   cycles of the FMA pipes) need only 2 loads of B and 14 broadcasts of x. Tiles of 12 rows
+    //   run as fast in L1 but make more tiles per block.
+    // KC = 128: the B micro-panel (KC x NR = 16 KiB) stays in L1D while every row tile of the
+    //   row block uses it, with the A micro-panel streaming under it (7 KiB): 23 of Zen 4's
+    //   32 KiB. KC = 256 would fill L1 with B alone: 3% faster with everything in L1, 3-5% slower
+    //   in the GEMM (KC = 160 and 192 measured no better). At KC = 128 the reload and store of
+    //   the C tile between K blocks (28 + 28 accesses per 3584 FMAs) costs 2-3%.
+    // MC = 168 (12 tiles): the packed row block of x (MC x KC = 84 KiB) stays in the 1 MiB L2
+    //   while every panel uses it; each B micro-panel brought into L1 serves up to 12 row tiles.
+    [GEMM_F32_AVX512] = {.mr = CK_AVX512_MR, .nr = CK_AVX512_NR, .kc = 128, .mc = 168,
+                         .k_unit = 1, .w_bytes = 4, .a_unit_bytes = 4, .serial_below = 32768,
+                         .pack_b = ck_gemm_pack_panels, .pack_a = ck_pack_a_f32_avx512,
+                         .tile = ck_sgemm_avx512_14x32},
+    // sbgemm_avx512_14x32: bfloat16 weights, AVX512_BF16. Block sizes; K is counted in pairs,
+    // one pair per vdpbf16ps lane.
+    // MR x NR = 14 x 32: as for float, 28 accumulators, 2 B vectors and a broadcast of 32 zmm.
+    //   28 independent chains cover latency x throughput = 6 x 1 with room to spare, and per
+    //   pair of k the 28 vdpbf16ps need 2 loads of B and 14 broadcasts of an x pair.
+    // KC = 128 pairs (256 k): the B micro-panel (KC x NR pairs = 16 KiB) stays in L1D with the
+    //   streaming A micro-panel (7 KiB), as for float; each call does twice the flops of a
+    //   float K block in the same cycles. KC also fixes where the block sums are added to C,
+    //   so it is part of the results: changing it changes the last bits of every output.
+    // MC = 168 (12 tiles): the packed row block of x (MC x KC pairs = 84 KiB) stays in L2
+    //   across the panels. MC = 84 and 56 (K chunks of two and three K blocks, so the C tiles
+    //   stay in L1 between them) measured within +-2% of it on two threads at M = 128 and 512.
+    // One thread below twice the float threshold: twice the flops per cycle.
+    [GEMM_BF16_AVX512] = {.mr = CK_BF16_MR, .nr = CK_BF16_NR, .kc = 128, .mc = 168, .k_unit = 2,
+                          .w_bytes = 2, .a_unit_bytes = 4, .serial_below = 65536,
+                          .pack_b = ck_gemm_pack_panels, .pack_a = ck_pack_a_bf16_avx512,
+                          .tile = ck_sbgemm_avx512_14x32},
+};
+
+// The packing buffer of x, on each calling thread's stack: the largest MC x KC x unit above
+// (84 KiB; the default thread stacks have room).
+#define A_BUFFER_BYTES (168 * 128 * 4)
+
+// ---------------------------------------------------------------------------------------------
+// Packing W
+// ---------------------------------------------------------------------------------------------
+
+static size_t k_units(const struct ck_gemm_kernel *kern, size_t K) {
+    return (K + kern->k_unit - 1) / kern->k_unit;
+}
+
+// Bytes of one unit row of a micro-panel (NR columns), and of a whole panel.
+static size_t unit_row_bytes(const struct ck_gemm_kernel *kern) {
+    return kern->nr * kern->k_unit * kern->w_bytes;
+}
+
+static size_t packed_bytes(const struct ck_gemm_kernel *kern, size_t N, size_t K) {
+    return (N + kern->nr - 1) / kern->nr * k_units(kern, K) * unit_row_bytes(kern);
+}
+
+// Panels [p0, p1) of W. w: (N, K)  packed[p][u][j][h] = w[p*NR + j][u*k_unit + h], zero past N
+// and past K: the zero columns let the micro-kernel always compute full panels (only the store
+// is masked), the zero half of a last bfloat16 pair adds nothing. Inlined with constant nr, ku
+// and es, so each weight is one move (a memcpy of a variable size made the pack four times
+// slower).
+static inline __attribute__((always_inline)) void pack_panels(const unsigned char *w,
+                                                              unsigned char *packed, size_t N,
+                                                              size_t K, size_t p0, size_t p1,
+                                                              const size_t nr, const size_t ku,
+                                                              const size_t es) {
+    const size_t units = (K + ku - 1) / ku;
+    for (size_t p = p0; p < p1; p++) {
+        unsigned char *dst = packed + p * units * nr * ku * es;
+        for (size_t j = 0; j < nr; j++) {
+            const size_t n = p * nr + j;
+            for (size_t u = 0; u < units; u++) {
+                for (size_t h = 0; h < ku; h++) {
+                    const size_t k = u * ku + h;
+                    unsigned char *d = dst + ((u * nr + j) * ku + h) * es;
+                    if (n < N && k < K) memcpy(d, w + (n * K + k) * es, es);
+                    else memset(d, 0, es);
+                }
+            }
+        }
+    }
+}
+
+void ck_gemm_pack_panels(const struct ck_gemm_kernel *kern, const void *w, void *packed,
+                         size_t N, size_t K) {
+    const size_t nr = kern->nr, ku = kern->k_unit, es = kern->w_bytes;
+    const size_t panels = (N + nr - 1) / nr;
+#pragma omp parallel if (N * K >= 65536)
+    {
+        const size_t nth = (size_t)omp_get_num_threads(), tid = (size_t)omp_get_thread_num();
+        const size_t p0 = panels * tid / nth, p1 = panels * (tid + 1) / nth;
+        if (nr == 16 && ku == 1 && es == 4) pack_panels(w, packed, N, K, p0, p1, 16, 1, 4);
+        else if (nr == 32 && ku == 1 && es == 4) pack_panels(w, packed, N, K, p0, p1, 32, 1, 4);
+        else if (nr == 32 && ku == 2 && es == 2) pack_panels(w, packed, N, K, p0, p1, 32, 2, 2);
+        else pack_panels(w, packed, N, K, p0, p1, nr, ku, es);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loops around the micro-kernel
+// ---------------------------------------------------------------------------------------------
+
+// Row tiles of a block of `rows` rows: as few as hold them (ceil(rows / mr_max)), with heights
+// differing by at most one. 128 rows are ten tiles of 12 or 13 rows rather than nine of 14 and a
+// two-row tile, which would run at the FMA latency, not the throughput.
+static size_t tile_count(size_t rows, size_t mr_max) { return (rows + mr_max - 1) / mr_max; }
+static size_t tile_start(size_t rows, size_t tiles, size_t t) { return rows * t / tiles; }
+
+// One thread's share of y: rows [m0, m1) x panels [p0, p1).
+// x: (M, K)  packed: (ceil(N/NR), units, NR, k_unit)  y: (M, N)
+// The rows form row blocks of at most MC / MR row tiles. For each, x is packed for as many K
+// blocks as the buffer holds (a K chunk), then each panel is finished over the chunk's K
+// blocks before the next: a B micro-panel, once in L1, serves every row tile of the block, the
+// packed block of x stays in L2 across the panels, the C tiles stay in cache from one K block
+// to the next, and the thread reads each panel of W as one contiguous stream. A single row
+// tile (decode) reuses nothing; it is packed densely (row stride mr), so a decode row reads
+// 4 bytes of x per unit, not one line. Every output sums each K block and then adds it to C, at
+// the same block boundaries whatever the row block, chunk or tile, so all round identically.
+static void gemm_block(const struct ck_gemm_kernel *kern, const float *x,
+                       const unsigned char *packed, float *y, size_t N, size_t K, size_t m0,
+                       size_t m1, size_t p0, size_t p1) {
+    const size_t MR = kern->mr, NR = kern->nr, KC = kern->kc, ku = kern->k_unit;
+    const size_t units = k_units(kern, K), row_bytes = unit_row_bytes(kern);
+    const size_t panel_bytes = units * row_bytes, a_unit = kern->a_unit_bytes;
+    const size_t rows = m1 - m0, tiles = tile_count(rows, MR);
+    _Alignas(64) unsigned char ap[A_BUFFER_BYTES];
+    assert(kern->mc * KC * a_unit <= sizeof ap);
+    // Row blocks as even as the tiles allow (so at least two tiles each, or the one of decode).
+    const size_t groups = tile_count(tiles, kern->mc / MR), group_max = tile_count(tiles, groups);
+    const size_t ldp = tiles == 1 ? rows : MR;
+    const size_t chunk = sizeof ap / (group_max * ldp * a_unit) / KC * KC;
+    for (size_t g = 0; g < groups; g++) {
+        const size_t g0 = tile_start(tiles, groups, g), g1 = tile_start(tiles, groups, g + 1);
+        for (size_t q0 = 0; q0 < units; q0 += chunk) {
+            const size_t q1 = min_size(units, q0 + chunk), q = q1 - q0;
+            for (size_t t = g0; t < g1; t++) {
+                const size_t r0 = tile_start(rows, tiles, t);
+                const size_t r1 = tile_start(rows, tiles, t + 1);
+                kern->pack_a(x + (m0 + r0) * K + q0 * ku, K, r1 - r0, q, K - q0 * ku,
+                             ap + (t - g0) * q * ldp * a_unit, ldp);
+            }
+            for (size_t p = p0; p < p1; p++) {
+                const size_t nr = min_size(NR, N - p * NR);
+                for (size_t pc = q0; pc < q1; pc += KC) {
+                    const size_t kc = min_size(KC, q1 - pc);
+                    const unsigned char *b = packed + p * panel_bytes + pc * row_bytes;
+                    // The next B micro-panel (the next K block, or the first of the chunk in the
+                    // next panel, a panel away, where the hardware prefetcher would only find it
+                    // after some misses) goes into L2 while this one is used: each tile
+                    // prefetches its share, one line per k step. Issued in a burst at the start
+                    // of each tile instead, the prefetches overflow the miss queues, and M = 32
+                    // (three tiles per B micro-panel) ran 20% slower with AVX-512, 3-12% with
+                    // AVX2. Decode streams W contiguously and leaves it to the hardware.
+                    const unsigned char *next_panel = b + panel_bytes - (pc - q0) * row_bytes;
+                    const unsigned char *next = tiles == 1       ? NULL
+                                                : pc + KC < q1 ? b + kc * row_bytes
+                                                : p + 1 < p1   ? next_panel
+                                                               : NULL;
+                    const size_t block_lines = kc * row_bytes / 64;
+                    const size_t lines = tile_count(block_lines, g1 - g0);
+                    for (size_t t = g0; t < g1; t++) {
+                        const size_t r0 = tile_start(rows, tiles, t);
+                        const size_t r1 = tile_start(rows, tiles, t + 1);
+                        const size_t l0 = min_size((t - g0) * lines, block_lines);
+                        const size_t l1 = min_size(l0 + lines, block_lines);
+                        kern->tile(r1 - r0, kc, ap + ((t - g0) * q + pc - q0) * ldp * a_unit, ldp,
+                                   b, y + (m0 + r0) * N + p * NR, N, nr, pc > 0,
+                                   next ? next + l0 * 64 : NULL, next ? l1 - l0 : 0);
+                    }
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Threads
+// ---------------------------------------------------------------------------------------------
+
+// One thread's share of the output: row tiles [t0, t1) of size MR (tiles_m in all) x panels
+// [p0, p1). nth threads form gm row groups x (nth / gm) panel groups, gm minimising the largest
+// share (row tiles x panels); ties go to fewer row groups, so each panel of W is read by fewer
+// threads, and at decode (one row tile) the panels are all there is to split.
+static void thread_share(int nth, int tid, size_t tiles_m, size_t panels, size_t *t0, size_t *t1,
+                         size_t *p0, size_t *p1) {
+    int gm = 1;
+    size_t best_share = (size_t)-1;
+    for (int g = 1; g <= nth; g++) {
+        if (nth % g) continue;
+        const size_t gn = (size_t)(nth / g);
+        const size_t share = ((tiles_m + g - 1) / g) * ((panels + gn - 1) / gn);
+        if (share < best_share) {
+            best_share = share;
+            gm = g;
+        }
+    }
+    const int gn = nth / gm;
+    const size_t rg = (size_t)(tid / gn), pg = (size_t)(tid % gn);
+    *t0 = tiles_m * rg / (size_t)gm;
+    *t1 = tiles_m * (rg + 1) / (size_t)gm;
+    *p0 = panels * pg / (size_t)gn;
+    *p1 = panels * (pg + 1) / (size_t)gn;
+}
+
+// x: (M, K) float  packed: from kern->pack_b  y: (M, N)
+// Every output is the same sequence of operations (the micro-kernel's steps in k order, the sum
+// of each K block added to C) whatever the thread count, the path (row block or decode tile) or
+// the row tile it falls in: results depend neither on the number of threads nor on M, so a row
+// at decode equals the same row inside a prefill batch.
+static void gemm(const struct ck_gemm_kernel *kern, const float *x, const void *packed, float *y,
+                 size_t M, size_t N, size_t K) {
+    if (M == 0 || N == 0) return;
+    if (K == 0) {
+        memset(y, 0, M * N * sizeof *y);
+        return;
+    }
+    const size_t tiles_m = tile_count(M, kern->mr);
+    const size_t panels = (N + kern->nr - 1) / kern->nr;
+    size_t nt = (size_t)omp_get_max_threads();
+    if (nt > tiles_m * panels) nt = tiles_m * panels;
+    if (M * N * K < kern->serial_below) nt = 1;
+#pragma omp parallel num_threads((int)nt)
+    {
+        size_t t0, t1, p0, p1;
+        thread_share(omp_get_num_threads(), omp_get_thread_num(), tiles_m, panels, &t0, &t1, &p0,
+                     &p1);
+        if (t0 < t1 && p0 < p1)
+            gemm_block(kern, x, packed, y, N, K, t0 * kern->mr, min_size(t1 * kern->mr, M), p0,
+                       p1);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Public entry points (ckernels.h)
+// ---------------------------------------------------------------------------------------------
+
+size_t ck_pack_f32_avx2_size(size_t N, size_t K) {
+    return packed_bytes(&kernels[GEMM_F32_AVX2], N, K) / sizeof(float);
+}
+void ck_pack_f32_avx2(const float *w, float *packed, size_t N, size_t K) {
+    kernels[GEMM_F32_AVX2].pack_b(&kernels[GEMM_F32_AVX2], w, packed, N, K);
+}
+void ck_matmul_f32_avx2(const float *x, const float *packed, float *y, size_t M, size_t N,
+                        size_t K) {
+    gemm(&kernels[GEMM_F32_AVX2], x, packed, y, M, N, K);
+}
+
+size_t ck_pack_f32_avx512_size(size_t N, size_t K) {
+    return packed_bytes(&kernels[GEMM_F32_AVX512], N, K) / sizeof(float);
+}
+void ck_pack_f32_avx512(const float *w, float *packed, size_t N, size_t K) {
+    kernels[GEMM_F32_AVX512].pack_b(&kernels[GEMM_F32_AVX512], w, packed, N, K);
+}
+void ck_matmul_f32_avx512(const float *x, const float *packed, float *y, size_t M, size_t N,
+                          size_t K) {
+    gemm(&kernels[GEMM_F32_AVX512], x, packed, y, M, N, K);
+}
+
+size_t ck_pack_bf16_size(size_t N, size_t K) {
+    return packed_bytes(&kernels[GEMM_BF16_AVX512], N, K) / sizeof(uint16_t);
+}
+void ck_pack_bf16(const uint16_t *w, uint16_t *packed, size_t N, size_t K) {
+    kernels[GEMM_BF16_AVX512].pack_b(&kernels[GEMM_BF16_AVX512], w, packed, N, K);
+}
+void ck_matmul_bf16_avx512(const float *x, const uint16_t *packed, float *y, size_t M, size_t N,
+                           size_t K) {
+    gemm(&kernels[GEMM_BF16_AVX512], x, packed, y, M, N, K);
+}
