@@ -9,8 +9,10 @@
 // Each case: a warm-up run, then the median of repeated runs; GFLOP/s (GB/s of weights for the
 // memory-bound M = 1 matmul) and the percentage of the measured peak of its own instructions.
 //
-// usage: bench_kernels [--threads N] [--quick] [--csv] [--attention | --matmul] [--q-block N]
-//                      [--kv-block N]
+// usage: bench_kernels [--threads N] [--quick] [--csv | --csv-file PATH] [--attention | --matmul]
+//                      [--q-block N] [--kv-block N]
+// --csv prints CSV rows instead of text; --csv-file prints the text and writes the same run's
+// rows to PATH as CSV (make bench keeps both from one run).
 #include "ckernels.h"
 #include "ck_probe.h"
 
@@ -25,7 +27,8 @@
 struct options {
     int threads;
     int quick;
-    int csv;
+    int csv;        // CSV on stdout instead of text
+    FILE *csv_out;  // where CSV rows go: stdout (--csv), a file (--csv-file), or nowhere
     int attention_only;        // skip the matmul cases
     int matmul_only;           // skip the attention cases
     size_t q_block, kv_block;  // streaming attention blocks
@@ -104,8 +107,8 @@ static struct timing time_runs(void (*fn)(void *), void *ctx, const struct optio
 }
 
 static void report_header(const struct options *o) {
-    if (o->csv)
-        printf("case,method,shape,threads,median_ms,best_ms,rate,best_rate,unit,percent,of\n");
+    if (o->csv_out)
+        fprintf(o->csv_out, "case,method,shape,threads,median_ms,best_ms,rate,best_rate,unit,percent,of\n");
 }
 
 // One line per case: rate = work / median time (and / best time); percent = rate / peak.
@@ -114,15 +117,16 @@ static void report(const struct options *o, const char *kase, const char *method
                    const char *of) {
     const double rate = work / t.median, best = work / t.best;
     const double percent = peak > 0 ? 100.0 * rate / peak : 0.0;
-    if (o->csv) {
-        printf("%s,%s,%s,%d,%.4f,%.4f,%.2f,%.2f,%s,%.1f,%s\n", kase, method, shape, o->threads,
-               t.median * 1e3, t.best * 1e3, rate, best, unit, percent, of);
-    } else {
+    if (o->csv_out)
+        fprintf(o->csv_out, "%s,%s,%s,%d,%.4f,%.4f,%.2f,%.2f,%s,%.1f,%s\n", kase, method, shape,
+                o->threads, t.median * 1e3, t.best * 1e3, rate, best, unit, percent, of);
+    if (!o->csv) {
         printf("%-9s %-15s %-18s threads=%d  median %9.3f ms  %7.2f %-7s (best %7.2f)  "
                "%5.1f%% of %s\n",
                kase, method, shape, o->threads, t.median * 1e3, rate, unit, best, percent, of);
     }
     fflush(stdout);
+    if (o->csv_out) fflush(o->csv_out);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -420,10 +424,10 @@ static void bench_attention(const struct options *o, const struct peaks *pk, siz
                    method == STREAMING_AVX512 ? "avx512-peak" : "fma-peak");
             if (method == STANDARD_AVX2) standard_ms = t.median * 1e3;
             if ((method == STREAMING_AVX2 || method == STREAMING_AVX512) && standard_ms > 0) {
-                if (o->csv)
-                    printf("speedup,%s/standard-avx2,%s,%d,,,%.2f,,x,,\n", attention_names[m],
-                           shape, o->threads, standard_ms / (t.median * 1e3));
-                else
+                if (o->csv_out)
+                    fprintf(o->csv_out, "speedup,%s/standard-avx2,%s,%d,,,%.2f,,x,,\n",
+                            attention_names[m], shape, o->threads, standard_ms / (t.median * 1e3));
+                if (!o->csv)
                     printf("%-9s %-15s %-18s threads=%d  %.2fx faster than standard-avx2\n",
                            "speedup", attention_names[m], shape, o->threads,
                            standard_ms / (t.median * 1e3));
@@ -455,17 +459,19 @@ static void bench_attention_all(const struct options *o, const struct peaks *pk)
 
 static void usage(const char *argv0) {
     fprintf(stderr,
-            "usage: %s [--threads N] [--quick] [--csv] [--attention | --matmul] [--q-block N] "
-            "[--kv-block N]\n",
+            "usage: %s [--threads N] [--quick] [--csv | --csv-file PATH] [--attention | --matmul] "
+            "[--q-block N] [--kv-block N]\n",
             argv0);
     exit(2);
 }
 
 int main(int argc, char **argv) {
     struct options o = {.threads = ck_get_max_threads(), .q_block = 128, .kv_block = 128};
+    const char *csv_path = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) o.quick = 1;
         else if (!strcmp(argv[i], "--csv")) o.csv = 1;
+        else if (!strcmp(argv[i], "--csv-file") && i + 1 < argc) csv_path = argv[++i];
         else if (!strcmp(argv[i], "--attention")) o.attention_only = 1;
         else if (!strcmp(argv[i], "--matmul")) o.matmul_only = 1;
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) o.threads = atoi(argv[++i]);
@@ -474,7 +480,12 @@ int main(int argc, char **argv) {
             o.kv_block = (size_t)atol(argv[++i]);
         else usage(argv[0]);
     }
-    if (o.threads < 1 || o.q_block < 1 || o.kv_block < 1) usage(argv[0]);
+    if (o.threads < 1 || o.q_block < 1 || o.kv_block < 1 || (o.csv && csv_path)) usage(argv[0]);
+    o.csv_out = o.csv ? stdout : NULL;
+    if (csv_path && !(o.csv_out = fopen(csv_path, "w"))) {
+        fprintf(stderr, "bench_kernels: cannot write %s\n", csv_path);
+        return 1;
+    }
     ck_set_num_threads(o.threads);
     if (!o.csv) {
         printf("# bench_kernels: threads=%d (parallel region starts %d), avx2+fma=%d, "
@@ -496,5 +507,6 @@ int main(int argc, char **argv) {
             bench_matmul(&o, &pk, ms[i], kn[j][0], kn[j][1]);
 
     if (!o.matmul_only) bench_attention_all(&o, &pk);
+    if (o.csv_out && o.csv_out != stdout) fclose(o.csv_out);
     return 0;
 }

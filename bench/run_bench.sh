@@ -26,10 +26,9 @@ model=()
 
 if [ "$kernels" != - ]; then
   echo "== kernel microbenchmarks ==" >&2
+  # One run, both files: the text as it goes, the same measurements as CSV.
   # shellcheck disable=SC2086
-  "$kernels" ${KERNEL_ARGS:-} --csv > "$out/kernels.csv"
-  # shellcheck disable=SC2086
-  "$kernels" ${KERNEL_ARGS:-} | tee "$out/kernels.txt" >&2
+  "$kernels" ${KERNEL_ARGS:-} --csv-file "$out/kernels.csv" | tee "$out/kernels.txt" >&2
 fi
 
 has() { case ",$1," in *",$2,"*) return 0;; *) return 1;; esac; }
