@@ -79,8 +79,21 @@ struct ReportHeader {
         switch settings.method.isa {
         case .baseline: return "plain C loops (baseline), \(matmul)"
         case .avx2: return "AVX2+FMA"
-        case .avx512: return "AVX-512 \(settings.weights == .bf16 ? "BF16 (vdpbf16ps)" : "f32") matmul, AVX2+FMA elsewhere"
+        case .avx512:
+            return "AVX-512 \(settings.weights == .bf16 ? "BF16 (vdpbf16ps)" : "f32") matmul, \(attentionISA) attention, AVX2+FMA elsewhere"
         }
+    }
+
+    /// The instructions the attention kernel runs: streaming tiles of too few query rows (a decode
+    /// step's) run the AVX2 tile under avx512.
+    var attentionISA: String {
+        let name: (KernelISA) -> String = { [.avx512: "AVX-512", .avx2: "AVX2", .baseline: "plain C"][$0] ?? $0.rawValue }
+        guard let kernels = try? AttentionKernels(settings.method.isa) else { return name(settings.method.isa) }
+        let group = identity.config.groupSize
+        let prefill = kernels.instructionSet(settings.attention, tokens: settings.prompt.count, group: group)
+        guard settings.phase == .decode else { return name(prefill) }
+        let decode = kernels.instructionSet(settings.attention, tokens: 1, group: group)
+        return decode == prefill ? name(prefill) : "\(name(prefill)) prefill / \(name(decode)) decode"
     }
 
     var precisionDescription: String {
