@@ -14,7 +14,7 @@ extension Tokenizer {
 
     public static func load(file path: String) throws -> Tokenizer {
         guard FileManager.default.fileExists(atPath: path) else {
-            throw ModelLoadError(path, "no tokenizer.json: text input and output need the model's tokenizer (token ids work without one)")
+            throw ModelLoadError(path, "not found; text in and out needs the model's tokenizer.json (token ids work without one)")
         }
         guard let data = FileManager.default.contents(atPath: path) else { throw ModelLoadError(path, "cannot be read") }
         return try parse(data, path: path)
