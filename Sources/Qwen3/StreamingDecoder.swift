@@ -31,7 +31,13 @@ public struct StreamingDecoder {
         for back in 1...min(3, max(n, 1)) where back <= n {
             let lead = bytes[n - back]
             if lead & 0xC0 == 0x80 { continue }  // a continuation byte: look further back for the lead
-            let length = lead >= 0xF0 && lead <= 0xF4 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC2 && lead < 0xE0 ? 2 : 1
+            let length: Int
+            switch lead {
+            case 0xC2...0xDF: length = 2
+            case 0xE0...0xEF: length = 3
+            case 0xF0...0xF4: length = 4
+            default: length = 1  // ASCII, or a byte that never starts a character
+            }
             guard length > back else { return 0 }
             // The second byte's range depends on the lead (no overlongs, surrogates or > U+10FFFF).
             if back >= 2 {

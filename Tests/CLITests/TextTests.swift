@@ -63,6 +63,22 @@ final class TextTests: ToolTestCase {
         XCTAssertEqual(decoded.stdout, streamed.stdout)
     }
 
+    /// With generation_config.json's eos_token_id set to the first greedy token, generation stops there.
+    func testStopsAtEndOfSequence() throws {
+        let run = try greedyRuns()[0]
+        let dir = try temporary()
+        for name in ["config.json", "model.safetensors", "tokenizer.json"] {
+            try FileManager.default.copyItem(at: model.appendingPathComponent(name), to: dir.appendingPathComponent(name))
+        }
+        try Data("{\"eos_token_id\": \(run.generated[2])}".utf8).write(to: dir.appendingPathComponent("generation_config.json"))
+        let output = try self.run(["generate", "--model", dir.path, "--prompt", run.prompt, "--json"])
+        XCTAssertEqual(output.status, 0, output.stderr)
+        let result = try object(output)
+        XCTAssertEqual(result["generated_ids"] as? [Int], Array(run.generated.prefix(3)))
+        XCTAssertEqual(result["stop"] as? String, "eos")
+        XCTAssertEqual(result["decode_steps"] as? Int, 2)
+    }
+
     func testSeededSamplingIsReproducible() throws {
         func sample(_ seed: Int, threads: Int = 1) throws -> [Int] {
             let output = try run(["generate", "--model", model.path, "--prompt", "Hello", "--max-new-tokens", "24", "--json",

@@ -77,6 +77,7 @@ final class TokenizerTests: XCTestCase {
         XCTAssertEqual(StreamingDecoder.incompleteSuffixLength([0x61, 0xF0, 0x9F]), 2)
         XCTAssertEqual(StreamingDecoder.incompleteSuffixLength([0xE0, 0x80]), 0, "an overlong prefix is invalid, not pending")
         XCTAssertEqual(StreamingDecoder.incompleteSuffixLength([0xE6, 0x97, 0xA5]), 0)
+        XCTAssertEqual(StreamingDecoder.incompleteSuffixLength([0xF5, 0x80]), 0, "0xF5 never starts a character")
     }
 
     func testRefusesWhatItCannotRun() throws {
@@ -97,6 +98,15 @@ final class TokenizerTests: XCTestCase {
         XCTAssertThrowsError(try Tokenizer.load(modelPath: Fixtures.root.appendingPathComponent("tied-f32").path)) { error in
             XCTAssertTrue("\(error)".contains("not found; text in and out needs"), "\(error)")
         }
+    }
+
+    func testEndOfSequenceIds() throws {
+        let tokenizer = try Tokenizer.load(modelPath: Self.smallFolder.path)
+        let expected = Set(["<|im_end|>", "<|endoftext|>"].compactMap { tokenizer.addedTokenId($0) })
+        XCTAssertEqual(expected.count, 2)
+        // From generation_config.json's list, and from the tokenizer when the folder has none.
+        XCTAssertEqual(try EndOfSequence.ids(modelFolder: Self.smallFolder, tokenizer: tokenizer), expected)
+        XCTAssertEqual(try EndOfSequence.ids(modelFolder: URL(fileURLWithPath: "/nonexistent"), tokenizer: tokenizer), expected)
     }
 
     func testChatTemplate() throws {
