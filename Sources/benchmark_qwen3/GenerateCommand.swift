@@ -93,7 +93,7 @@ struct GenerateCommand: ParsableCommand {
 
     private func execute() throws {
         let (method, parallelism, precision, attention) = try checkOptions()
-        let sampler = try Sampler(temperature: temperature, topK: topK ?? 0, topP: topP ?? 1, seed: seed ?? 0)
+        var sampler = try Sampler(temperature: temperature, topK: topK ?? 0, topP: topP ?? 1, seed: seed ?? 0)
         guard var text = try PromptText.read(prompt: prompt, file: promptFile) else {
             throw RequestError("generate needs --prompt or --prompt-file")
         }
@@ -138,9 +138,8 @@ struct GenerateCommand: ParsableCommand {
 
         let printing = comm.rank == 0
         var stream = StreamingDecoder(tokenizer: tokenizer)
-        var generatorSampler = sampler
         let result = try Generator(session: session, endOfSequence: eos).run(
-            prompt: promptIds, maxNewTokens: maxNewTokens, sampler: &generatorSampler) { token in
+            prompt: promptIds, maxNewTokens: maxNewTokens, sampler: &sampler) { token in
             guard printing, !json, !eos.contains(token) else { return }
             FileHandle.standardOutput.write(Data(stream.append(token).utf8))
         }
