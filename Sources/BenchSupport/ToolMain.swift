@@ -6,9 +6,10 @@ import Qwen3
 public enum ToolMain {
     /// Parses and runs like ArgumentParser's default, except that a bad command line is one line
     /// on stderr (the message, no usage block) with exit code 64; --help still prints the help.
-    public static func main<Command: ParsableCommand>(_ type: Command.Type, tool: String) {
+    /// `arguments` defaults to the process's.
+    public static func main<Command: ParsableCommand>(_ type: Command.Type, tool: String, arguments: [String]? = nil) {
         do {
-            var command = try type.parseAsRoot()
+            var command = try type.parseAsRoot(arguments)
             try command.run()
         } catch {
             let code = type.exitCode(for: error)

@@ -30,11 +30,16 @@ struct BenchmarkQwen3: ParsableCommand {
         Each test is one row (pp128: prefill of 128 tokens; tg32: 32 decode steps after the prompt) \
         with the mean, median, stddev, min, max and every sample of the timed iterations.
 
+        Text prompts: --prompt TEXT or --prompt-file F replaces the synthetic ids with the text's tokens \
+        (the model folder needs tokenizer.json); rows record their count (prompt_len), a hash of the \
+        ids (prompt_hash) and where they came from (prompt_source). Subcommands generate and tokenize \
+        turn text into text and ids (benchmark_qwen3 generate --help).
+
         Logits dump: --tokens 1,2,3 --dump-logits OUT.npy runs the model once and writes float32 logits \
         of shape [tokens, vocab]; rows before --decode-from come from one prefill, later rows from \
         one decode step each.
         """,
-        subcommands: [GenerateSynthetic.self])
+        subcommands: [GenerateSynthetic.self, GenerateCommand.self, TokenizeCommand.self])
 
     @Option(help: "Model: a .safetensors file (config.json beside it), a shard index, or a model folder. Default: synthetic Qwen3-0.6B.")
     var model: String?
@@ -68,8 +73,14 @@ struct BenchmarkQwen3: ParsableCommand {
     @Option(help: "Streaming attention: keys per block (list allowed). Default \(AttentionKind.defaultKVBlock).")
     var kvBlock: String?
 
-    @Option(help: "Prompt tokens (synthetic ids from --seed); a list such as 32,128,512 runs each. Default 128.")
+    @Option(help: "Prompt tokens (synthetic ids from --seed); a list such as 32,128,512 runs each. Default 128. Not with --tokens, --prompt or --prompt-file, whose tokens set the length.")
     var promptLen: String?
+
+    @Option(help: "Prompt text, tokenized with the model folder's tokenizer.json: its tokens are the prompt of prefill and decode (their count is the prompt length).")
+    var prompt: String?
+
+    @Option(help: "A UTF-8 file holding the prompt text (as --prompt).")
+    var promptFile: String?
 
     @Option(help: "Timed iterations per test. Default 10.")
     var iters: Int?
@@ -108,7 +119,17 @@ struct BenchmarkQwen3: ParsableCommand {
     @Option(help: "With --dump-logits: prefill the first K tokens, then decode the rest one at a time. Default: all prefill.")
     var decodeFrom: Int?
 
-    static func main() { ToolMain.main(Self.self, tool: "benchmark_qwen3") }
+    /// A subcommand parses its own arguments: left to ArgumentParser, the root's options of the same
+    /// name (--model, --json, --seed) would claim them.
+    static func main() {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if let name = arguments.first,
+           let subcommand = configuration.subcommands.first(where: { $0.configuration.commandName == name }) {
+            ToolMain.main(subcommand, tool: "benchmark_qwen3", arguments: Array(arguments.dropFirst()))
+        } else {
+            ToolMain.main(Self.self, tool: "benchmark_qwen3")
+        }
+    }
 
     mutating func run() throws {
         let command = self

@@ -9,7 +9,7 @@ struct BenchmarkRun {
 
     func execute() throws {
         let launch = MPICommunicator.launchedRanks()
-        let plan = try SweepPlan(options, launch: launch)
+        var plan = try SweepPlan(options, launch: launch)
         // MPI_Init once per process, for every MPI test of the sweep.
         let world: Communicator? = plan.tests.contains { $0.method.isDistributed } ? try MPICommunicator() : nil
         let rank = world?.rank ?? 0
@@ -23,6 +23,7 @@ struct BenchmarkRun {
         let (path, synthetic) = resolved!
         let config = try agree(any) { () -> Qwen3Config in
             let config = try Qwen3Config.load(from: ModelIdentity.folder(of: path).appendingPathComponent("config.json"))
+            if let text = plan.promptText { try plan.usePrompt(Tokenizer.load(modelPath: path).encode(text)) }
             try plan.check(against: config, processes: any.size)
             return config
         }
@@ -44,7 +45,7 @@ struct BenchmarkRun {
                 index += 1
                 settings.binding = binding
                 ck_set_num_threads(Int32(settings.threads.count))
-                if settings.promptSource != "--tokens" {
+                if settings.syntheticPrompt {
                     settings.prompt = Self.syntheticTokens(count: settings.prompt.count, vocab: config.vocabSize, seed: settings.seed)
                 }
                 if let dump = plan.dumpPath {

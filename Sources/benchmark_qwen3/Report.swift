@@ -276,6 +276,7 @@ struct Report {
             "weight_bytes": h.weightBytes, "session_bytes": result.sessionBytes,
             "resident_bytes": result.ranks[0].residentBytes,
             "forward_calls": result.forwardCalls, "prompt_hash": BenchmarkRun.promptHash(s.prompt),
+            "prompt_source": s.promptSource,
             "config": ["layers": h.config.numLayers, "hidden": h.config.hiddenSize, "heads": h.config.numHeads,
                        "kv_heads": h.config.numKVHeads, "head_dim": h.config.headDim,
                        "intermediate": h.config.intermediateSize, "vocab": h.config.vocabSize],
@@ -300,7 +301,7 @@ struct Report {
             object["gen_len"] = s.genLen
             object["decode_tokens_per_s"] = n / t.median * 1000
         }
-        if s.promptSource != "--tokens" { object["seed"] = s.seed }
+        if s.syntheticPrompt { object["seed"] = s.seed }
         if case .streaming(let q, let kv) = s.attention {
             object["q_block"] = q
             object["kv_block"] = kv

@@ -15,6 +15,8 @@ struct RunSettings {
     var phase: Phase
     var prompt: [Int32]
     var promptSource: String
+    /// Synthetic ids are drawn from the seed once the vocabulary is known.
+    var syntheticPrompt: Bool { promptSource.hasPrefix("synthetic") }
     var iterations: Int
     var warmup: Int
     var genLen: Int
@@ -52,6 +54,8 @@ struct SweepPlan {
     var jsonPath: String?
     var dumpPath: String?
     var quiet: Bool
+    /// The text of --prompt or --prompt-file, tokenized once the model (and its tokenizer) is known.
+    var promptText: String?
 
     /// Parses every list and builds the grid. Model groups (method, weights, parallel mode) are
     /// outermost so each model is loaded once; within a group: attention, block sizes, prompt
@@ -115,9 +119,12 @@ struct SweepPlan {
         try given("-o", o.output != "text", only: "to benchmarks, not --dump-logits", when: !dumping)
         try given("--phase", phases != [.prefill], only: "to benchmarks; --dump-logits uses --decode-from", when: !dumping)
         try given("--gen-len", o.genLen != nil, only: "to --phase decode", when: !dumping && decoding)
-        try given("--prompt-len", o.promptLen != nil, only: "without --tokens", when: o.tokens == nil)
-        try given("--seed", o.seed != nil, only: "to synthetic prompts, not --tokens", when: o.tokens == nil || decoding)
-        if dumping && o.tokens == nil { throw RequestError("--dump-logits needs --tokens") }
+        let text = try PromptText.read(prompt: o.prompt, file: o.promptFile)
+        if text != nil && o.tokens != nil { throw RequestError("--tokens and \(o.prompt != nil ? "--prompt" : "--prompt-file") both give the prompt; give one") }
+        let synthetic = o.tokens == nil && text == nil
+        try given("--prompt-len", o.promptLen != nil, only: "to synthetic prompts, not --tokens, --prompt or --prompt-file (their tokens set the length)", when: synthetic)
+        try given("--seed", o.seed != nil, only: "to synthetic prompts and decode steps, not --tokens or text prompts", when: synthetic || decoding)
+        if dumping && o.tokens == nil && text == nil { throw RequestError("--dump-logits needs --tokens or a text prompt") }
         guard let output = OutputFormat(rawValue: o.output) else {
             throw RequestError("-o must be one of \(OutputFormat.allCases.map(\.rawValue).joined(separator: ", ")), got \(o.output)")
         }
@@ -135,14 +142,14 @@ struct SweepPlan {
                 return id
             }
             prompts = [(ids, "--tokens")]
+        } else if text != nil {
+            prompts = [([], o.prompt != nil ? "--prompt" : "--prompt-file \(o.promptFile!)")]
         } else {
             let lengths = try o.promptLen.map { try ListOption.integers($0, option: "--prompt-len", range: 1...Int.max) } ?? [128]
             // Ids are drawn once the vocabulary is known.
             prompts = lengths.map { (Array(repeating: 0, count: $0), "synthetic, seed \(seed)") }
         }
-        if let k = o.decodeFrom, k < 1 || k > prompts[0].tokens.count {
-            throw RequestError("--decode-from must be between 1 and the number of tokens (\(prompts[0].tokens.count)), got \(k)")
-        }
+        if text == nil { try Self.checkDecodeFrom(o.decodeFrom, tokens: prompts[0].tokens.count) }
         for (option, path) in [("--json", o.json), ("--dump-logits", o.dumpLogits)] {
             if let path { try ResultTable.checkWritable(path, option: option) }
         }
@@ -183,6 +190,20 @@ struct SweepPlan {
         jsonPath = o.json
         dumpPath = o.dumpLogits
         quiet = o.quiet
+        promptText = text
+    }
+
+    private static func checkDecodeFrom(_ k: Int?, tokens: Int) throws {
+        if let k, k < 1 || k > tokens {
+            throw RequestError("--decode-from must be between 1 and the number of tokens (\(tokens)), got \(k)")
+        }
+    }
+
+    /// Gives every test the text prompt's ids.
+    mutating func usePrompt(_ ids: [Int32]) throws {
+        guard !ids.isEmpty else { throw RequestError("the prompt text has no tokens") }
+        try Self.checkDecodeFrom(tests.first?.decodeFrom, tokens: ids.count)
+        for i in tests.indices { tests[i].prompt = ids }
     }
 
     /// Checks that need the model's configuration: context length, and process counts the

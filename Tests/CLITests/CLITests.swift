@@ -230,6 +230,20 @@ final class CLITests: ToolTestCase {
         XCTAssertTrue(result.stdout.contains("Threads per process: 1 (OMP_NUM_THREADS)"), result.stdout)
     }
 
+    /// A subcommand's --seed is its own: the root's option of the same name used to claim it.
+    func testSubcommandSeedIsNotClaimedByTheRoot() throws {
+        let dir = try temporary()
+        var files: [Data] = []
+        for seed in ["3", "5"] {
+            let out = dir.appendingPathComponent(seed)
+            let result = try run(["generate-synthetic", "--out", out.path, "--seed", seed, "--layers", "1", "--hidden", "16",
+                                  "--heads", "2", "--kv-heads", "1", "--head-dim", "8", "--intermediate", "8", "--vocab", "10"])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            files.append(try Data(contentsOf: out.appendingPathComponent("model.safetensors")))
+        }
+        XCTAssertNotEqual(files[0], files[1])
+    }
+
     func testBadOptionsFailWithOneLine() throws {
         let model = try makeTinyModel()
         let cases: [([String], String)] = [

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Runs benchmark_qwen3 (and mpirun) on every kind of bad input issue 7 lists and prints a Markdown
+"""Runs benchmark_qwen3 (and mpirun) on every kind of bad input issues 7 and 14 list and prints a Markdown
 table of what each produced: exit code, signal (if any), stderr lines, the first of them, and
 whether an output file was left behind. The test suite asserts these behaviours; this script shows
 them side by side.
@@ -62,6 +62,7 @@ def header_file(name, header, payload=b""):
     return weights(name, struct.pack("<Q", len(raw)) + raw + payload)
 
 
+root = root_dir = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 subprocess.run([tool, "generate-synthetic", "--out", os.path.join(work, "good"), "--dtype", "f32", "--layers", "1",
                 "--hidden", "32", "--heads", "4", "--kv-heads", "2", "--head-dim", "8", "--intermediate", "64",
                 "--vocab", "50"], check=True, capture_output=True)
@@ -142,6 +143,24 @@ run("model larger than memory (config of ~10^12 params)", ["--model", big] + ben
 run("request larger than memory (standard attention over 3,000,000 tokens)",
     ["--model", model("long", max_position_embeddings=1 << 23), "--iters", "1", "--prompt-len", "3000000"])
 
+# Text (issue 14): the tiny model with a tokenizer, and the synthetic one without
+text = os.path.join(root_dir, "Tests", "Fixtures", "text-tiny-f32")
+gen = ["generate", "--model", text, "--max-new-tokens", "4"]
+run("generate: model folder without tokenizer.json", ["generate", "--model", good, "--prompt", "hi"])
+bad_tok = os.path.join(work, "badtok"); shutil.copytree(text, bad_tok)
+open(os.path.join(bad_tok, "tokenizer.json"), "w").write('{"model": {"type": "BPE", ')
+run("generate: malformed tokenizer.json", ["generate", "--model", bad_tok, "--prompt", "hi"])
+latin1 = os.path.join(work, "latin1.txt"); open(latin1, "wb").write(b"caf\xe9\n")
+run("generate: prompt file not UTF-8 (Latin-1)", gen + ["--prompt-file", latin1])
+long_prompt = os.path.join(work, "long.txt"); open(long_prompt, "w").write("1" * 300)
+run("generate: prompt longer than the context (300 > 256 tokens)", gen + ["--prompt-file", long_prompt])
+run("generate: --max-new-tokens 0", gen[:-2] + ["--prompt", "hi", "--max-new-tokens", "0"])
+run("generate: --prompt and --prompt-file", gen + ["--prompt", "hi", "--prompt-file", latin1])
+run("generate: --top-k with greedy decoding", gen + ["--prompt", "hi", "--top-k", "5"])
+run("benchmark: --prompt with --prompt-len", ["--model", text, "--prompt", "hi", "--prompt-len", "8",
+    "--json", os.path.join(work, "rows.jsonl")], output=os.path.join(work, "rows.jsonl"))
+run("benchmark: --prompt on the synthetic model (no tokenizer)", ["--model", good, "--prompt", "hi", "--iters", "1"])
+
 # MPI
 mpi_env = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1", "OMPI_MCA_btl": "self,vader"}
 mpirun = ["--oversubscribe", "--bind-to", "none"]
@@ -160,7 +179,6 @@ if attention_tool:
         "--kv-heads", "2", "--head-dim", "8", "--seq-len", "2", "--parallel", "sequence"], program="mpirun", env=mpi_env)
     run("benchmark_mpi_attention: standard attention too large", ["--seq-len", "1000000", "--kernel", "standard",
         "--phase", "prefill"], program=attention_tool)
-root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 run("run_mpi_benchmark.sh with mpirun missing", [], program=os.path.join(root, "run_mpi_benchmark.sh"),
     env={"MPIRUN": "/nonexistent/mpirun"})
 
