@@ -47,6 +47,7 @@ final class WidthReferenceTests: ToolTestCase {
         let prefill: Int
         let generateArguments: [String]
         let generator: String
+        let checkpointSHA256: String
         let logits: (shape: [Int], values: [Float])
     }
 
@@ -55,6 +56,7 @@ final class WidthReferenceTests: ToolTestCase {
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("reference.json"))) as! [String: Any]
         return Reference(tokens: (json["tokens"] as! [Int]).map(String.init), prefill: json["prefill"] as! Int,
                          generateArguments: json["generate_synthetic"] as! [String], generator: json["generator"] as! String,
+                         checkpointSHA256: json["checkpoint_sha256"] as! String,
                          logits: try readNPY(folder.appendingPathComponent("logits.npy")))
     }
 
@@ -74,6 +76,17 @@ final class WidthReferenceTests: ToolTestCase {
         let generator = (header["__metadata__"] as? [String: String])?["generator"]
         XCTAssertEqual(generator, reference.generator,
                        "generate-synthetic changed; rerun Tests/Fixtures/make_width_reference.py (see Tests/Fixtures/README.md)")
+        // The bytes too: a change that keeps the version (an option that stopped reaching the
+        // generator once made --seed 7 write seed 0's weights) must not pass as a logits mismatch.
+        let hash = Process(), pipe = Pipe()
+        hash.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+        hash.arguments = [folder.appendingPathComponent("model.safetensors").path]
+        hash.standardOutput = pipe
+        try hash.run()
+        let digest = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).prefix(64)
+        hash.waitUntilExit()
+        XCTAssertEqual(String(digest), reference.checkpointSHA256,
+                       "the generated checkpoint is not the one the logits were made from; rerun Tests/Fixtures/make_width_reference.py")
         return folder
     }
 
