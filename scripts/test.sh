@@ -10,9 +10,11 @@ log=$(mktemp)
 trap 'rm -f "$log" "$log.asan"' EXIT
 status=0
 swift test --skip-build --disable-swift-testing 2>&1 | tee "$log" || status=$?
-summary=$(grep -E "^[[:space:]]*Executed [0-9]+ tests?, with [0-9]+ failures?" "$log" | tail -n 1)
-total=$(echo "$summary" | awk '{print $2}')
-failed=$(echo "$summary" | awk '{print $5}')
+# XCTest's last summary line: "Executed N tests, with [S test(s) skipped and ]F failures ...".
+summary=$(grep -E "^[[:space:]]*Executed [0-9]+ tests?, with ([0-9]+ tests? skipped and )?[0-9]+ failures?" "$log" | tail -n 1)
+total=$(echo "$summary" | sed -E 's/^[[:space:]]*Executed ([0-9]+) .*/\1/')
+failed=$(echo "$summary" | sed -E 's/.* ([0-9]+) failures? .*/\1/')
+skipped=$(echo "$summary" | sed -nE 's/.* ([0-9]+) tests? skipped .*/\1/p')
 # The kernel and model tests again under ASan and UBSan (SANITIZE=0 skips).
 if [ "${SANITIZE:-1}" != 0 ]; then
   if scripts/sanitize.sh > "$log.asan" 2>&1; then
@@ -25,6 +27,6 @@ if [ "${SANITIZE:-1}" != 0 ]; then
 fi
 # Bounded fuzzing of the checkpoint parsers; its failure fails the suite.
 if [ "${FUZZ_SECONDS:-60}" -gt 0 ]; then scripts/fuzz.sh || status=1; fi
-echo "$(( ${total:-0} - ${failed:-0} )) passed, ${failed:-0} failed"
+echo "$(( ${total:-0} - ${failed:-0} - ${skipped:-0} )) passed, ${failed:-0} failed, ${skipped:-0} skipped"
 [ -n "$summary" ] || status=1  # no summary: the tests did not run
 exit "$status"
