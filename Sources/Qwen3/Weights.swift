@@ -30,6 +30,11 @@ struct ModelWeights {
     let lmHead: Linear              // column-parallel over the vocabulary: (local vocab, hidden)
     let checkpointDType: TensorDType
 
+    /// Every linear layer, lm_head last.
+    var linears: [Linear] {
+        layers.flatMap { [$0.qkvProj, $0.oProj, $0.gateUpProj, $0.downProj] } + [lmHead]
+    }
+
     var byteCount: Int {
         let head = lmHead.weight.isStorage(of: embedding) ? 0 : lmHead.byteCount
         return embedding.byteCount + finalNorm.byteCount + head + layers.reduce(0) { $0 + $1.byteCount }
@@ -98,6 +103,12 @@ struct WeightLoader {
             }
         }
         let present = Set(checkpoint.tensors.keys)
+        // GPTQ and AWQ store int4 weights as packed int32 `qweight` with `scales` and `qzeros`.
+        if let quantized = present.sorted().first(where: { name in
+            ["qweight", "qzeros", "scales", "g_idx"].contains { name.hasSuffix("." + $0) }
+        }) {
+            throw ModelLoadError(path, "tensor \(quantized) is from a GPTQ/AWQ-quantized checkpoint (qweight/scales/qzeros), which this tool does not read; give it the float32/bfloat16/float16 checkpoint and quantize at load with --weights q8_0 or q4_0")
+        }
         if let missing = expected.subtracting(present).sorted().first {
             throw ModelLoadError(path, "missing tensor \(missing)")
         }
