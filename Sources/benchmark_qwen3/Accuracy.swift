@@ -19,7 +19,8 @@ struct LogitAgreement {
             let p = reference[(t * vocab)..<((t + 1) * vocab)], q = logits[(t * vocab)..<((t + 1) * vocab)]
             for (a, b) in zip(p, q) { maxDiff = max(maxDiff, abs(Double(a) - Double(b))) }
             let lp = Self.logSoftmax(p), lq = Self.logSoftmax(q)
-            kl += zip(lp, lq).reduce(0.0) { $0 + exp($1.0) * ($1.0 - $1.1) }
+            // KL >= 0; nearly one-hot rows can sum to a rounding-sized negative value.
+            kl += max(0, zip(lp, lq).reduce(0.0) { $0 + exp($1.0) * ($1.0 - $1.1) })
             if p.indices.max(by: { p[$0] < p[$1] }) == q.indices.max(by: { q[$0] < q[$1] }) { agree += 1 }
         }
         maxAbsDiff = maxDiff

@@ -69,6 +69,11 @@ class ToolTestCase: XCTestCase {
         (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.contains("avx512f") ?? false
     }
 
+    /// Whether this CPU has AVX512_VNNI (the avx512 kernels of q8_0 and q4_0 need it).
+    var hasVNNI: Bool {
+        (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.contains("avx512_vnni") ?? false
+    }
+
     func temporary() throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("qwen3-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
