@@ -16,7 +16,7 @@ struct BenchmarkQwen3: ParsableCommand {
         $XDG_CACHE_HOME/qwen3-bench, else ~/.cache/qwen3-bench, and loaded like a real one. \
         With --weights f32 (the default) weights are converted to float32 at load and all compute \
         is float32; with --weights bf16 the linear layers keep bfloat16 weights and round their \
-        inputs to bfloat16 (float32 sums), everything else stays float32.
+        inputs to bfloat16 (float32 sums), everything else stays float32; with --weights q8_0 or         q4_0 every linear layer (lm_head included) is quantized at load to GGUF's blocks of 32         weights with a float16 scale (a layer whose input dimension is not a multiple of 32 keeps         float32), each matmul quantizes its input to int8 per block of 32, and the block sums are         exact int32 (vpdpbusd with AVX512_VNNI, vpmaddubsw with AVX2). --accuracy adds, per row, the         max |dlogit|, mean KL and top-1 agreement against the float32 model on the same tokens.
 
         Prefill times one forward pass over the prompt with logits for the last position only; \
         decode times --gen-len single-token steps through the KV cache that follow a prefill of the \
