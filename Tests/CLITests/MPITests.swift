@@ -79,7 +79,8 @@ final class MPITests: ToolTestCase {
     /// Quantized weights under tensor parallelism. tied-f32 (head_dim 32, intermediate 160) puts
     /// every rank's o_proj and down_proj split on whole blocks of 32 at 1-4 ranks, so each block's
     /// int32 sum is the single process's and only the float order of the all-reduced partial sums
-    /// differs: within 2e-6 of the largest |logit|, the float32 MPI bound (measured 3e-7).
+    /// differs: within 2e-6 of the largest |logit|, the float32 MPI bound (measured 3e-7). The same
+    /// under sequence parallelism at 3 ranks (measured 2e-7).
     func testQuantizedLogitsEqualSingleProcessOnWholeBlocks() throws {
         let dir = try temporary()
         let fixture = Self.fixtures.appendingPathComponent("tied-f32")
@@ -99,6 +100,14 @@ final class MPITests: ToolTestCase {
                 let diff = zip(got.values, expected.values).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
                 XCTAssertLessThanOrEqual(diff, 2e-6 * scale, "\(format) -np \(processes) vs one process")
             }
+            // Sequence parallel: every rank holds the whole quantized model; a split prefill, then decode.
+            let result = try mpirun(3, common + ["--method", parallel, "--parallel", "sequence", "--decode-from", "7",
+                                                 "--dump-logits", out.path])
+            XCTAssertEqual(result.status, 0, "\(format) sequence -np 3: \(result.stderr)")
+            let got = try readNPY(out), expected = try readNPY(one)
+            let scale = expected.values.reduce(Float(0)) { max($0, abs($1)) }
+            let diff = zip(got.values, expected.values).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
+            XCTAssertLessThanOrEqual(diff, 2e-6 * scale, "\(format) sequence -np 3 vs one process")
         }
     }
 
