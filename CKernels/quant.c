@@ -7,46 +7,44 @@
 
 // d = max|w| / 127 stored as float16; q from the stored d, so w ~ q * d holds for the d that is
 // used; clamped because the float16 rounding of d can make max|w| / d a hair above 127.
-void ck_quantize_q8_0(const float *w, void *blocks, size_t N, size_t K) {
-    struct ck_block_q8_0 *out = blocks;
-#pragma omp parallel for schedule(static) if (N * K >= 65536)
-    for (size_t n = 0; n < N; n++) {
-        for (size_t b = 0; b < K / CK_QK; b++) {
-            const float *src = w + n * K + b * CK_QK;
-            struct ck_block_q8_0 *blk = out + n * (K / CK_QK) + b;
-            float amax = 0.0f;
-            for (int j = 0; j < CK_QK; j++) amax = fmaxf(amax, fabsf(src[j]));
-            blk->d = ck_f32_to_f16(amax / 127.0f);
-            const float d = ck_f16_to_f32(blk->d), id = d != 0.0f ? 1.0f / d : 0.0f;
-            for (int j = 0; j < CK_QK; j++) {
-                const float q = fminf(127.0f, fmaxf(-127.0f, nearbyintf(src[j] * id)));
-                blk->q[j] = (int8_t)q;
-            }
-        }
-    }
+static void quantize_block_q8_0(const float *src, void *out) {
+    struct ck_block_q8_0 *blk = out;
+    float amax = 0.0f;
+    for (int j = 0; j < CK_QK; j++) amax = fmaxf(amax, fabsf(src[j]));
+    blk->d = ck_f32_to_f16(amax / 127.0f);
+    const float d = ck_f16_to_f32(blk->d), id = d != 0.0f ? 1.0f / d : 0.0f;
+    for (int j = 0; j < CK_QK; j++)
+        blk->q[j] = (int8_t)fminf(127.0f, fmaxf(-127.0f, nearbyintf(src[j] * id)));
 }
 
 // GGUF's rule: d = m / -8 with m the weight of largest magnitude (sign kept), so m itself is
 // q = 0, i.e. exactly -8 d, and the other side reaches +7 d (clamped: values near -m lose one
 // step). Uses all 16 levels where max|w| / 7 would leave -8 unused.
-void ck_quantize_q4_0(const float *w, void *blocks, size_t N, size_t K) {
-    struct ck_block_q4_0 *out = blocks;
+static void quantize_block_q4_0(const float *src, void *out) {
+    struct ck_block_q4_0 *blk = out;
+    float m = 0.0f;
+    for (int j = 0; j < CK_QK; j++)
+        if (fabsf(src[j]) > fabsf(m)) m = src[j];
+    blk->d = ck_f32_to_f16(m / -8.0f);
+    const float d = ck_f16_to_f32(blk->d), id = d != 0.0f ? 1.0f / d : 0.0f;
+    uint8_t q[CK_QK];
+    for (int j = 0; j < CK_QK; j++)
+        q[j] = (uint8_t)fminf(15.0f, fmaxf(0.0f, nearbyintf(src[j] * id) + 8.0f));
+    for (int j = 0; j < 16; j++) blk->q[j] = (uint8_t)(q[j] | (q[j + 16] << 4));
+}
+
+// w: (N, K) into blocks of block_bytes, row by row, block by block.
+static void quantize_rows(const float *w, unsigned char *blocks, size_t N, size_t K,
+                          size_t block_bytes, void (*block)(const float *, void *)) {
 #pragma omp parallel for schedule(static) if (N * K >= 65536)
-    for (size_t n = 0; n < N; n++) {
-        for (size_t b = 0; b < K / CK_QK; b++) {
-            const float *src = w + n * K + b * CK_QK;
-            struct ck_block_q4_0 *blk = out + n * (K / CK_QK) + b;
-            float m = 0.0f;
-            for (int j = 0; j < CK_QK; j++)
-                if (fabsf(src[j]) > fabsf(m)) m = src[j];
-            blk->d = ck_f32_to_f16(m / -8.0f);
-            const float d = ck_f16_to_f32(blk->d), id = d != 0.0f ? 1.0f / d : 0.0f;
-            uint8_t q[CK_QK];
-            for (int j = 0; j < CK_QK; j++)
-                q[j] = (uint8_t)fminf(15.0f, fmaxf(0.0f, nearbyintf(src[j] * id) + 8.0f));
-            for (int j = 0; j < 16; j++) blk->q[j] = (uint8_t)(q[j] | (q[j + 16] << 4));
-        }
-    }
+    for (size_t i = 0; i < N * (K / CK_QK); i++) block(w + i * CK_QK, blocks + i * block_bytes);
+}
+
+void ck_quantize_q8_0(const float *w, void *blocks, size_t N, size_t K) {
+    quantize_rows(w, blocks, N, K, CK_Q8_0_BLOCK_BYTES, quantize_block_q8_0);
+}
+void ck_quantize_q4_0(const float *w, void *blocks, size_t N, size_t K) {
+    quantize_rows(w, blocks, N, K, CK_Q4_0_BLOCK_BYTES, quantize_block_q4_0);
 }
 
 void ck_dequantize_q8_0(const void *blocks, float *w, size_t N, size_t K) {
