@@ -83,50 +83,46 @@ size_t ck_pack_q4_0_size(size_t N, size_t K) {
     return (N + CK_Q_NR - 1) / CK_Q_NR * (K / CK_QK) * CK_Q_NR * CK_Q4_0_BLOCK_BYTES;
 }
 
-void ck_pack_q8_0(const void *blocks, void *packed, size_t N, size_t K) {
-    const struct ck_block_q8_0 *in = blocks;
+// Column j of a panel's unit row from one block (or a zero column when blk is NULL): the values
+// at dst as the layout above says, the scale at scales[j].
+static void pack_column_q8_0(const void *blk_, uint8_t *dst, uint16_t *scales, size_t j) {
+    const struct ck_block_q8_0 *blk = blk_;
+    scales[j] = blk ? blk->d : 0;
+    for (size_t k = 0; k < CK_QK; k++)
+        dst[(k / 4) * 128 + (j / 16) * 64 + (j % 16) * 4 + k % 4] = (uint8_t)((blk ? blk->q[k] : 0) + 128);
+}
+
+static void pack_column_q4_0(const void *blk_, uint8_t *dst, uint16_t *scales, size_t j) {
+    const struct ck_block_q4_0 *blk = blk_;
+    scales[j] = blk ? blk->d : 0;
+    for (size_t k = 0; k < 16; k++) {  // elements k (low nibble) and k + 16 (high) of the block
+        const uint8_t lo = blk ? blk->q[k] & 15 : 0, hi = blk ? blk->q[k] >> 4 : 0;
+        dst[(k / 4) * 128 + (j / 16) * 64 + (j % 16) * 4 + k % 4] = (uint8_t)(lo | hi << 4);
+    }
+}
+
+// Every panel and unit: `values` bytes of the 32 columns' values, then their scales.
+static void pack_panels_quant(const unsigned char *blocks, void *packed, size_t N, size_t K,
+                              size_t block_bytes, size_t values,
+                              void (*column)(const void *, uint8_t *, uint16_t *, size_t)) {
     const size_t units = K / CK_QK, panels = (N + CK_Q_NR - 1) / CK_Q_NR;
-    const size_t row = CK_Q_NR * CK_Q8_0_BLOCK_BYTES;
+    const size_t row = CK_Q_NR * block_bytes;
 #pragma omp parallel for schedule(static) if (N * K >= 65536)
     for (size_t p = 0; p < panels; p++) {
         for (size_t u = 0; u < units; u++) {
             uint8_t *dst = (uint8_t *)packed + (p * units + u) * row;
-            uint16_t *scales = (uint16_t *)(dst + CK_Q_NR * CK_QK);
             for (size_t j = 0; j < CK_Q_NR; j++) {
                 const size_t n = p * CK_Q_NR + j;
-                const struct ck_block_q8_0 *blk = n < N ? in + n * units + u : NULL;
-                scales[j] = blk ? blk->d : 0;
-                for (size_t k = 0; k < CK_QK; k++)
-                    dst[(k / 4) * 128 + (j / 16) * 64 + (j % 16) * 4 + k % 4] =
-                        (uint8_t)((blk ? blk->q[k] : 0) + 128);
+                column(n < N ? blocks + (n * units + u) * block_bytes : NULL, dst,
+                       (uint16_t *)(dst + values), j);
             }
         }
     }
 }
 
+void ck_pack_q8_0(const void *blocks, void *packed, size_t N, size_t K) {
+    pack_panels_quant(blocks, packed, N, K, CK_Q8_0_BLOCK_BYTES, CK_Q_NR * CK_QK, pack_column_q8_0);
+}
 void ck_pack_q4_0(const void *blocks, void *packed, size_t N, size_t K) {
-    const struct ck_block_q4_0 *in = blocks;
-    const size_t units = K / CK_QK, panels = (N + CK_Q_NR - 1) / CK_Q_NR;
-    const size_t row = CK_Q_NR * CK_Q4_0_BLOCK_BYTES;
-#pragma omp parallel for schedule(static) if (N * K >= 65536)
-    for (size_t p = 0; p < panels; p++) {
-        for (size_t u = 0; u < units; u++) {
-            uint8_t *dst = (uint8_t *)packed + (p * units + u) * row;
-            uint16_t *scales = (uint16_t *)(dst + CK_Q_NR * CK_QK / 2);
-            for (size_t j = 0; j < CK_Q_NR; j++) {
-                const size_t n = p * CK_Q_NR + j;
-                const struct ck_block_q4_0 *blk = n < N ? in + n * units + u : NULL;
-                scales[j] = blk ? blk->d : 0;
-                uint8_t q[CK_QK] = {0};
-                if (blk)
-                    for (int k = 0; k < 16; k++) {
-                        q[k] = blk->q[k] & 15;
-                        q[k + 16] = blk->q[k] >> 4;
-                    }
-                for (size_t k = 0; k < 16; k++)
-                    dst[(k / 4) * 128 + (j / 16) * 64 + (j % 16) * 4 + k % 4] =
-                        (uint8_t)(q[k] | q[k + 16] << 4);
-            }
-        }
-    }
+    pack_panels_quant(blocks, packed, N, K, CK_Q4_0_BLOCK_BYTES, CK_Q_NR * CK_QK / 2, pack_column_q4_0);
 }
