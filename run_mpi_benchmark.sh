@@ -4,7 +4,7 @@
 #   NUM_PROCS=4 PROMPT_LEN=256 ITERS=10 ./run_mpi_benchmark.sh
 # Settings (environment): NUM_PROCS (2), PROMPT_LEN (128), ITERS (5), NUM_THREADS (OpenMP threads per
 # process; default: the host's cores shared by the processes), METHOD (mpi+avx2; or mpi for the plain
-# loops, or mpi+avx512), WEIGHTS (f32 or bf16), PHASE (prefill or decode), MODEL_PATH (default: the
+# loops, or mpi+avx512), WEIGHTS (f32, bf16, q8_0 or q4_0), PHASE (prefill or decode), MODEL_PATH (default: the
 # built-in synthetic Qwen3-0.6B), PARALLEL (heads or sequence), MPIRUN (the launcher; default mpirun),
 # MPIRUN_ARGS (extra mpirun options, e.g. a hostfile).
 set -euo pipefail

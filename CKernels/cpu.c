@@ -65,3 +65,9 @@ int ck_parallel_region_threads(void) {
     }
     return n;
 }
+
+int ck_cpu_has_avx512_vnni(void) {
+    unsigned a, b, c, d;
+    if (!ck_cpu_has_avx512() || !__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    return (c & bit_AVX512VNNI) != 0;
+}

@@ -15,7 +15,15 @@
 // The table: micro-kernels and their block sizes
 // ---------------------------------------------------------------------------------------------
 
-enum { GEMM_F32_AVX2, GEMM_F32_AVX512, GEMM_BF16_AVX512 };
+enum {
+    GEMM_F32_AVX2,
+    GEMM_F32_AVX512,
+    GEMM_BF16_AVX512,
+    GEMM_Q8_0_AVX2,
+    GEMM_Q4_0_AVX2,
+    GEMM_Q8_0_AVX512,
+    GEMM_Q4_0_AVX512
+};
 
 static const struct ck_gemm_kernel kernels[] = {
     // sgemm_avx2_6x16: float32 weights, AVX2+FMA. Block sizes in floats.
@@ -69,6 +77,31 @@ static const struct ck_gemm_kernel kernels[] = {
                           .w_bytes = 2, .a_unit_bytes = 4, .serial_below = 65536,
                           .pack_b = ck_gemm_pack_panels, .pack_a = ck_pack_a_bf16_avx512,
                           .tile = ck_sbgemm_avx512_14x32},
+    // Quantized weights (gemm_q8_avx512.c, gemm_q8_avx2.c): one k unit is a block of 32, whose
+    // packed column carries its float16 scale (unit_bytes), x is packed as int8 blocks with
+    // their scales (40 bytes per row and block). Block sizes in blocks.
+    // MR x NR = 6 x 32: the register budget is in gemm_q8_avx512.c.
+    // KC = 16 blocks (512 k): the B micro-panel (16 x 1088 bytes = 17 KiB for q8_0, 9 KiB for
+    //   q4_0) stays in L1D with the A micro-panel (6 x 16 x 40 = 3.8 KiB). The float
+    //   accumulators start from C, so KC does not change any result.
+    // MC = 96 (16 tiles): the packed row block of x (96 x 16 x 40 = 60 KiB) stays in L2.
+    // One thread below four times the float threshold: four times the multiply-adds per cycle.
+    [GEMM_Q8_0_AVX2] = {.mr = CK_Q_MR, .nr = CK_Q_NR, .kc = 16, .mc = 96, .k_unit = CK_QK,
+                        .unit_bytes = CK_Q8_0_BLOCK_BYTES, .a_unit_bytes = 40,
+                        .serial_below = 131072, .pack_b = ck_gemm_pack_q8_0,
+                        .pack_a = ck_pack_a_q8_0, .tile = ck_q8gemm_avx2_6x32},
+    [GEMM_Q4_0_AVX2] = {.mr = CK_Q_MR, .nr = CK_Q_NR, .kc = 16, .mc = 96, .k_unit = CK_QK,
+                        .unit_bytes = CK_Q4_0_BLOCK_BYTES, .a_unit_bytes = 40,
+                        .serial_below = 131072, .pack_b = ck_gemm_pack_q4_0,
+                        .pack_a = ck_pack_a_q4_0, .tile = ck_q4gemm_avx2_6x32},
+    [GEMM_Q8_0_AVX512] = {.mr = CK_Q_MR, .nr = CK_Q_NR, .kc = 16, .mc = 96, .k_unit = CK_QK,
+                          .unit_bytes = CK_Q8_0_BLOCK_BYTES, .a_unit_bytes = 40,
+                          .serial_below = 131072, .pack_b = ck_gemm_pack_q8_0,
+                          .pack_a = ck_pack_a_q8_0, .tile = ck_q8gemm_avx512_6x32},
+    [GEMM_Q4_0_AVX512] = {.mr = CK_Q_MR, .nr = CK_Q_NR, .kc = 16, .mc = 96, .k_unit = CK_QK,
+                          .unit_bytes = CK_Q4_0_BLOCK_BYTES, .a_unit_bytes = 40,
+                          .serial_below = 131072, .pack_b = ck_gemm_pack_q4_0,
+                          .pack_a = ck_pack_a_q4_0, .tile = ck_q4gemm_avx512_6x32},
 };
 
 // The packing buffer of x, on each calling thread's stack: the largest MC x KC x unit above
@@ -85,7 +118,7 @@ static size_t k_units(const struct ck_gemm_kernel *kern, size_t K) {
 
 // Bytes of one unit row of a micro-panel (NR columns), and of a whole panel.
 static size_t unit_row_bytes(const struct ck_gemm_kernel *kern) {
-    return kern->nr * kern->k_unit * kern->w_bytes;
+    return kern->nr * (kern->unit_bytes ? kern->unit_bytes : kern->k_unit * kern->w_bytes);
 }
 
 static size_t packed_bytes(const struct ck_gemm_kernel *kern, size_t N, size_t K) {
@@ -303,4 +336,22 @@ void ck_pack_bf16(const uint16_t *w, uint16_t *packed, size_t N, size_t K) {
 void ck_matmul_bf16_avx512(const float *x, const uint16_t *packed, float *y, size_t M, size_t N,
                            size_t K) {
     gemm(&kernels[GEMM_BF16_AVX512], x, packed, y, M, N, K);
+}
+
+// Quantized weights: ck_pack_q8_0 / ck_pack_q4_0 (quant.c) lay W out for both ISAs' rows.
+void ck_matmul_q8_0_avx2(const float *x, const void *packed, float *y, size_t M, size_t N,
+                         size_t K) {
+    gemm(&kernels[GEMM_Q8_0_AVX2], x, packed, y, M, N, K);
+}
+void ck_matmul_q4_0_avx2(const float *x, const void *packed, float *y, size_t M, size_t N,
+                         size_t K) {
+    gemm(&kernels[GEMM_Q4_0_AVX2], x, packed, y, M, N, K);
+}
+void ck_matmul_q8_0_avx512(const float *x, const void *packed, float *y, size_t M, size_t N,
+                           size_t K) {
+    gemm(&kernels[GEMM_Q8_0_AVX512], x, packed, y, M, N, K);
+}
+void ck_matmul_q4_0_avx512(const float *x, const void *packed, float *y, size_t M, size_t N,
+                           size_t K) {
+    gemm(&kernels[GEMM_Q4_0_AVX512], x, packed, y, M, N, K);
 }

@@ -3,7 +3,8 @@
 // provides for its row of the table in gemm.c.
 //
 // Vocabulary. A "k unit" is what one lane of the micro-kernel consumes per step: one float for
-// float32 weights, one pair of k for bfloat16 (vdpbf16ps). Packed W: panels of NR columns,
+// float32 weights, one pair of k for bfloat16 (vdpbf16ps), one block of 32 k for the quantized
+// formats (whose unit also carries the block's scales, so its bytes are `unit_bytes`). Packed W: panels of NR columns,
 // panel p holds units [0, ceil(K / k_unit)) x NR columns, each column's unit k_unit weights
 // (packed[p][u][j][h] = W[p*NR + j][u*k_unit + h], zero past N and past K). Packed A: one
 // micro-panel per row tile, unit u of row i at ap[u * ldp + i], ldp = MR inside a row block and
@@ -21,6 +22,7 @@ static inline size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
 #define CK_AVX2_MR 6
 #define CK_AVX512_MR 14
 #define CK_BF16_MR 14
+#define CK_Q_MR 6
 
 // The edge in m, at the micro-kernel's boundary: KERNEL(R, CS) is expanded with R, the row count
 // of the tile (1..MR), and CS, the row stride of its micro-panel, both constants, so each gets
@@ -84,6 +86,8 @@ struct ck_gemm_kernel {
     size_t mc;                // row block, in rows (a multiple of mr)
     size_t k_unit;            // k per unit: 1 (float), 2 (bfloat16 pair)
     size_t w_bytes;           // bytes of one weight as packed (4 float, 2 bfloat16)
+    size_t unit_bytes;        // bytes of one column's k unit when it is not k_unit * w_bytes:
+                              // a quantized block with its scale (34 q8_0, 18 q4_0); else 0
     size_t a_unit_bytes;      // bytes of one packed unit of x
     size_t serial_below;      // M * N * K under which one thread does it all
     ck_gemm_pack_b_fn *pack_b;
@@ -104,5 +108,16 @@ ck_gemm_tile_fn ck_sgemm_avx512_14x32;
 // bfloat16 weights, AVX512_BF16 (gemm_bf16_avx512.c)
 ck_gemm_pack_a_fn ck_pack_a_bf16_avx512;
 ck_gemm_tile_fn ck_sbgemm_avx512_14x32;
+
+// quantized weights (q8_0, q4_0): x packed as int8 blocks (gemm_q8_avx2.c, AVX2, for both
+// ISAs), W packed by ck_pack_q8_0 / ck_pack_q4_0 (quant.c); AVX2 and AVX512_VNNI micro-kernels
+ck_gemm_pack_a_fn ck_pack_a_q8_0;
+ck_gemm_pack_a_fn ck_pack_a_q4_0;
+ck_gemm_pack_b_fn ck_gemm_pack_q8_0;
+ck_gemm_pack_b_fn ck_gemm_pack_q4_0;
+ck_gemm_tile_fn ck_q8gemm_avx2_6x32;
+ck_gemm_tile_fn ck_q4gemm_avx2_6x32;
+ck_gemm_tile_fn ck_q8gemm_avx512_6x32;
+ck_gemm_tile_fn ck_q4gemm_avx512_6x32;
 
 #endif  // CK_GEMM_INTERNAL_H

@@ -91,3 +91,33 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) float ck_probe_dpbf16_avx
                       _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11))));
     return _mm512_cvtss_f32(s);
 }
+
+// 12 chains of vpdpbusd: 16 lanes x 4 byte products, each a multiply and an add (128 int8
+// operations per instruction), the peak the q8_0 / q4_0 GEMMs aim at. Integer sums cannot
+// overflow into anything undefined (they wrap), and the asm keeps the chains.
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) float ck_probe_dpbusd_avx512(long iters) {
+    __m512i a0 = _mm512_set1_epi32(1), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
+            a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
+    const __m512i m = _mm512_set1_epi8(3), c = _mm512_set1_epi8(-2);
+    for (long i = 0; i < iters; i++) {
+        a0 = _mm512_dpbusd_epi32(a0, m, c);
+        a1 = _mm512_dpbusd_epi32(a1, m, c);
+        a2 = _mm512_dpbusd_epi32(a2, m, c);
+        a3 = _mm512_dpbusd_epi32(a3, m, c);
+        a4 = _mm512_dpbusd_epi32(a4, m, c);
+        a5 = _mm512_dpbusd_epi32(a5, m, c);
+        a6 = _mm512_dpbusd_epi32(a6, m, c);
+        a7 = _mm512_dpbusd_epi32(a7, m, c);
+        a8 = _mm512_dpbusd_epi32(a8, m, c);
+        a9 = _mm512_dpbusd_epi32(a9, m, c);
+        a10 = _mm512_dpbusd_epi32(a10, m, c);
+        a11 = _mm512_dpbusd_epi32(a11, m, c);
+        __asm__ volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5),
+                         "+v"(a6), "+v"(a7), "+v"(a8), "+v"(a9), "+v"(a10), "+v"(a11));
+    }
+    const __m512i s = _mm512_add_epi32(
+        _mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3)),
+        _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(a4, a5), _mm512_add_epi32(a6, a7)),
+                         _mm512_add_epi32(_mm512_add_epi32(a8, a9), _mm512_add_epi32(a10, a11))));
+    return (float)_mm512_reduce_add_epi32(s);
+}

@@ -1,6 +1,7 @@
 // bench_kernels.c — microbenchmarks of the CKernels hot loops. First the machine: the AVX2 FMA,
-// AVX-512 FMA and AVX512_BF16 dot-product peaks and the read bandwidth from DRAM, at the chosen
-// thread count. Then matmul (ref, avx2, avx512 with float32 weights, bf16 with bfloat16 weights)
+// AVX-512 FMA, AVX512_BF16 dot-product and AVX512_VNNI vpdpbusd peaks and the read bandwidth
+// from DRAM, at the chosen thread count. Then matmul (ref, avx2, avx512 with float32 weights, bf16
+// with bfloat16 weights, q8_0 and q4_0 weights with the AVX2 and VNNI kernels, in GOP/s of int8)
 // on the Qwen3-0.6B projection shapes (each projection alone, and q/k/v and gate/up fused into
 // one GEMM as the model calls them) at M = 1, 32, 128, 512, 1024, and standard vs streaming
 // attention (16 query heads, 8 KV heads, D = 128) at prefill and decode for S = 128 .. 8192, at
@@ -39,6 +40,7 @@ struct peaks {
     double gflops;         // AVX2 FMA peak
     double avx512_gflops;  // AVX-512 FMA peak
     double bf16_gflops;    // AVX512_BF16 vdpbf16ps peak (2 flops per bfloat16 product)
+    double vnni_gops;      // AVX512_VNNI vpdpbusd peak (2 int8 operations per byte product)
     double gbps;           // read bandwidth from DRAM
 };
 
@@ -193,11 +195,13 @@ static void run_read(void *p) {
 // Peaks are the best run, not the median: a peak is what the machine can do, and the kernels'
 // medians are then measured against it.
 static struct peaks probe_machine(const struct options *o) {
-    struct peaks pk = {0, 0, 0, 0};
+    struct peaks pk = {0};
     if (ck_cpu_has_avx2_fma()) pk.gflops = probe_chains(o, ck_probe_fma_avx2, 16.0, "avx2-fma");
     if (ck_cpu_has_avx512()) pk.avx512_gflops = probe_chains(o, ck_probe_fma_avx512, 32.0, "avx512-fma");
     if (ck_cpu_has_avx512_bf16())
         pk.bf16_gflops = probe_chains(o, ck_probe_dpbf16_avx512, 64.0, "avx512-bf16dp");
+    if (ck_cpu_has_avx512_vnni())
+        pk.vnni_gops = probe_chains(o, ck_probe_dpbusd_avx512, 128.0, "avx512-vnni-dpbusd");
     const size_t n = (size_t)(o->quick ? 256 : 512) << 18;  // 256 or 512 MiB
     float *x = alloc_or_die(n * sizeof *x);
     fill_random(x, n, 1);
@@ -219,10 +223,14 @@ static struct peaks probe_machine(const struct options *o) {
 // and not from a warm L3, each call uses the next of `copies` weight matrices totalling this:
 #define DECODE_WEIGHT_BYTES ((size_t)256 << 20)
 
-enum matmul_method { MATMUL_REF, MATMUL_AVX2, MATMUL_AVX512, MATMUL_BF16, MATMUL_METHODS };
+enum matmul_method {
+    MATMUL_REF, MATMUL_AVX2, MATMUL_AVX512, MATMUL_BF16,
+    MATMUL_Q8_AVX2, MATMUL_Q4_AVX2, MATMUL_Q8_VNNI, MATMUL_Q4_VNNI, MATMUL_METHODS
+};
 
-static const char *const matmul_names[MATMUL_METHODS] = {"matmul-ref", "matmul-avx2",
-                                                         "matmul-avx512", "matmul-bf16"};
+static const char *const matmul_names[MATMUL_METHODS] = {
+    "matmul-ref", "matmul-avx2", "matmul-avx512", "matmul-bf16",
+    "matmul-q8_0-avx2", "matmul-q4_0-avx2", "matmul-q8_0-vnni", "matmul-q4_0-vnni"};
 
 struct matmul_ctx {
     enum matmul_method method;
@@ -245,9 +253,16 @@ static void run_matmul(void *p) {
     case MATMUL_REF: ck_matmul_f32_ref(c->x, w, c->y, c->M, c->N, c->K); break;
     case MATMUL_AVX2: ck_matmul_f32_avx2(c->x, w, c->y, c->M, c->N, c->K); break;
     case MATMUL_AVX512: ck_matmul_f32_avx512(c->x, w, c->y, c->M, c->N, c->K); break;
-    default: ck_matmul_bf16_avx512(c->x, w, c->y, c->M, c->N, c->K); break;
+    case MATMUL_BF16: ck_matmul_bf16_avx512(c->x, w, c->y, c->M, c->N, c->K); break;
+    case MATMUL_Q8_AVX2: ck_matmul_q8_0_avx2(c->x, w, c->y, c->M, c->N, c->K); break;
+    case MATMUL_Q4_AVX2: ck_matmul_q4_0_avx2(c->x, w, c->y, c->M, c->N, c->K); break;
+    case MATMUL_Q8_VNNI: ck_matmul_q8_0_avx512(c->x, w, c->y, c->M, c->N, c->K); break;
+    default: ck_matmul_q4_0_avx512(c->x, w, c->y, c->M, c->N, c->K); break;
     }
 }
+
+static int is_q4(enum matmul_method m) { return m == MATMUL_Q4_AVX2 || m == MATMUL_Q4_VNNI; }
+static int is_quantized(enum matmul_method m) { return m >= MATMUL_Q8_AVX2; }
 
 // Bytes of W in the method's layout, and the peak (and its name) its GFLOP/s are measured
 // against; 0 bytes when the CPU lacks the instructions.
@@ -258,7 +273,12 @@ static size_t matmul_weight_bytes(enum matmul_method m, size_t N, size_t K) {
         return ck_cpu_has_avx2_fma() ? ck_pack_f32_avx2_size(N, K) * sizeof(float) : 0;
     case MATMUL_AVX512:
         return ck_cpu_has_avx512() ? ck_pack_f32_avx512_size(N, K) * sizeof(float) : 0;
-    default: return ck_cpu_has_avx512_bf16() ? ck_pack_bf16_size(N, K) * sizeof(uint16_t) : 0;
+    case MATMUL_BF16:
+        return ck_cpu_has_avx512_bf16() ? ck_pack_bf16_size(N, K) * sizeof(uint16_t) : 0;
+    case MATMUL_Q8_AVX2: return ck_cpu_has_avx2_fma() ? ck_pack_q8_0_size(N, K) : 0;
+    case MATMUL_Q4_AVX2: return ck_cpu_has_avx2_fma() ? ck_pack_q4_0_size(N, K) : 0;
+    case MATMUL_Q8_VNNI: return ck_cpu_has_avx512_vnni() ? ck_pack_q8_0_size(N, K) : 0;
+    default: return ck_cpu_has_avx512_vnni() ? ck_pack_q4_0_size(N, K) : 0;
     }
 }
 
@@ -266,6 +286,9 @@ static double matmul_peak(enum matmul_method m, const struct peaks *pk, const ch
     switch (m) {
     case MATMUL_AVX512: *of = "avx512-peak"; return pk->avx512_gflops;
     case MATMUL_BF16: *of = "bf16dp-peak"; return pk->bf16_gflops;
+    // int8 rows, AVX2 included, against what this machine does in int8: the vpdpbusd peak.
+    case MATMUL_Q8_AVX2: case MATMUL_Q4_AVX2: case MATMUL_Q8_VNNI: case MATMUL_Q4_VNNI:
+        *of = "dpbusd-peak"; return pk->vnni_gops;
     default: *of = "fma-peak"; return pk->gflops;
     }
 }
@@ -275,9 +298,15 @@ static double matmul_peak(enum matmul_method m, const struct peaks *pk, const ch
 static void prepare_weights(enum matmul_method m, const float *src, char *w, size_t w_bytes,
                             size_t copies, size_t N, size_t K) {
     uint16_t *bf = NULL;
+    unsigned char *blocks = NULL;
     if (m == MATMUL_BF16) {
         bf = alloc_or_die(N * K * sizeof *bf);
         ck_convert_f32_to_bf16(src, bf, N * K);
+    }
+    if (is_quantized(m)) {
+        blocks = alloc_or_die(N * K / CK_QK * CK_Q8_0_BLOCK_BYTES);
+        if (is_q4(m)) ck_quantize_q4_0(src, blocks, N, K);
+        else ck_quantize_q8_0(src, blocks, N, K);
     }
     for (size_t i = 0; i < copies; i++) {
         char *dst = w + i * w_bytes;
@@ -285,10 +314,15 @@ static void prepare_weights(enum matmul_method m, const float *src, char *w, siz
         case MATMUL_REF: memcpy(dst, src, w_bytes); break;
         case MATMUL_AVX2: ck_pack_f32_avx2(src, (float *)dst, N, K); break;
         case MATMUL_AVX512: ck_pack_f32_avx512(src, (float *)dst, N, K); break;
-        default: ck_pack_bf16(bf, (uint16_t *)dst, N, K); break;
+        case MATMUL_BF16: ck_pack_bf16(bf, (uint16_t *)dst, N, K); break;
+        default:
+            if (is_q4(m)) ck_pack_q4_0(blocks, dst, N, K);
+            else ck_pack_q8_0(blocks, dst, N, K);
+            break;
         }
     }
     free(bf);
+    free(blocks);
 }
 
 // The reference's plain loops take seconds per call above M = 512; it is measured up to there.
@@ -320,7 +354,7 @@ static void bench_matmul(const struct options *o, const struct peaks *pk, size_t
                    "read-bw");
         else
             report(o, "matmul", matmul_names[m], shape, t, 2.0 * (double)(M * N * K) / 1e9,
-                   "GFLOP/s", peak, of);
+                   is_quantized(method) ? "GOP/s" : "GFLOP/s", peak, of);
         free(w);
     }
     free(src);

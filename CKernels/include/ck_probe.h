@@ -17,6 +17,9 @@ extern "C" {
 float ck_probe_fma_avx2(long iters);
 float ck_probe_fma_avx512(long iters);
 float ck_probe_dpbf16_avx512(long iters);
+// int8 operations (multiply, add) rather than flops; needs ck_cpu_has_avx512_vnni().
+#define CK_PROBE_DPBUSD_AVX512_OPS_PER_ITER 1536.0 // 12 x 16 lanes x 4 products x 2 (vpdpbusd)
+float ck_probe_dpbusd_avx512(long iters);
 
 #ifdef __cplusplus
 }

@@ -32,6 +32,8 @@ int ck_cpu_has_avx2_fma(void);
 int ck_cpu_has_avx512(void);
 // 1 if AVX512_BF16 is usable, else 0.
 int ck_cpu_has_avx512_bf16(void);
+// AVX512_VNNI (vpdpbusd) on top of ck_cpu_has_avx512().
+int ck_cpu_has_avx512_vnni(void);
 
 // Sets the OpenMP thread count used by every kernel (n >= 1).
 void ck_set_num_threads(int n);
@@ -104,6 +106,43 @@ void ck_matmul_bf16_avx512(const float *x, const uint16_t *packed, float *y, siz
                            size_t K);
 // Reference: y = bf16(x) · W^T, float32 sums, W in its checkpoint layout. x: (M, K)  w: (N, K)
 void ck_matmul_bf16_ref(const float *x, const uint16_t *w, float *y, size_t M, size_t N, size_t K);
+
+// Quantized weights, GGUF's Q8_0 and Q4_0 block semantics: each weight row is cut along K into
+// blocks of 32 with one float16 scale d each. q8_0: 34 bytes per block (d, then 32 int8 q;
+// w = q * d, d = max|w| / 127). q4_0: 18 bytes per block (d, then 16 bytes: element j in the low
+// nibble of byte j, element j + 16 in the high nibble; w = (q - 8) * d, d = m / -8 with m the
+// block's weight of largest magnitude, sign kept, as GGUF does). q rounds to nearest (ties to
+// even) with the stored (float16-rounded) d. K must be a multiple of CK_QK (the caller checks).
+// The matmuls quantize each row of x per block to int8 with a float32 scale (d = max|x| / 127),
+// sum the int8 x int8 products of a block exactly in int32, and apply the two scales in float32.
+#define CK_QK 32
+#define CK_Q8_0_BLOCK_BYTES 34
+#define CK_Q4_0_BLOCK_BYTES 18
+// w: (N, K) float  blocks: (N, K / 32) blocks of the format
+void ck_quantize_q8_0(const float *w, void *blocks, size_t N, size_t K);
+void ck_quantize_q4_0(const float *w, void *blocks, size_t N, size_t K);
+// blocks: (N, K / 32)  w: (N, K) float, the values the blocks stand for
+void ck_dequantize_q8_0(const void *blocks, float *w, size_t N, size_t K);
+void ck_dequantize_q4_0(const void *blocks, float *w, size_t N, size_t K);
+// Reference and baseline: x quantized per block, int32 block sums, float32 sum of the scaled
+// block sums in k order. x: (M, K)  blocks: (N, K / 32)  y: (M, N)
+void ck_matmul_q8_0_ref(const float *x, const void *blocks, float *y, size_t M, size_t N, size_t K);
+void ck_matmul_q4_0_ref(const float *x, const void *blocks, float *y, size_t M, size_t N, size_t K);
+// Packed for the blocked driver: panels of CK_Q_NR outputs; per block of K, the 32 columns'
+// values (grouped 4 k per column, as vpdpbusd reads them) and then their 32 float16 scales.
+// The same layout serves the AVX2 and AVX512_VNNI kernels. Sizes in bytes.
+#define CK_Q_NR 32
+size_t ck_pack_q8_0_size(size_t N, size_t K);
+size_t ck_pack_q4_0_size(size_t N, size_t K);
+// blocks: (N, K / 32) from ck_quantize_*  packed: (ceil(N/NR), K / 32, unit row of NR columns)
+void ck_pack_q8_0(const void *blocks, void *packed, size_t N, size_t K);
+void ck_pack_q4_0(const void *blocks, void *packed, size_t N, size_t K);
+// x: (M, K) float  packed: from ck_pack_*  y: (M, N). _avx512 needs ck_cpu_has_avx512_vnni();
+// _avx2 needs ck_cpu_has_avx2_fma() (and F16C, which every AVX2 CPU with FMA has).
+void ck_matmul_q8_0_avx512(const float *x, const void *packed, float *y, size_t M, size_t N, size_t K);
+void ck_matmul_q4_0_avx512(const float *x, const void *packed, float *y, size_t M, size_t N, size_t K);
+void ck_matmul_q8_0_avx2(const float *x, const void *packed, float *y, size_t M, size_t N, size_t K);
+void ck_matmul_q4_0_avx2(const float *x, const void *packed, float *y, size_t M, size_t N, size_t K);
 
 // y[M, N] += bias[N]
 void ck_add_bias_f32(float *y, const float *bias, size_t M, size_t N);

@@ -185,12 +185,12 @@ public final class InferenceSession {
 
     /// x = the embedding rows of this rank's tokens, with their positions.
     private func embed(_ tokens: [Int32], _ rows: StepRows) {
-        let h = model.config.hiddenSize, table = model.weights.embedding.pointer
+        let h = model.config.hiddenSize, table = model.weights.embedding
         timed(.embedding, .copy(floats: rows.count * h)) {
             var row = 0
             for range in rows.ranges {
                 for t in range {
-                    (x.pointer + row * h).update(from: table + Int(tokens[t]) * h, count: h)
+                    table.copyRow(Int(tokens[t]), width: h, into: x.pointer + row * h)
                     positions.pointer[row] = Int32(position + t)
                     row += 1
                 }

@@ -37,16 +37,39 @@ public enum KernelISA: String, CaseIterable, Sendable {
             throw RequestError("--weights bf16 has no AVX2 kernel (AVX2 lacks bfloat16 dot products); use --method avx512 (AVX512_BF16) or baseline, or --weights f32")
         case (.avx512, .bf16) where ck_cpu_has_avx512_bf16() == 0:
             throw RequestError("--weights bf16 with the avx512 kernels needs AVX512_BF16, which this CPU lacks; use --weights f32 or --method baseline")
+        case (.avx512, .q8_0), (.avx512, .q4_0):
+            if ck_cpu_has_avx512_vnni() == 0 {
+                throw RequestError("--weights \(weights.rawValue) with the avx512 kernels needs AVX512_VNNI (vpdpbusd), which this CPU lacks; use --method avx2 (vpmaddubsw) or baseline")
+            }
         default:
             return
         }
     }
 }
 
-/// How linear-layer weights are held and multiplied: float32, or bfloat16 with the activations
-/// rounded to bfloat16 at each matmul input and float32 sums. Everything between matmuls is float32.
+/// How linear-layer weights are held and multiplied: float32; bfloat16 with the activations
+/// rounded to bfloat16 at each matmul input and float32 sums; or GGUF's q8_0 / q4_0 blocks (32
+/// weights along K with one float16 scale) with the activations quantized per block of 32 to int8
+/// at each matmul input, exact int32 block sums and float32 scaling. Everything between matmuls
+/// is float32.
 public enum WeightPrecision: String, CaseIterable, Sendable {
-    case f32, bf16
+    case f32, bf16, q8_0, q4_0
+
+    /// Bytes a linear weight occupies in memory (a block's scale shared by its 32 weights).
+    public var bytesPerWeight: Double {
+        switch self {
+        case .f32: return 4
+        case .bf16: return 2
+        case .q8_0: return Double(CK_Q8_0_BLOCK_BYTES) / Double(CK_QK)
+        case .q4_0: return Double(CK_Q4_0_BLOCK_BYTES) / Double(CK_QK)
+        }
+    }
+
+    public var isQuantized: Bool { self == .q8_0 || self == .q4_0 }
+
+    /// Input dimensions a layer needs for this format: a multiple of the block (32) when
+    /// quantized. A layer whose input dimension is not keeps float32 weights (see `Kernels.prepare`).
+    public var blockSize: Int { isQuantized ? Int(CK_QK) : 1 }
 }
 
 /// Attention algorithm and its tiling.
@@ -73,11 +96,14 @@ public enum AttentionKind: Equatable, Sendable {
 enum WeightStorage {
     case f32(FloatBuffer)
     case bf16(BFloat16Buffer)
+    /// q8_0 or q4_0 blocks (the kernels' precision says which), packed unless baseline.
+    case quantized(AlignedBuffer<UInt8>)
 
     var raw: UnsafeRawPointer {
         switch self {
         case .f32(let b): return UnsafeRawPointer(b.pointer)
         case .bf16(let b): return UnsafeRawPointer(b.pointer)
+        case .quantized(let b): return UnsafeRawPointer(b.pointer)
         }
     }
 
@@ -85,7 +111,13 @@ enum WeightStorage {
         switch self {
         case .f32(let b): return b.byteCount
         case .bf16(let b): return b.byteCount
+        case .quantized(let b): return b.byteCount
         }
+    }
+
+    var isF32: Bool {
+        if case .f32 = self { return true }
+        return false
     }
 
     /// Whether this is `buffer` itself (a tied lm_head reading the embedding), not a copy.
@@ -116,7 +148,11 @@ struct Kernels {
 
     let isa: KernelISA
     let precision: WeightPrecision
+    /// The matmul of `precision`'s weights.
     let matmul: Matmul
+    /// This ISA's float32 matmul: the same as `matmul` for f32, and for the layers a quantized
+    /// model keeps in float32 (input dimension not a multiple of 32).
+    let f32Matmul: Matmul
     let rmsnorm: RMSNorm
     let rope: Rope
     let rmsnormHeads: RMSNormHeads
@@ -129,17 +165,27 @@ struct Kernels {
         try isa.check(weights: precision)
         self.isa = isa
         self.precision = precision
+        switch isa {
+        case .baseline:
+            f32Matmul = { ck_matmul_f32_ref($0, $1.assumingMemoryBound(to: Float.self), $2, $3, $4, $5) }
+        case .avx2:
+            f32Matmul = { ck_matmul_f32_avx2($0, $1.assumingMemoryBound(to: Float.self), $2, $3, $4, $5) }
+        case .avx512:
+            f32Matmul = { ck_matmul_f32_avx512($0, $1.assumingMemoryBound(to: Float.self), $2, $3, $4, $5) }
+        }
         switch (isa, precision) {
-        case (.baseline, .f32):
-            matmul = { ck_matmul_f32_ref($0, $1.assumingMemoryBound(to: Float.self), $2, $3, $4, $5) }
-        case (.avx2, .f32):
-            matmul = { ck_matmul_f32_avx2($0, $1.assumingMemoryBound(to: Float.self), $2, $3, $4, $5) }
-        case (.avx512, .f32):
-            matmul = { ck_matmul_f32_avx512($0, $1.assumingMemoryBound(to: Float.self), $2, $3, $4, $5) }
+        case (_, .f32):
+            matmul = f32Matmul
         case (.baseline, .bf16):
             matmul = { ck_matmul_bf16_ref($0, $1.assumingMemoryBound(to: UInt16.self), $2, $3, $4, $5) }
         case (_, .bf16):  // avx512: check(weights:) refused avx2
             matmul = { ck_matmul_bf16_avx512($0, $1.assumingMemoryBound(to: UInt16.self), $2, $3, $4, $5) }
+        case (.baseline, .q8_0): matmul = ck_matmul_q8_0_ref
+        case (.baseline, .q4_0): matmul = ck_matmul_q4_0_ref
+        case (.avx2, .q8_0): matmul = ck_matmul_q8_0_avx2
+        case (.avx2, .q4_0): matmul = ck_matmul_q4_0_avx2
+        case (.avx512, .q8_0): matmul = ck_matmul_q8_0_avx512
+        case (.avx512, .q4_0): matmul = ck_matmul_q4_0_avx512
         }
         switch isa {
         case .baseline:
@@ -164,19 +210,22 @@ struct Kernels {
     }
 
     /// Lays out a linear layer's weight W[N, K] (float32, checkpoint layout) the way `matmul` reads it.
+    /// Quantized formats need whole blocks of 32 along K; a layer whose input dimension is not a
+    /// multiple of 32 (a small test model, an o_proj shard of heads narrower than 32) keeps float32
+    /// weights and the ISA's float32 matmul: exact where it cannot be blocked, and `Linear.apply`
+    /// picks the matmul from the storage.
     func prepare(weight: FloatBuffer, outFeatures n: Int, inFeatures k: Int) throws -> WeightStorage {
-        switch (isa, precision) {
-        case (.baseline, .f32):
-            return .f32(weight)
-        case (.avx2, .f32):
-            let packed = try FloatBuffer(count: ck_pack_f32_avx2_size(n, k))
-            ck_pack_f32_avx2(weight.pointer, packed.pointer, n, k)
-            return .f32(packed)
-        case (.avx512, .f32):
-            let packed = try FloatBuffer(count: ck_pack_f32_avx512_size(n, k))
-            ck_pack_f32_avx512(weight.pointer, packed.pointer, n, k)
-            return .f32(packed)
-        case (_, .bf16):
+        if precision.isQuantized {
+            if k % precision.blockSize != 0 { return try prepareF32(weight: weight, outFeatures: n, inFeatures: k) }
+            let q8 = precision == .q8_0
+            let blocks = try AlignedBuffer<UInt8>(count: n * k / Int(CK_QK) * Int(q8 ? CK_Q8_0_BLOCK_BYTES : CK_Q4_0_BLOCK_BYTES))
+            if q8 { ck_quantize_q8_0(weight.pointer, blocks.pointer, n, k) } else { ck_quantize_q4_0(weight.pointer, blocks.pointer, n, k) }
+            if isa == .baseline { return .quantized(blocks) }
+            let packed = try AlignedBuffer<UInt8>(count: q8 ? ck_pack_q8_0_size(n, k) : ck_pack_q4_0_size(n, k))
+            if q8 { ck_pack_q8_0(blocks.pointer, packed.pointer, n, k) } else { ck_pack_q4_0(blocks.pointer, packed.pointer, n, k) }
+            return .quantized(packed)
+        }
+        if precision == .bf16 {
             // Exact for a bf16 checkpoint (bf16 -> f32 -> bf16 round-trips); rounds an f32 one.
             let halves = try BFloat16Buffer(count: n * k)
             ck_convert_f32_to_bf16(weight.pointer, halves.pointer, n * k)
@@ -184,6 +233,22 @@ struct Kernels {
             let packed = try BFloat16Buffer(count: ck_pack_bf16_size(n, k))
             ck_pack_bf16(halves.pointer, packed.pointer, n, k)
             return .bf16(packed)
+        }
+        return try prepareF32(weight: weight, outFeatures: n, inFeatures: k)
+    }
+
+    private func prepareF32(weight: FloatBuffer, outFeatures n: Int, inFeatures k: Int) throws -> WeightStorage {
+        switch isa {
+        case .baseline:
+            return .f32(weight)
+        case .avx2:
+            let packed = try FloatBuffer(count: ck_pack_f32_avx2_size(n, k))
+            ck_pack_f32_avx2(weight.pointer, packed.pointer, n, k)
+            return .f32(packed)
+        case .avx512:
+            let packed = try FloatBuffer(count: ck_pack_f32_avx512_size(n, k))
+            ck_pack_f32_avx512(weight.pointer, packed.pointer, n, k)
+            return .f32(packed)
         }
     }
 }
@@ -211,7 +276,8 @@ final class Linear {
             y.update(repeating: 0, count: rows * outFeatures)
             return
         }
-        kernels.matmul(x, weight.raw, y, rows, outFeatures, inFeatures)
+        let matmul = weight.isF32 ? kernels.f32Matmul : kernels.matmul
+        matmul(x, weight.raw, y, rows, outFeatures, inFeatures)
         if let bias { ck_add_bias_f32(y, bias.pointer, rows, outFeatures) }
     }
 }

@@ -25,7 +25,8 @@ public final class Qwen3Model {
                 communicator: Communicator = SingleProcessCommunicator(), parallelism: Parallelism = .heads) throws {
         let config = try config ?? Qwen3Config.load(from: Self.folder(of: path).appendingPathComponent("config.json"))
         self.config = config
-        plan = try ParallelPlan(config: config, parallelism: parallelism, rank: communicator.rank, size: communicator.size)
+        plan = try ParallelPlan(config: config, parallelism: parallelism, rank: communicator.rank, size: communicator.size,
+                                precision: precision)
         tensorParallel = parallelism == .heads ? communicator : SingleProcessCommunicator()
         kernels = try Kernels(isa, precision: precision)
         self.isa = isa
@@ -33,8 +34,7 @@ public final class Qwen3Model {
         self.communicator = communicator
         // Refuse up front what cannot fit: this rank's share of the weights, in memory precision,
         // plus the replicated float32 embedding.
-        let bytesPerWeight: Double = precision == .f32 ? 4 : 2
-        let needed = config.parameterEstimate / Double(plan.shard.size) * bytesPerWeight
+        let needed = config.parameterEstimate / Double(plan.shard.size) * precision.bytesPerWeight
             + Double(config.vocabSize) * Double(config.hiddenSize) * 4
         let available = Self.physicalMemory()
         if needed > Double(available) * 0.9 {
@@ -54,6 +54,13 @@ public final class Qwen3Model {
             return url
         }
         return url.deletingLastPathComponent()
+    }
+
+    /// This rank's linear layers (lm_head included) held in `precision`, and all of them: a
+    /// quantized model keeps a layer whose input dimension is not a multiple of 32 in float32.
+    public var linearLayersInPrecision: (count: Int, of: Int) {
+        let all = weights.linears
+        return (precision == .f32 ? all.count : all.filter { !$0.weight.isF32 }.count, all.count)
     }
 
     /// Bytes of weights this rank holds in memory.

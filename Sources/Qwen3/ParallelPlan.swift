@@ -21,15 +21,16 @@ public struct ParallelPlan: Sendable {
     /// This rank's share of the weights: the job's tensor split under `.heads`, everything under `.sequence`.
     public let shard: ShardPlan
 
-    public init(config: Qwen3Config, parallelism: Parallelism, rank: Int, size: Int) throws {
+    public init(config: Qwen3Config, parallelism: Parallelism, rank: Int, size: Int,
+                precision: WeightPrecision = .f32) throws {
         guard size >= 1, rank >= 0, rank < size else {
             throw RequestError("invalid rank \(rank) of \(size) processes")
         }
         self.parallelism = parallelism
         self.rank = rank
         self.size = size
-        shard = parallelism == .heads ? try ShardPlan(config: config, rank: rank, size: size)
-                                      : try ShardPlan(config: config, rank: 0, size: 1)
+        shard = parallelism == .heads ? try ShardPlan(config: config, rank: rank, size: size, precision: precision)
+                                      : try ShardPlan(config: config, rank: 0, size: 1, precision: precision)
     }
 
     /// Whether a step of `tokens` tokens is split over the ranks by token (sequence parallelism).
@@ -68,10 +69,12 @@ public struct ShardPlan: Equatable, Sendable {
     /// i / (queryHeads.count / kvHeads.count). A KV head is repeated when ranks outnumber KV heads
     /// or when a group of query heads straddles two ranks.
     public let kvHeads: [Int]
-    /// Columns of the MLP's intermediate dimension, split in units of `intermediateUnit`.
+    /// Columns of the MLP's intermediate dimension, split in units of `unit`.
     public let intermediate: Range<Int>
     /// Rows of the vocabulary (lm_head) this rank computes logits for.
     public let vocab: Range<Int>
+    /// The unit of the intermediate and vocabulary splits (see `intermediateUnit(for:)`).
+    public let unit: Int
     private let headCount: Int
     private let vocabSize: Int
 
@@ -79,14 +82,22 @@ public struct ShardPlan: Equatable, Sendable {
     /// so only the last rank has a ragged panel.
     public static let intermediateUnit = 16
 
-    public init(config: Qwen3Config, rank: Int, size: Int) throws {
+    /// The split unit for a weight format: quantized down_proj shards are row-parallel along the
+    /// intermediate dimension, which must fall on whole blocks of 32; float32 and bfloat16 keep 16
+    /// (so their splits, and their MPI results, are what they were).
+    public static func intermediateUnit(for precision: WeightPrecision) -> Int {
+        max(intermediateUnit, precision.blockSize)
+    }
+
+    public init(config: Qwen3Config, rank: Int, size: Int, precision: WeightPrecision = .f32) throws {
         try self.init(heads: config.numHeads, kvHeads: config.numKVHeads, intermediate: config.intermediateSize,
-                      vocab: config.vocabSize, rank: rank, size: size)
+                      vocab: config.vocabSize, rank: rank, size: size, unit: Self.intermediateUnit(for: precision))
     }
 
     /// The split of `heads` query heads over `kvHeads` KV heads (and of the MLP and vocabulary, which
     /// the attention benchmark leaves at 0) exactly as the model splits them.
-    public init(heads: Int, kvHeads: Int, intermediate: Int = 0, vocab: Int = 0, rank: Int, size: Int) throws {
+    public init(heads: Int, kvHeads: Int, intermediate: Int = 0, vocab: Int = 0, rank: Int, size: Int,
+                unit: Int = ShardPlan.intermediateUnit) throws {
         guard size >= 1, rank >= 0, rank < size else {
             throw RequestError("invalid rank \(rank) of \(size) processes")
         }
@@ -100,9 +111,10 @@ public struct ShardPlan: Equatable, Sendable {
         self.size = size
         headCount = heads
         vocabSize = vocab
+        self.unit = unit
         queryHeads = Self.split(heads, parts: size, unit: 1, index: rank)
-        self.intermediate = Self.split(intermediate, parts: size, unit: Self.intermediateUnit, index: rank)
-        self.vocab = Self.split(vocab, parts: size, unit: Self.intermediateUnit, index: rank)
+        self.intermediate = Self.split(intermediate, parts: size, unit: unit, index: rank)
+        self.vocab = Self.split(vocab, parts: size, unit: unit, index: rank)
 
         let group = heads / kvHeads
         let needed = queryHeads.map { $0 / group }
@@ -121,7 +133,7 @@ public struct ShardPlan: Equatable, Sendable {
 
     /// Every rank's vocabulary rows, in rank order.
     public var vocabularyShards: [Range<Int>] {
-        (0..<size).map { Self.split(vocabSize, parts: size, unit: Self.intermediateUnit, index: $0) }
+        (0..<size).map { Self.split(vocabSize, parts: size, unit: unit, index: $0) }
     }
 
     /// The `index`-th of `parts` near-equal ranges over 0..<total, in whole `unit`s; the first

@@ -22,16 +22,49 @@ struct LayerWeights {
     }
 }
 
+/// The token embedding table (vocab, hidden), replicated: row t is token t's embedding. float32,
+/// or, for quantized linear weights from a bfloat16 checkpoint, the checkpoint's bfloat16 values
+/// (exact, half of the model's largest tensor) widened to float32 row by row at lookup.
+enum EmbeddingTable {
+    case f32(FloatBuffer)
+    case bf16(BFloat16Buffer)
+
+    /// dst[0..<width] = row `token`.
+    func copyRow(_ token: Int, width: Int, into dst: UnsafeMutablePointer<Float>) {
+        switch self {
+        case .f32(let b): dst.update(from: b.pointer + token * width, count: width)
+        case .bf16(let b): ck_convert_bf16_to_f32(b.pointer + token * width, dst, width)
+        }
+    }
+
+    var byteCount: Int {
+        switch self {
+        case .f32(let b): return b.byteCount
+        case .bf16(let b): return b.byteCount
+        }
+    }
+
+    var f32: FloatBuffer? {
+        if case .f32(let b) = self { return b }
+        return nil
+    }
+}
+
 /// Every weight this rank holds.
 struct ModelWeights {
-    let embedding: FloatBuffer      // (vocab, hidden), replicated: row t is token t's embedding
+    let embedding: EmbeddingTable   // (vocab, hidden), replicated
     let layers: [LayerWeights]
     let finalNorm: FloatBuffer      // (hidden)
     let lmHead: Linear              // column-parallel over the vocabulary: (local vocab, hidden)
     let checkpointDType: TensorDType
 
+    /// Every linear layer, lm_head last.
+    var linears: [Linear] {
+        layers.flatMap { [$0.qkvProj, $0.oProj, $0.gateUpProj, $0.downProj] } + [lmHead]
+    }
+
     var byteCount: Int {
-        let head = lmHead.weight.isStorage(of: embedding) ? 0 : lmHead.byteCount
+        let head = embedding.f32.map { lmHead.weight.isStorage(of: $0) } ?? false ? 0 : lmHead.byteCount
         return embedding.byteCount + finalNorm.byteCount + head + layers.reduce(0) { $0 + $1.byteCount }
     }
 }
@@ -47,7 +80,7 @@ struct WeightLoader {
     func load() throws -> ModelWeights {
         try checkNames()
         let c = config, d = c.headDim
-        let embedding = try full("model.embed_tokens.weight", shape: [c.vocabSize, c.hiddenSize])
+        let embedding = try embeddingTable(shape: [c.vocabSize, c.hiddenSize])
         var layers: [LayerWeights] = []
         for i in 0..<c.numLayers {
             let p = "model.layers.\(i)."
@@ -76,7 +109,7 @@ struct WeightLoader {
         if checkpoint.tensor("lm_head.weight") != nil {
             lmHead = try vocabularyShard(of: "lm_head.weight", embedding: nil)
         } else {
-            lmHead = try vocabularyShard(of: "model.embed_tokens.weight", embedding: embedding)
+            lmHead = try vocabularyShard(of: "model.embed_tokens.weight", embedding: embedding.f32)
         }
         return ModelWeights(embedding: embedding, layers: layers, finalNorm: finalNorm, lmHead: lmHead,
                             checkpointDType: try lookup("model.embed_tokens.weight").dtype)
@@ -98,6 +131,12 @@ struct WeightLoader {
             }
         }
         let present = Set(checkpoint.tensors.keys)
+        // GPTQ and AWQ store int4 weights as packed int32 `qweight` with `scales` and `qzeros`.
+        if let quantized = present.sorted().first(where: { name in
+            ["qweight", "qzeros", "scales", "g_idx"].contains { name.hasSuffix("." + $0) }
+        }) {
+            throw ModelLoadError(path, "tensor \(quantized) is from a GPTQ/AWQ-quantized checkpoint (qweight/scales/qzeros), which this tool does not read; give it the float32/bfloat16/float16 checkpoint and quantize at load with --weights q8_0 or q4_0")
+        }
         if let missing = expected.subtracting(present).sorted().first {
             throw ModelLoadError(path, "missing tensor \(missing)")
         }
@@ -120,6 +159,22 @@ struct WeightLoader {
             throw ModelLoadError(t.path, "tensor \(name) has shape \(t.shape), config.json implies \(shape)")
         }
         return t
+    }
+
+    /// The embedding: bfloat16 when the linear weights are quantized and the checkpoint holds
+    /// bfloat16 (kept as is, so the lookup is exact and the q4_0 model's memory is not dominated by
+    /// a float32 copy of the largest tensor); float32 otherwise.
+    private func embeddingTable(shape: [Int]) throws -> EmbeddingTable {
+        let name = "model.embed_tokens.weight"
+        let t = try tensor(name, shape: shape)
+        guard kernels.precision.isQuantized, t.dtype == .bf16 else { return .f32(try full(name, shape: shape)) }
+        let table = try BFloat16Buffer(count: t.elementCount)
+        UnsafeMutableRawPointer(table.pointer).copyMemory(from: t.data, byteCount: t.elementCount * 2)
+        let floats = try FloatBuffer(count: shape[1])
+        for row in 0..<shape[0] {  // refuse NaN and infinity as the float32 path does, a row at a time
+            try Self.convert(t, from: row * shape[1], count: shape[1], into: floats.pointer)
+        }
+        return .bf16(table)
     }
 
     /// A whole tensor as float32.
@@ -167,7 +222,8 @@ struct WeightLoader {
     }
 
     /// This rank's vocabulary rows of the output projection. A tied baseline run on one rank reads
-    /// the embedding itself rather than a second copy.
+    /// the embedding itself rather than a second copy. `embedding` is the float32 table when tied
+    /// (a bfloat16 table is converted from the checkpoint again).
     private func vocabularyShard(of name: String, embedding: FloatBuffer?) throws -> Linear {
         let (v, k) = (config.vocabSize, config.hiddenSize)
         let t = try tensor(name, shape: [v, k])

@@ -16,7 +16,7 @@ struct BenchmarkQwen3: ParsableCommand {
         $XDG_CACHE_HOME/qwen3-bench, else ~/.cache/qwen3-bench, and loaded like a real one. \
         With --weights f32 (the default) weights are converted to float32 at load and all compute \
         is float32; with --weights bf16 the linear layers keep bfloat16 weights and round their \
-        inputs to bfloat16 (float32 sums), everything else stays float32.
+        inputs to bfloat16 (float32 sums), everything else stays float32; with --weights q8_0 or         q4_0 every linear layer (lm_head included) is quantized at load to GGUF's blocks of 32         weights with a float16 scale (a layer whose input dimension is not a multiple of 32 keeps         float32), each matmul quantizes its input to int8 per block of 32, and the block sums are         exact int32 (vpdpbusd with AVX512_VNNI, vpmaddubsw with AVX2). --accuracy adds, per row, the         max |dlogit|, mean KL and top-1 agreement against the float32 model on the same tokens.
 
         Prefill times one forward pass over the prompt with logits for the last position only; \
         decode times --gen-len single-token steps through the KV cache that follow a prefill of the \
@@ -50,8 +50,11 @@ struct BenchmarkQwen3: ParsableCommand {
     @Option(help: "baseline (plain OpenMP loops), avx2 (AVX2+FMA kernels), avx512 (AVX-512 matmul), or mpi, mpi+avx2, mpi+avx512 (the same, split over the processes of mpirun); a comma-separated list runs each. Default: the fastest this CPU supports.")
     var method: String?
 
-    @Option(help: "Linear-layer weights in memory: f32 (converted at load; all math in float32) or bf16 (half the memory; activations rounded to bfloat16 at each matmul input, float32 sums; needs --method avx512 on a CPU with AVX512_BF16, or baseline); or a list.")
+    @Option(help: "Linear-layer weights in memory: f32 (converted at load; all math in float32), bf16 (half the memory; activations rounded to bfloat16 at each matmul input, float32 sums; needs --method avx512 on a CPU with AVX512_BF16, or baseline), q8_0 or q4_0 (GGUF's blocks of 32 weights with a float16 scale, quantized at load, 1.0625 / 0.5625 bytes per weight; activations quantized to int8 per block of 32 at each matmul input, exact int32 block sums; avx512 needs AVX512_VNNI); or a list.")
     var weights: String = "f32"
+
+    @Flag(help: "After each test, also run the float32 model of the same method on the prompt's tokens and add to the row how far this test's logits are from it over all positions: max_abs_dlogit, kl_mean (mean KL divergence of the next-token distribution, f32 || this) and top1_agreement.")
+    var accuracy = false
 
     @Option(help: "Parallel mode, as in the original tool: omp (one process) or mpi (turns --method baseline/avx2 into mpi/mpi+avx2). Default: implied by --method.")
     var mode: String?

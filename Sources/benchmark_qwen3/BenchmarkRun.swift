@@ -32,6 +32,7 @@ struct BenchmarkRun {
         let progress = SweepProgress(tests: plan.tests.count, quiet: plan.quiet, rank: rank)
         var rows: [ResultRow] = []
         var index = 0
+        var references: [String: [Float]] = [:]  // --accuracy: float32 logits per method and prompt
         for group in plan.modelGroups {
             let first = group[0]
             let comm: Communicator = first.method.isDistributed ? world! : SingleProcessCommunicator()
@@ -58,8 +59,21 @@ struct BenchmarkRun {
                 progress.begin("\(settings.testName), \(settings.method.rawValue), \(settings.attentionLabel), \(settings.threads.count) thread\(settings.threads.count == 1 ? "" : "s")")
                 let result = try measure(model: model, settings: settings) { progress.iteration($0, of: $1) }
                 progress.finish()
+                var agreement: LogitAgreement?
+                if plan.accuracy {
+                    let key = "\(settings.method.rawValue) \(settings.parallelism.rawValue) \(Self.promptHash(settings.prompt))"
+                    if references[key] == nil {
+                        let f32 = try agree(comm) {
+                            try Qwen3Model(path: path, config: config, isa: settings.method.isa, precision: .f32,
+                                           communicator: comm, parallelism: settings.parallelism)
+                        }
+                        references[key] = try allLogits(model: f32, settings: settings, decodeFrom: settings.prompt.count)
+                    }
+                    let logits = try allLogits(model: model, settings: settings, decodeFrom: settings.prompt.count)
+                    agreement = LogitAgreement(reference: references[key]!, logits: logits, vocab: config.vocabSize)
+                }
                 guard comm.rank == 0 else { continue }
-                let report = Report(header: header, result: result)
+                let report = Report(header: header, result: result, agreement: agreement)
                 let row = report.jsonObject
                 rows.append(row)
                 switch plan.output {
@@ -111,9 +125,17 @@ struct BenchmarkRun {
     }
 
     private func dumpLogits(model: Qwen3Model, settings: RunSettings, to path: String) throws {
+        let all = try allLogits(model: model, settings: settings, decodeFrom: settings.decodeFrom ?? settings.prompt.count)
+        if model.communicator.rank == 0 {
+            try all.withUnsafeBufferPointer { try NPYWriter.write($0, shape: [settings.prompt.count, model.config.vocabSize], to: path) }
+        }
+    }
+
+    /// Logits of every position of the prompt, (tokens, vocab): the first k from one prefill, the
+    /// rest from decode steps. A collective under MPI; every rank gets the gathered logits.
+    private func allLogits(model: Qwen3Model, settings: RunSettings, decodeFrom k: Int) throws -> [Float] {
         let comm = model.communicator
         let tokens = settings.prompt
-        let k = settings.decodeFrom ?? tokens.count
         let session = try agree(comm) {
             try InferenceSession(model: model, attention: settings.attention, capacity: tokens.count, maxTokens: k, allLogits: true)
         }
@@ -125,9 +147,7 @@ struct BenchmarkRun {
             let row = try session.forward([tokens[t]])
             all.withUnsafeMutableBufferPointer { ($0.baseAddress! + t * vocab).update(from: row.baseAddress!, count: vocab) }
         }
-        if comm.rank == 0 {
-            try all.withUnsafeBufferPointer { try NPYWriter.write($0, shape: [tokens.count, vocab], to: path) }
-        }
+        return all
     }
 
     /// Runs warm-up and timed iterations of the requested phase. Each iteration starts at a

@@ -38,6 +38,8 @@ struct ReportHeader {
     let identity: ModelIdentity
     let checkpointDType: TensorDType
     let weightBytes: Int
+    /// Linear layers (lm_head included) held in the requested precision, of all of them (rank 0).
+    let linearLayers: (count: Int, of: Int)
     let commit: String
     let cpu: String
     let processes: Int
@@ -53,6 +55,7 @@ struct ReportHeader {
         self.identity = identity
         checkpointDType = model.checkpointDType
         weightBytes = model.weightBytes
+        linearLayers = model.linearLayersInPrecision
         commit = RunEnvironment.commit
         cpu = RunEnvironment.cpuModel
         processes = model.communicator.size
@@ -75,12 +78,16 @@ struct ReportHeader {
     }
 
     var isaDescription: String {
-        let matmul = settings.weights == .bf16 ? "bf16 matmul" : "f32 matmul"
-        switch settings.method.isa {
-        case .baseline: return "plain C loops (baseline), \(matmul)"
-        case .avx2: return "AVX2+FMA"
-        case .avx512:
-            return "AVX-512 \(settings.weights == .bf16 ? "BF16 (vdpbf16ps)" : "f32") matmul, \(attentionISA) attention, AVX2+FMA elsewhere"
+        let w = settings.weights
+        let matmul = "\(w.rawValue) matmul"
+        switch (settings.method.isa, w) {
+        case (.baseline, _): return "plain C loops (baseline), \(matmul)"
+        case (.avx2, .q8_0), (.avx2, .q4_0): return "AVX2+FMA, \(matmul) with vpmaddubsw"
+        case (.avx2, _): return "AVX2+FMA"
+        case (.avx512, .bf16): return "AVX-512 BF16 (vdpbf16ps) matmul, \(attentionISA) attention, AVX2+FMA elsewhere"
+        case (.avx512, .q8_0), (.avx512, .q4_0):
+            return "AVX-512 VNNI (vpdpbusd) \(matmul), \(attentionISA) attention, AVX2+FMA elsewhere"
+        case (.avx512, _): return "AVX-512 f32 matmul, \(attentionISA) attention, AVX2+FMA elsewhere"
         }
     }
 
@@ -97,9 +104,14 @@ struct ReportHeader {
     }
 
     var precisionDescription: String {
-        settings.weights == .bf16
-            ? "bf16 linear weights, activations rounded to bf16 at each matmul, f32 sums and f32 elsewhere"
-            : "float32 in memory and compute"
+        switch settings.weights {
+        case .f32: return "float32 in memory and compute"
+        case .bf16: return "bf16 linear weights, activations rounded to bf16 at each matmul, f32 sums and f32 elsewhere"
+        case .q8_0, .q4_0:
+            let w = settings.weights
+            let kept = linearLayers.count == linearLayers.of ? "" : "; the other \(linearLayers.of - linearLayers.count) keep float32 weights (input dimension not a multiple of 32)"
+            return "\(w.rawValue) linear weights (\(linearLayers.count) of \(linearLayers.of) linear layers, lm_head included, \(w.bytesPerWeight) bytes per weight: blocks of 32 with a float16 scale\(kept)), activations quantized to int8 per block of 32 at each matmul, int32 block sums; embedding and norms float32"
+        }
     }
 
     func print() {
@@ -131,6 +143,8 @@ struct ReportHeader {
 struct Report {
     let header: ReportHeader
     let result: Measurement
+    /// --accuracy: these logits against the float32 model's on the same tokens.
+    var agreement: LogitAgreement? = nil
 
     private static let iso8601 = ISO8601DateFormatter()
     static func timestamp() -> String { iso8601.string(from: Date()) }
@@ -173,6 +187,10 @@ struct Report {
                                     100 * rank.communicationMs / timedMs, Double(rank.payloadBytes) / 1_048_576 / Double(iters),
                                     rank.barrierMs.values.reduce(0, +) / Double(iters)))
             }
+        }
+        if let a = agreement {
+            lines.append(String(format: "Accuracy against the f32 model over the %d prompt positions: max |dlogit| %.4g, mean KL %.4g nats, top-1 agreement %.2f%%",
+                                header.settings.prompt.count, a.maxAbsDiff, a.klMean, 100 * a.top1Agreement))
         }
         lines.append(rule)
         for profile in result.profiles { lines += profileLines(profile) }
@@ -270,6 +288,8 @@ struct Report {
             "model": h.modelPath, "model_name": h.identity.name, "config_hash": h.identity.configHash,
             "synthetic": h.synthetic, "checkpoint_dtype": h.checkpointDType.rawValue,
             "weights": s.weights.rawValue, "isa": s.method.isa.rawValue, "kernels": h.isaDescription,
+            "bytes_per_weight": s.weights.bytesPerWeight,
+            "linear_layers_in_format": "\(h.linearLayers.count)/\(h.linearLayers.of)",
             "cpu": h.cpu, "cpu_features": RunEnvironment.cpuFeatures, "commit": h.commit,
             "build": RunEnvironment.buildConfiguration, "host": RunEnvironment.hostname,
             "timestamp": Report.timestamp(),
@@ -302,6 +322,7 @@ struct Report {
             object["decode_tokens_per_s"] = n / t.median * 1000
         }
         if s.syntheticPrompt { object["seed"] = s.seed }
+        if let a = agreement { object.merge(a.json) { $1 } }
         if case .streaming(let q, let kv) = s.attention {
             object["q_block"] = q
             object["kv_block"] = kv
@@ -324,7 +345,8 @@ struct Report {
     static let csvColumns: [Column] = [
         "test", "phase", "method", "isa", "weights", "attention", "q_block", "kv_block", "parallel", "procs", "threads",
         "binding", "prompt_len", "gen_len", "iters", "warmup", "mean_ms", "median_ms", "stddev_ms", "min_ms", "max_ms",
-        "tokens_per_s", "ttft_ms", "gflop_per_token", "gflops", "flop_per_weight_byte", "samples_ms", "model_name",
+        "tokens_per_s", "ttft_ms", "gflop_per_token", "gflops", "flop_per_weight_byte", "bytes_per_weight",
+        "max_abs_dlogit", "kl_mean", "top1_agreement", "samples_ms", "model_name",
         "config_hash", "synthetic", "checkpoint_dtype", "kernels", "cpu", "commit", "build", "timestamp",
     ].map { Column($0, $0) }
 }

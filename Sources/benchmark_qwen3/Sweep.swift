@@ -56,6 +56,8 @@ struct SweepPlan {
     var quiet: Bool
     /// The text of --prompt or --prompt-file, tokenized once the model (and its tokenizer) is known.
     var promptText: String?
+    /// --accuracy: each row also compares its logits with the float32 model's.
+    var accuracy: Bool
 
     /// Parses every list and builds the grid. Model groups (method, weights, parallel mode) are
     /// outermost so each model is loaded once; within a group: attention, block sizes, prompt
@@ -89,7 +91,7 @@ struct SweepPlan {
                 throw RequestError("--method \(first.rawValue) runs on one process, but mpirun started \(launch.size); use --method \(Method.distributed(first.isa).rawValue) (or --mode mpi) to split the model across them")
             }
         }
-        let weights = try list(o.weights, "--weights", "f32 or bf16") { WeightPrecision(rawValue: $0) }
+        let weights = try list(o.weights, "--weights", "f32, bf16, q8_0 or q4_0") { WeightPrecision(rawValue: $0) }
         var parallels: [Parallelism] = [.heads]
         if let text = o.parallel {
             parallels = try list(text, "--parallel", "heads or sequence") { Parallelism(rawValue: $0) }
@@ -116,6 +118,7 @@ struct SweepPlan {
         try given("--warmup", o.warmup != nil, only: "to benchmarks, not --dump-logits", when: !dumping)
         try given("--json", o.json != nil, only: "to benchmarks, not --dump-logits", when: !dumping)
         try given("--profile", o.profile, only: "to benchmarks, not --dump-logits", when: !dumping)
+        try given("--accuracy", o.accuracy, only: "to benchmarks, not --dump-logits", when: !dumping)
         try given("-o", o.output != "text", only: "to benchmarks, not --dump-logits", when: !dumping)
         try given("--phase", phases != [.prefill], only: "to benchmarks; --dump-logits uses --decode-from", when: !dumping)
         try given("--gen-len", o.genLen != nil, only: "to --phase decode", when: !dumping && decoding)
@@ -190,6 +193,7 @@ struct SweepPlan {
         jsonPath = o.json
         dumpPath = o.dumpLogits
         quiet = o.quiet
+        accuracy = o.accuracy
         promptText = text
     }
 
@@ -214,7 +218,7 @@ struct SweepPlan {
                 throw RequestError("\(test.capacity) tokens exceed the model's max_position_embeddings (\(config.maxPositionEmbeddings))")
             }
             if test.method.isDistributed && test.parallelism == .heads && processes > 1 {
-                _ = try ShardPlan(config: config, rank: 0, size: processes)
+                _ = try ShardPlan(config: config, rank: 0, size: processes, precision: test.weights)
             }
         }
     }

@@ -69,6 +69,11 @@ class ToolTestCase: XCTestCase {
         (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.contains("avx512f") ?? false
     }
 
+    /// Whether this CPU has AVX512_VNNI (the avx512 kernels of q8_0 and q4_0 need it).
+    var hasVNNI: Bool {
+        (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.contains("avx512_vnni") ?? false
+    }
+
     func temporary() throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("qwen3-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
@@ -261,7 +266,8 @@ final class CLITests: ToolTestCase {
             (["--tokens", "1,2", "--dump-logits", "/tmp/x.npy", "--decode-from", "3"], "--decode-from must be between 1"),
             (["--mode", "omp", "--method", "mpi+avx2"], "--mode omp conflicts"),
             (["--method", "avx2", "--weights", "bf16"], "--weights bf16 has no AVX2 kernel"),
-            (["--weights", "f16"], "--weights must be f32 or bf16"),
+            (["--weights", "f16"], "--weights must be f32, bf16, q8_0 or q4_0"),
+            (["--weights", "q8_0", "--tokens", "1,2", "--dump-logits", "/tmp/x.npy", "--accuracy"], "--accuracy applies only to benchmarks"),
         ]
         for (args, message) in cases {
             let result = try run(["--model", model.path] + args)
