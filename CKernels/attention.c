@@ -444,8 +444,9 @@ void ck_attention_partial_f32_avx512(const float *q, const float *k, const float
 }
 
 // A bf16 cache: the reference with the bf16 rounding points; AVX2 widens each KV block to f32
-// (f32 math: the bytes halve, the arithmetic does not); AVX512_BF16 tiles with vdpbf16ps, whose
-// tiles of fewer than CK_ATTENTION_AVX512_MIN_ROWS rows (decode) are AVX2's.
+// (f32 FMAs at the same rounding points: the bytes halve, the arithmetic does not); AVX512_BF16
+// tiles with vdpbf16ps, whose tiles of fewer than CK_ATTENTION_AVX512_MIN_ROWS rows (decode) are
+// AVX2's.
 void ck_attention_streaming_bf16_ref(const float *q, const uint16_t *k, const uint16_t *v,
                                     float *out, size_t T, size_t pos0, size_t Hq, size_t Hkv,
                                     size_t D, size_t cap, float scale, size_t q_block,

@@ -144,8 +144,9 @@ static inline size_t attn_row_offset(const struct attn_tile *w, size_t i) {
 }
 
 // One unit, per ISA (the avx512 one needs AVX-512 F/BW/VL, the avx2 one AVX2+FMA). The avx2 tile
-// also takes a bf16 cache (each KV block widened to f32 in the slot: f32 math); the bf16 ones
-// need a bf16 cache: the reference with bf16 rounding points, the AVX512_BF16 one with them.
+// also takes a bf16 cache (each KV block widened to f32 in the slot, f32 FMAs at the bf16
+// rounding points); the bf16 ones need a bf16 cache: the reference of those rounding points, and
+// the AVX512_BF16 tile.
 void ck_attn_tile_ref(const struct attn_tile *w);
 void ck_attn_tile_avx2(const struct attn_tile *w);
 void ck_attn_tile_avx512(const struct attn_tile *w);

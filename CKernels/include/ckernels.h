@@ -236,8 +236,8 @@ void ck_attention_partial_f32_avx512(const float *q, const float *k, const float
 // scratch sizes, partial states and merge). Three ways to compute on it:
 //   _ref     the bf16 rounding points in plain C: q enters the dot products as bf16(scale q),
 //            each probability enters P·V rounded to bf16; sums, softmax, l and out in f32.
-//   _avx2    the cache widened to f32 on load (exact) and f32 math: the f32 kernels' rounding on
-//            bf16 keys and values; half the bytes of an f32 cache, the same flops.
+//   _avx2    the cache widened to f32 on load (exact) and f32 FMAs at _ref's rounding points: half
+//            the bytes of an f32 cache, the same flops.
 //   _avx512  AVX512_BF16 (caller checks ck_cpu_has_avx512_bf16()): QK^T and the streaming tiles'
 //            P·V with vdpbf16ps, at _ref's rounding points. Standard attention's P·V multiplies
 //            bf16(p) by V widened in f32 (the same products: its V rows serve too few query rows

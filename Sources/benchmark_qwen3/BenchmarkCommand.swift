@@ -48,6 +48,9 @@ struct BenchmarkQwen3: ParsableCommand {
     @Option(help: "Linear-layer weights in memory: f32 (converted at load; all math in float32) or bf16 (half the memory; activations rounded to bfloat16 at each matmul input, float32 sums; needs --method avx512 on a CPU with AVX512_BF16, or baseline); or a list.")
     var weights: String = "f32"
 
+    @Option(help: "KV cache elements: f32 (exact) or bf16 (keys and values rounded to nearest even when stored, half the bytes; avx512 then runs attention with vdpbf16ps and needs AVX512_BF16, avx2 widens the cache to f32 on load); or a list.")
+    var kvDtype: String = "f32"
+
     @Option(help: "Parallel mode, as in the original tool: omp (one process) or mpi (turns --method baseline/avx2 into mpi/mpi+avx2). Default: implied by --method.")
     var mode: String?
 

@@ -1,6 +1,7 @@
 // WidthReferenceTests.swift — the whole model at Qwen3-0.6B's width against Hugging Face's logits, so
 // the GEMMs run with their real K, M and N blocking (the committed checkpoints are at most 64 wide).
 import Foundation
+import Qwen3
 import XCTest
 
 /// A 2-layer checkpoint with hidden 1024, 16 query and 8 KV heads of 128 and intermediate 3072, made
@@ -128,5 +129,54 @@ final class WidthReferenceTests: ToolTestCase {
                 }
             }
         }
+    }
+
+    /// Logits of the reference tokens (prefill, then decode steps) with `arguments` under `launch`.
+    func logits(_ arguments: [String], launch: ([String]) throws -> Output) throws -> [Float] {
+        let reference = try reference()
+        let out = try temporary().appendingPathComponent("logits.npy")
+        let result = try launch(["--model", try checkpoint(reference).path, "--tokens", reference.tokens.joined(separator: ","),
+                                 "--decode-from", String(reference.prefill), "--dump-logits", out.path] + arguments)
+        XCTAssertEqual(result.status, 0, "\(arguments): \(result.stderr)")
+        return try readNPY(out).values
+    }
+
+    /// A bf16 KV cache at full width (16/8 heads of 128: the vdpbf16ps tiles of 16-row groups, the
+    /// AVX2 widening tiles for decode) against the f32 cache, both attentions. Bound: 0.1% of the
+    /// largest |logit|. Here the token's own embedding dominates the residual stream (max |logit|
+    /// ~591, see relativeTolerance) and attention's share of a logit is small, so the cache's 2^-8
+    /// roundings (K, V, q and the weights entering P·V) move logits far less than on the fixtures
+    /// (bound 1.5% there): measured at most 0.1 of 591 (0.017%), the bound is six times that; a cache
+    /// read as the wrong type moves logits by O(100%).
+    /// Every row whose f32 top-1 leads by more than twice max |Δlogit| keeps it.
+    func testBF16CacheAgainstF32Cache() throws {
+        let scale = try reference().logits.values.reduce(Float(0)) { max($0, abs($1)) }
+        var methods = ["avx2"]
+        if (try? KernelISA.avx512.check(weights: .f32, kv: .bf16)) != nil { methods.append("avx512") }
+        for method in methods {
+            for attention in ["standard", "streaming"] {
+                let base = ["--method", method, "--attention", attention]
+                let f32 = try logits(base + ["--kv-dtype", "f32"]) { try run($0) }
+                let bf16 = try logits(base + ["--kv-dtype", "bf16"]) { try run($0) }
+                let a = try LogitsAgreement(bf16, reference: f32, vocab: try reference().logits.shape[1])
+                print("width-1024 kv bf16 vs f32 \(method) \(attention): \(a); max |logit| \(scale)")
+                XCTAssertLessThanOrEqual(a.maxAbsDiff, 0.001 * Double(scale), "\(method) \(attention)")
+                XCTAssertGreaterThan(a.maxAbsDiff, 0, "\(method) \(attention): the bf16 cache must round something")
+                XCTAssertEqual(a.top1DecidedAgreeing, a.top1Decided, "\(method) \(attention)")
+            }
+        }
+    }
+
+    /// Sequence parallel with a bf16 cache: the ranks exchange their keys and values as bf16, already
+    /// rounded as the cache holds them, so 2 ranks give one process's bf16-cache logits up to the
+    /// order of float sums (the f32 relative tolerance).
+    func testSequenceParallelBF16CacheMatchesOneProcess() throws {
+        let scale = try reference().logits.values.reduce(Float(0)) { max($0, abs($1)) }
+        let one = try logits(["--method", "avx2", "--attention", "streaming", "--kv-dtype", "bf16"]) { try run($0) }
+        let two = try logits(["--method", "mpi+avx2", "--parallel", "sequence", "--attention", "streaming", "--kv-dtype", "bf16"]) {
+            try mpirun(2, $0 + ["--threads", "1"])
+        }
+        let diff = zip(one, two).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
+        XCTAssertLessThanOrEqual(diff, Self.relativeTolerance * scale, "2 ranks vs 1, bf16 cache")
     }
 }
