@@ -16,14 +16,16 @@ struct BenchmarkQwen3: ParsableCommand {
         $XDG_CACHE_HOME/qwen3-bench, else ~/.cache/qwen3-bench, and loaded like a real one. \
         With --weights f32 (the default) weights are converted to float32 at load and all compute \
         is float32; with --weights bf16 the linear layers keep bfloat16 weights and round their \
-        inputs to bfloat16 (float32 sums), everything else stays float32.
+        inputs to bfloat16 (float32 sums), everything else stays float32. --kv-dtype bf16 stores \
+        the KV cache as bfloat16 (rounded when stored) and runs attention on it with q and the \
+        softmax weights rounded to bfloat16 (float32 softmax and sums); the default f32 is exact.
 
         Prefill times one forward pass over the prompt with logits for the last position only; \
         decode times --gen-len single-token steps through the KV cache that follow a prefill of the \
         prompt (the prefill is timed and reported separately). Sampling is never timed: decode \
         feeds seeded synthetic token ids.
 
-        Sweeps: --method, --weights, --parallel, --attention, --q-block, --kv-block, --prompt-len, \
+        Sweeps: --method, --weights, --kv-dtype, --parallel, --attention, --q-block, --kv-block, --prompt-len, \
         --threads, --gen-len and --phase take comma-separated lists, and one run measures every \
         combination (block sizes only with streaming, --gen-len only with decode); the model is loaded \
         once per method, weights and parallel mode. Every combination is checked before anything runs. \
