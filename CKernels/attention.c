@@ -28,7 +28,7 @@ size_t ck_attention_standard_scratch(size_t T, size_t pos0, int slots) {
 
 // Element i of a cache row block x: float, or bfloat16 widened.
 static inline float kv_at(const void *x, int bf16, size_t i) {
-    return bf16 ? attn_bf16_to_f32(((const uint16_t *)x)[i]) : ((const float *)x)[i];
+    return bf16 ? ck_f32_from_bf16(((const uint16_t *)x)[i]) : ((const float *)x)[i];
 }
 
 // One query head: scores (T, S) with S = pos0 + T, row t filled in its causal part 0 .. pos0+t.
@@ -374,7 +374,7 @@ void ck_attn_tile_bf16_ref(const struct attn_tile *w) {
             for (size_t c = 0; c < n; c++) {
                 const uint16_t *kj = w->kh16 + (j0 + c) * D;
                 float dot = 0.0f;
-                for (size_t d = 0; d < D; d++) dot += qr[d] * attn_bf16_to_f32(kj[d]);
+                for (size_t d = 0; d < D; d++) dot += qr[d] * ck_f32_from_bf16(kj[d]);
                 b.s[c] = dot;
             }
             const float alpha = online_softmax_ref(b.s, n, b.m + i, b.l + i);
@@ -382,7 +382,7 @@ void ck_attn_tile_bf16_ref(const struct attn_tile *w) {
             for (size_t c = 0; c < n; c++) {
                 const float p = attn_round_bf16(b.s[c]);
                 const uint16_t *vj = w->vh16 + (j0 + c) * D;
-                for (size_t d = 0; d < D; d++) acc[d] += p * attn_bf16_to_f32(vj[d]);
+                for (size_t d = 0; d < D; d++) acc[d] += p * ck_f32_from_bf16(vj[d]);
             }
         }
         if (!w->partial) {

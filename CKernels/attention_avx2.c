@@ -341,8 +341,8 @@ AVX2_INLINE void block_f32(const struct attn_tile *w, const struct attn_slot *b,
         _mm256_storeu_ps(b->vf + i, load_kv(v, i, 8, _mm256_setzero_si256(), 1));
     }
     for (; i < n; i++) {
-        b->kf[i] = attn_bf16_to_f32(k[i]);
-        b->vf[i] = attn_bf16_to_f32(v[i]);
+        b->kf[i] = ck_f32_from_bf16(k[i]);
+        b->vf[i] = ck_f32_from_bf16(v[i]);
     }
     *kb = b->kf;
     *vb = b->vf;

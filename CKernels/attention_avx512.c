@@ -417,7 +417,7 @@ static int bf16_pairs_fit(size_t D) { return D % 2 == 0 && D <= CK_ATTENTION_BF1
 
 // Two bf16 in one 32-bit word, a in the low half: one lane of a vdpbf16ps operand.
 static inline uint32_t bf16_pair(float a, float b) {
-    return (uint32_t)attn_f32_to_bf16(a) | (uint32_t)attn_f32_to_bf16(b) << 16;
+    return (uint32_t)ck_bf16_from_f32(a) | (uint32_t)ck_bf16_from_f32(b) << 16;
 }
 
 // The 32 bf16 lanes of x (low 16 = a, high 16 = b) reordered as pairs (a_i, b_i).
@@ -440,7 +440,7 @@ AVX512BF16_INLINE void scores_bf16(const int nq, const float *q, size_t ldq, con
                                    size_t n, size_t D, float scale, float *s, size_t lds) {
     uint16_t qb[2][CK_ATTENTION_BF16_MAX_D];
     for (int r = 0; r < nq; r++)
-        for (size_t d = 0; d < D; d++) qb[r][d] = attn_f32_to_bf16(scale * q[r * ldq + d]);
+        for (size_t d = 0; d < D; d++) qb[r][d] = ck_bf16_from_f32(scale * q[r * ldq + d]);
     size_t j = 0;
     for (; j + SCORE_KEYS <= n; j += SCORE_KEYS) {
         __m512 a[2][SCORE_KEYS];
@@ -614,6 +614,8 @@ AVX512BF16 __attribute__((noinline)) static void scores_keys16_bf16(const uint32
 
 // P^T of keys 0 .. jn-1 (f32, after the online softmax) as bf16 pairs of consecutive keys:
 // pp[c/2][lane] = (bf16(p[c][lane]), bf16(p[c+1][lane])), the partner of an odd last key 0.
+// vcvtne2ps2bf16 rounds as the reference but for subnormal weights (below 2^-126), which it
+// flushes to zero: they weigh nothing a float32 sum of weights up to 1 could show.
 AVX512BF16 static void pack_p_pairs(const float *s, size_t lanes, size_t used, size_t jn,
                                     uint32_t *pp) {
     for (size_t c = 0; c < jn; c += 2)

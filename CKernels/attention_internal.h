@@ -5,6 +5,8 @@
 #ifndef CK_ATTENTION_INTERNAL_H
 #define CK_ATTENTION_INTERNAL_H
 
+#include "bf16_scalar.h"
+
 #include <omp.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,24 +15,8 @@
 
 static inline size_t attn_min(size_t a, size_t b) { return a < b ? a : b; }
 
-// bfloat16 is the upper half of a float32: widening is exact, narrowing rounds to nearest even
-// (convert.c's rule; a NaN stays a quiet NaN).
-static inline float attn_bf16_to_f32(uint16_t h) {
-    const uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-static inline uint16_t attn_f32_to_bf16(float f) {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x0040u);
-    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-}
-
 // x rounded to the nearest bfloat16, as a float: the rounding points of the bf16 references.
-static inline float attn_round_bf16(float x) { return attn_bf16_to_f32(attn_f32_to_bf16(x)); }
+static inline float attn_round_bf16(float x) { return ck_f32_from_bf16(ck_bf16_from_f32(x)); }
 
 // Threads for `units` independent work units when scratch has `slots` slots: never more threads
 // than slots, since a thread's slot is its thread number.
