@@ -23,7 +23,8 @@ struct BenchmarkMPIAttention: ParsableCommand {
         decode: one query at position S-1 over S cached keys. GFLOP/s count only the causal part: \
         4 * head_dim * heads * S * (S + 1) / 2 for prefill, 4 * head_dim * heads * S for decode. \
         Percent of peak is against a one-core FMA probe of the ISA (256-bit for baseline and avx2, \
-        512-bit for avx512) times threads times processes.
+        512-bit for avx512) times threads times processes; bf16 rows too (vdpbf16ps does two \
+        multiply-adds per lane, so they can pass 100%).
 
         Under mpirun (2 or more processes) each row is measured twice: first rank 0 alone runs the whole \
         problem with the same threads (the others sleep), then all ranks run the split. efficiency = \
