@@ -30,6 +30,11 @@ struct OpCost {
     /// A copy of `floats` floats (embedding rows, cache stores): read and written.
     static func copy(floats: Int) -> OpCost { OpCost(bytes: 2 * float * Double(floats)) }
 
+    /// `values` new keys and values stored in a cache of `elementBytes` elements: f32 read, stored.
+    static func cacheStore(values: Int, elementBytes: Int) -> OpCost {
+        OpCost(bytes: Double(values * (MemoryLayout<Float>.size + elementBytes)))
+    }
+
     /// silu(gate) * up over `rows` rows of `width`: gate and up read, the product written.
     static func swiglu(rows: Int, width: Int) -> OpCost { OpCost(bytes: 3 * float * Double(rows * width)) }
 

@@ -242,7 +242,7 @@ public final class InferenceSession {
                 exchangeKeysAndValues(layer: l, rows, values: values, valueStride: width)
             }
         } else {
-            timed(.kvCache, .copy(floats: 2 * m * slots * d)) {
+            timed(.kvCache, .cacheStore(values: 2 * m * slots * d, elementBytes: kvPrecision.elementBytes)) {
                 cache.store(layer: l, keys: k.pointer, keyStride: slots * d, values: values, valueStride: width,
                             tokens: m, start: position)
             }
