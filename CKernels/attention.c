@@ -26,8 +26,15 @@ size_t ck_attention_standard_scratch(size_t T, size_t pos0, int slots) {
     return (size_t)(slots < 1 ? 1 : slots) * T * (pos0 + T);
 }
 
+// Element i of a cache row block x: float, or bfloat16 widened.
+static inline float kv_at(const void *x, int bf16, size_t i) {
+    return bf16 ? ck_f32_from_bf16(((const uint16_t *)x)[i]) : ((const float *)x)[i];
+}
+
 // One query head: scores (T, S) with S = pos0 + T, row t filled in its causal part 0 .. pos0+t.
-static void standard_head_ref(const float *q, const float *kh, const float *vh, float *out,
+// For a bf16 cache the rounding points of the bf16 kernels: q enters the dot products as
+// bf16(scale q), and each probability enters P·V rounded to bf16; sums, softmax and out in f32.
+static void standard_head_ref(const float *q, const void *kh, const void *vh, int bf16, float *out,
                               size_t T, size_t pos0, size_t Hq, size_t h, size_t D, float scale,
                               float *scores) {
     const size_t S = pos0 + T;
@@ -35,8 +42,11 @@ static void standard_head_ref(const float *q, const float *kh, const float *vh, 
         const float *qt = q + (t * Hq + h) * D;
         for (size_t j = 0; j <= pos0 + t; j++) {
             float acc = 0.0f;
-            for (size_t d = 0; d < D; d++) acc += qt[d] * kh[j * D + d];
-            scores[t * S + j] = scale * acc;
+            for (size_t d = 0; d < D; d++) {
+                const float qd = bf16 ? attn_round_bf16(scale * qt[d]) : qt[d];
+                acc += qd * kv_at(kh, bf16, j * D + d);
+            }
+            scores[t * S + j] = bf16 ? acc : scale * acc;
         }
     }
     for (size_t t = 0; t < T; t++) ck_softmax_f32_ref(scores + t * S, pos0 + t + 1);
@@ -44,8 +54,8 @@ static void standard_head_ref(const float *q, const float *kh, const float *vh, 
         float *ot = out + (t * Hq + h) * D;
         for (size_t d = 0; d < D; d++) ot[d] = 0.0f;
         for (size_t j = 0; j <= pos0 + t; j++) {
-            const float p = scores[t * S + j];
-            for (size_t d = 0; d < D; d++) ot[d] += p * vh[j * D + d];
+            const float p = bf16 ? attn_round_bf16(scores[t * S + j]) : scores[t * S + j];
+            for (size_t d = 0; d < D; d++) ot[d] += p * kv_at(vh, bf16, j * D + d);
         }
     }
 }
@@ -55,7 +65,7 @@ static void standard_head_ref(const float *q, const float *kh, const float *vh, 
 // in its own row of the block (which has S >= pos0+t+2 columns), is left out of its softmax, and
 // is zeroed before the joint P·V so that key adds exactly nothing.
 static void standard_head_pairs(const struct attn_standard_ops *ops, const float *q,
-                                const float *kh, const float *vh, float *out, size_t T,
+                                const void *kh, const void *vh, float *out, size_t T,
                                 size_t pos0, size_t Hq, size_t h, size_t D, float scale,
                                 float *scores) {
     const size_t S = pos0 + T, ldq = Hq * D;
@@ -79,11 +89,12 @@ static void standard_head_pairs(const struct attn_standard_ops *ops, const float
 // over the whole team: keys in equal ranges for the scores, their max and their exp-sum (the
 // softmax needs the max and sum of all ranges, exchanged through `part`), then columns of V for
 // P·V. The head's score row is materialised in slot 0 as in the per-head version.
-static void standard_decode_split(const float *q, const float *k, const float *v, float *out,
-                                  size_t pos0, size_t Hq, size_t Hkv, size_t D, size_t cap,
-                                  float scale, float *scores, int threads,
+static void standard_decode_split(const float *q, const void *k, const void *v, size_t esize,
+                                  float *out, size_t pos0, size_t Hq, size_t Hkv, size_t D,
+                                  size_t cap, float scale, float *scores, int threads,
                                   const struct attn_standard_ops *ops) {
     const size_t S = pos0 + 1, group = Hq / Hkv;
+    const char *kb = k, *vb = v;
     float part[SPLIT_MAX_THREADS];
 #pragma omp parallel num_threads(threads)
     {
@@ -92,8 +103,10 @@ static void standard_decode_split(const float *q, const float *k, const float *v
         const size_t cols = (D + nt - 1) / nt, d0 = attn_min(D, id * cols),
                      d1 = attn_min(D, d0 + cols);
         for (size_t h = 0; h < Hq; h++) {
-            const float *kh = k + (h / group) * cap * D, *vh = v + (h / group) * cap * D;
-            if (j1 > j0) ops->scores(1, q + h * D, D, kh + j0 * D, j1 - j0, D, scale, scores + j0, 0);
+            const char *kh = kb + (h / group) * cap * D * esize;
+            const char *vh = vb + (h / group) * cap * D * esize;
+            if (j1 > j0)
+                ops->scores(1, q + h * D, D, kh + j0 * D * esize, j1 - j0, D, scale, scores + j0, 0);
             part[id] = j1 > j0 ? ops->max(scores + j0, j1 - j0) : -INFINITY;
 #pragma omp barrier
             float M = -INFINITY;
@@ -104,7 +117,7 @@ static void standard_decode_split(const float *q, const float *k, const float *v
             float L = 0.0f;
             for (size_t t = 0; t < nt; t++) L += part[t];
             if (d1 > d0)
-                ops->pv_columns(out + h * D + d0, scores, S, vh + d0, D, d1 - d0, 1.0f / L);
+                ops->pv_columns(out + h * D + d0, scores, S, vh + d0 * esize, D, d1 - d0, 1.0f / L);
 #pragma omp barrier
         }
     }
@@ -112,21 +125,24 @@ static void standard_decode_split(const float *q, const float *k, const float *v
 
 // OpenMP over heads, each thread in its own slot of scratch; a decode step over a long cache with
 // fewer heads than threads splits each head instead (the SIMD versions only).
-void ck_attn_standard(const float *q, const float *k, const float *v, float *out, size_t T,
-                      size_t pos0, size_t Hq, size_t Hkv, size_t D, size_t cap, float scale,
-                      float *scratch, int slots, const struct attn_standard_ops *ops) {
-    const size_t group = Hq / Hkv;
+void ck_attn_standard(const float *q, const void *k, const void *v, int kv_bf16, float *out,
+                      size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D, size_t cap,
+                      float scale, float *scratch, int slots, const struct attn_standard_ops *ops) {
+    const size_t group = Hq / Hkv, esize = kv_bf16 ? 2 : 4;
     const int threads = attn_team_size(slots, SPLIT_MAX_THREADS);
     if (ops != NULL && T == 1 && (size_t)threads > Hq && pos0 + 1 >= (size_t)threads * 64) {
-        standard_decode_split(q, k, v, out, pos0, Hq, Hkv, D, cap, scale, scratch, threads, ops);
+        standard_decode_split(q, k, v, esize, out, pos0, Hq, Hkv, D, cap, scale, scratch, threads,
+                              ops);
         return;
     }
 #pragma omp parallel for schedule(static) num_threads(attn_team_size(slots, Hq))
     for (size_t h = 0; h < Hq; h++) {
         const size_t kvh = h / group;
-        const float *kh = k + kvh * cap * D, *vh = v + kvh * cap * D;
+        const char *kh = (const char *)k + kvh * cap * D * esize;
+        const char *vh = (const char *)v + kvh * cap * D * esize;
         float *scores = scratch + (size_t)omp_get_thread_num() * T * (pos0 + T);
-        if (ops == NULL) standard_head_ref(q, kh, vh, out, T, pos0, Hq, h, D, scale, scores);
+        if (ops == NULL)
+            standard_head_ref(q, kh, vh, kv_bf16, out, T, pos0, Hq, h, D, scale, scores);
         else standard_head_pairs(ops, q, kh, vh, out, T, pos0, Hq, h, D, scale, scores);
     }
 }
@@ -134,7 +150,13 @@ void ck_attn_standard(const float *q, const float *k, const float *v, float *out
 void ck_attention_standard_f32_ref(const float *q, const float *k, const float *v, float *out,
                                    size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D,
                                    size_t cap, float scale, float *scratch, int slots) {
-    ck_attn_standard(q, k, v, out, T, pos0, Hq, Hkv, D, cap, scale, scratch, slots, NULL);
+    ck_attn_standard(q, k, v, 0, out, T, pos0, Hq, Hkv, D, cap, scale, scratch, slots, NULL);
+}
+
+void ck_attention_standard_bf16_ref(const float *q, const uint16_t *k, const uint16_t *v,
+                                    float *out, size_t T, size_t pos0, size_t Hq, size_t Hkv,
+                                    size_t D, size_t cap, float scale, float *scratch, int slots) {
+    ck_attn_standard(q, k, v, 1, out, T, pos0, Hq, Hkv, D, cap, scale, scratch, slots, NULL);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -196,13 +218,16 @@ size_t ck_attention_streaming_scratch(size_t q_block, size_t kv_block, size_t D,
 // this order work on the same KV head at once, so its K and V are read from memory once and
 // shared in L3; within a head the tiles with the most keys come first, and the smallest tiles
 // of the last head end the schedule.
-static struct attn_tile tile_at(size_t i, size_t nrb, size_t rows, const float *q, const float *k,
-                                const float *v, float *out, size_t pos0, size_t Hq, size_t Hkv,
-                                size_t D, size_t cap, float scale, size_t q_block,
+static struct attn_tile tile_at(size_t i, size_t nrb, size_t rows, const float *q, const void *k,
+                                const void *v, int kv_bf16, float *out, size_t pos0, size_t Hq,
+                                size_t Hkv, size_t D, size_t cap, float scale, size_t q_block,
                                 size_t kv_block) {
-    const size_t rb = nrb - 1 - i % nrb, kvh = i / nrb;
+    const size_t rb = nrb - 1 - i % nrb, kvh = i / nrb, at = kvh * cap * D;
     const struct attn_tile w = {
-        .q = q, .kh = k + kvh * cap * D, .vh = v + kvh * cap * D, .out = out, .Hq = Hq,
+        .q = q, .kh = kv_bf16 ? NULL : (const float *)k + at,
+        .vh = kv_bf16 ? NULL : (const float *)v + at,
+        .kh16 = kv_bf16 ? (const uint16_t *)k + at : NULL,
+        .vh16 = kv_bf16 ? (const uint16_t *)v + at : NULL, .out = out, .Hq = Hq,
         .G = Hq / Hkv, .kvh = kvh, .D = D, .pos0 = pos0, .r0 = rb * q_block,
         .nr = attn_min(q_block, rows - rb * q_block), .key_lo = 0, .key_hi = SIZE_MAX,
         .q_block = q_block, .kv_block = kv_block, .scale = scale, .slot = NULL, .partial = 0};
@@ -228,7 +253,8 @@ static void store_state(const struct attn_tile *w, float *state) {
 // token, few KV heads per process) that would leave threads idle, so each tile's keys are split
 // into whole KV blocks over `splits` units (flash decoding), each unit's state is stored after
 // the slots, and the states are merged, into out or into `state`.
-void ck_attn_streaming(const float *q, const float *k, const float *v, float *out, float *state,
+void ck_attn_streaming(const float *q, const void *k, const void *v, int kv_bf16, float *out,
+                       float *state,
                        size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D, size_t cap,
                        float scale, size_t key_lo, size_t key_hi, size_t q_block, size_t kv_block,
                        float *scratch, int slots, void (*tile)(const struct attn_tile *)) {
@@ -247,8 +273,8 @@ void ck_attn_streaming(const float *q, const float *k, const float *v, float *ou
         float *states = scratch + (size_t)(slots < 1 ? 1 : slots) * slot_floats;
 #pragma omp parallel for schedule(static) num_threads(attn_team_size(slots, units))
         for (size_t u = 0; u < units; u++) {
-            struct attn_tile w = tile_at(u / splits, nrb, rows, q, k, v, out, pos0, Hq, Hkv, D,
-                                         cap, scale, q_block, kv_block);
+            struct attn_tile w = tile_at(u / splits, nrb, rows, q, k, v, kv_bf16, out, pos0, Hq,
+                                         Hkv, D, cap, scale, q_block, kv_block);
             w.key_lo = lo + (u % splits) * per;
             w.key_hi = attn_min(w.key_lo + per, hi);
             w.slot = scratch + (size_t)omp_get_thread_num() * slot_floats;
@@ -262,8 +288,8 @@ void ck_attn_streaming(const float *q, const float *k, const float *v, float *ou
     }
 #pragma omp parallel for schedule(dynamic, 1) num_threads(attn_team_size(slots, tiles))
     for (size_t i = 0; i < tiles; i++) {
-        struct attn_tile w = tile_at(i, nrb, rows, q, k, v, out, pos0, Hq, Hkv, D, cap, scale,
-                                     q_block, kv_block);
+        struct attn_tile w = tile_at(i, nrb, rows, q, k, v, kv_bf16, out, pos0, Hq, Hkv, D, cap,
+                                     scale, q_block, kv_block);
         w.key_lo = lo;
         w.key_hi = hi;
         w.slot = scratch + (size_t)omp_get_thread_num() * slot_floats;
@@ -329,13 +355,51 @@ void ck_attn_tile_ref(const struct attn_tile *w) {
     }
 }
 
+// ck_attn_tile_ref with the bf16 rounding points (as standard_head_ref): the row's queries as
+// bf16(scale q) in qp, probabilities rounded to bf16 as they enter P·V, l summing them unrounded
+// (as the AVX512_BF16 tile's f32 online softmax does).
+void ck_attn_tile_bf16_ref(const struct attn_tile *w) {
+    const struct attn_slot b = attn_slot_of(w);
+    const size_t D = w->D;
+    for (size_t i = 0; i < w->nr; i++) {
+        const float *qi = w->q + attn_row_offset(w, i);
+        float *qr = b.qp, *acc = b.acc + i * D;
+        for (size_t d = 0; d < D; d++) qr[d] = attn_round_bf16(w->scale * qi[d]);
+        b.m[i] = -INFINITY;
+        b.l[i] = 0.0f;
+        for (size_t d = 0; d < D; d++) acc[d] = 0.0f;
+        const size_t end = attn_row_key_end(w, w->r0 + i);
+        for (size_t j0 = w->key_lo; j0 < end; j0 += w->kv_block) {
+            const size_t n = attn_min(w->kv_block, end - j0);
+            for (size_t c = 0; c < n; c++) {
+                const uint16_t *kj = w->kh16 + (j0 + c) * D;
+                float dot = 0.0f;
+                for (size_t d = 0; d < D; d++) dot += qr[d] * ck_f32_from_bf16(kj[d]);
+                b.s[c] = dot;
+            }
+            const float alpha = online_softmax_ref(b.s, n, b.m + i, b.l + i);
+            for (size_t d = 0; d < D; d++) acc[d] *= alpha;
+            for (size_t c = 0; c < n; c++) {
+                const float p = attn_round_bf16(b.s[c]);
+                const uint16_t *vj = w->vh16 + (j0 + c) * D;
+                for (size_t d = 0; d < D; d++) acc[d] += p * ck_f32_from_bf16(vj[d]);
+            }
+        }
+        if (!w->partial) {
+            float *o = w->out + attn_row_offset(w, i);
+            const float inv = 1.0f / b.l[i];
+            for (size_t d = 0; d < D; d++) o[d] = acc[d] * inv;
+        }
+    }
+}
+
 // The public kernels of every ISA: the whole attention (normalised), and the partial state of a
 // range of keys.
 void ck_attention_streaming_f32_ref(const float *q, const float *k, const float *v, float *out,
                                     size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D,
                                     size_t cap, float scale, size_t q_block, size_t kv_block,
                                     float *scratch, int slots) {
-    ck_attn_streaming(q, k, v, out, NULL, T, pos0, Hq, Hkv, D, cap, scale, 0, SIZE_MAX, q_block,
+    ck_attn_streaming(q, k, v, 0, out, NULL, T, pos0, Hq, Hkv, D, cap, scale, 0, SIZE_MAX, q_block,
                       kv_block, scratch, slots, ck_attn_tile_ref);
 }
 
@@ -343,7 +407,7 @@ void ck_attention_partial_f32_ref(const float *q, const float *k, const float *v
                                   size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D,
                                   size_t cap, float scale, size_t key_lo, size_t key_hi,
                                   size_t q_block, size_t kv_block, float *scratch, int slots) {
-    ck_attn_streaming(q, k, v, NULL, state, T, pos0, Hq, Hkv, D, cap, scale, key_lo, key_hi,
+    ck_attn_streaming(q, k, v, 0, NULL, state, T, pos0, Hq, Hkv, D, cap, scale, key_lo, key_hi,
                       q_block, kv_block, scratch, slots, ck_attn_tile_ref);
 }
 
@@ -351,7 +415,7 @@ void ck_attention_streaming_f32_avx2(const float *q, const float *k, const float
                                      size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D,
                                      size_t cap, float scale, size_t q_block, size_t kv_block,
                                      float *scratch, int slots) {
-    ck_attn_streaming(q, k, v, out, NULL, T, pos0, Hq, Hkv, D, cap, scale, 0, SIZE_MAX, q_block,
+    ck_attn_streaming(q, k, v, 0, out, NULL, T, pos0, Hq, Hkv, D, cap, scale, 0, SIZE_MAX, q_block,
                       kv_block, scratch, slots, ck_attn_tile_avx2);
 }
 
@@ -359,7 +423,7 @@ void ck_attention_partial_f32_avx2(const float *q, const float *k, const float *
                                    size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D,
                                    size_t cap, float scale, size_t key_lo, size_t key_hi,
                                    size_t q_block, size_t kv_block, float *scratch, int slots) {
-    ck_attn_streaming(q, k, v, NULL, state, T, pos0, Hq, Hkv, D, cap, scale, key_lo, key_hi,
+    ck_attn_streaming(q, k, v, 0, NULL, state, T, pos0, Hq, Hkv, D, cap, scale, key_lo, key_hi,
                       q_block, kv_block, scratch, slots, ck_attn_tile_avx2);
 }
 
@@ -367,7 +431,7 @@ void ck_attention_streaming_f32_avx512(const float *q, const float *k, const flo
                                        size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D,
                                        size_t cap, float scale, size_t q_block, size_t kv_block,
                                        float *scratch, int slots) {
-    ck_attn_streaming(q, k, v, out, NULL, T, pos0, Hq, Hkv, D, cap, scale, 0, SIZE_MAX, q_block,
+    ck_attn_streaming(q, k, v, 0, out, NULL, T, pos0, Hq, Hkv, D, cap, scale, 0, SIZE_MAX, q_block,
                       kv_block, scratch, slots, ck_attn_tile_avx512);
 }
 
@@ -375,6 +439,58 @@ void ck_attention_partial_f32_avx512(const float *q, const float *k, const float
                                      size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D,
                                      size_t cap, float scale, size_t key_lo, size_t key_hi,
                                      size_t q_block, size_t kv_block, float *scratch, int slots) {
-    ck_attn_streaming(q, k, v, NULL, state, T, pos0, Hq, Hkv, D, cap, scale, key_lo, key_hi,
+    ck_attn_streaming(q, k, v, 0, NULL, state, T, pos0, Hq, Hkv, D, cap, scale, key_lo, key_hi,
                       q_block, kv_block, scratch, slots, ck_attn_tile_avx512);
+}
+
+// A bf16 cache: the reference with the bf16 rounding points; AVX2 widens each KV block to f32
+// (f32 FMAs at the same rounding points: the bytes halve, the arithmetic does not); AVX512_BF16
+// tiles with vdpbf16ps, whose tiles of fewer than CK_ATTENTION_AVX512_MIN_ROWS rows (decode) are
+// AVX2's.
+void ck_attention_streaming_bf16_ref(const float *q, const uint16_t *k, const uint16_t *v,
+                                    float *out, size_t T, size_t pos0, size_t Hq, size_t Hkv,
+                                    size_t D, size_t cap, float scale, size_t q_block,
+                                    size_t kv_block, float *scratch, int slots) {
+    ck_attn_streaming(q, k, v, 1, out, NULL, T, pos0, Hq, Hkv, D, cap, scale, 0, SIZE_MAX, q_block,
+                      kv_block, scratch, slots, ck_attn_tile_bf16_ref);
+}
+
+void ck_attention_partial_bf16_ref(const float *q, const uint16_t *k, const uint16_t *v,
+                                  float *state, size_t T, size_t pos0, size_t Hq, size_t Hkv,
+                                  size_t D, size_t cap, float scale, size_t key_lo, size_t key_hi,
+                                  size_t q_block, size_t kv_block, float *scratch, int slots) {
+    ck_attn_streaming(q, k, v, 1, NULL, state, T, pos0, Hq, Hkv, D, cap, scale, key_lo, key_hi,
+                      q_block, kv_block, scratch, slots, ck_attn_tile_bf16_ref);
+}
+
+void ck_attention_streaming_bf16_avx2(const float *q, const uint16_t *k, const uint16_t *v,
+                                    float *out, size_t T, size_t pos0, size_t Hq, size_t Hkv,
+                                    size_t D, size_t cap, float scale, size_t q_block,
+                                    size_t kv_block, float *scratch, int slots) {
+    ck_attn_streaming(q, k, v, 1, out, NULL, T, pos0, Hq, Hkv, D, cap, scale, 0, SIZE_MAX, q_block,
+                      kv_block, scratch, slots, ck_attn_tile_avx2);
+}
+
+void ck_attention_partial_bf16_avx2(const float *q, const uint16_t *k, const uint16_t *v,
+                                  float *state, size_t T, size_t pos0, size_t Hq, size_t Hkv,
+                                  size_t D, size_t cap, float scale, size_t key_lo, size_t key_hi,
+                                  size_t q_block, size_t kv_block, float *scratch, int slots) {
+    ck_attn_streaming(q, k, v, 1, NULL, state, T, pos0, Hq, Hkv, D, cap, scale, key_lo, key_hi,
+                      q_block, kv_block, scratch, slots, ck_attn_tile_avx2);
+}
+
+void ck_attention_streaming_bf16_avx512(const float *q, const uint16_t *k, const uint16_t *v,
+                                    float *out, size_t T, size_t pos0, size_t Hq, size_t Hkv,
+                                    size_t D, size_t cap, float scale, size_t q_block,
+                                    size_t kv_block, float *scratch, int slots) {
+    ck_attn_streaming(q, k, v, 1, out, NULL, T, pos0, Hq, Hkv, D, cap, scale, 0, SIZE_MAX, q_block,
+                      kv_block, scratch, slots, ck_attn_tile_bf16_avx512);
+}
+
+void ck_attention_partial_bf16_avx512(const float *q, const uint16_t *k, const uint16_t *v,
+                                  float *state, size_t T, size_t pos0, size_t Hq, size_t Hkv,
+                                  size_t D, size_t cap, float scale, size_t key_lo, size_t key_hi,
+                                  size_t q_block, size_t kv_block, float *scratch, int slots) {
+    ck_attn_streaming(q, k, v, 1, NULL, state, T, pos0, Hq, Hkv, D, cap, scale, key_lo, key_hi,
+                      q_block, kv_block, scratch, slots, ck_attn_tile_bf16_avx512);
 }

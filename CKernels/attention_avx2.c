@@ -32,67 +32,118 @@ AVX2_INLINE __m128 hsum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
 
 // hsum256 and hmax256 (horizontal sum and maximum of 8 floats) live in simd_avx2.h.
 
+// A cache row is float, or bfloat16 (bf16 = 1, a constant once inlined) widened exactly on load:
+// AVX2 has no bf16 arithmetic, so a bf16 cache halves the bytes read, not the flops. The bf16
+// rounding points of the reference (q as bf16(scale q), weights rounded as they enter P·V) are
+// kept with round_bf16, so every bf16 kernel computes the same function whatever its tile.
+
+// x rounded to the nearest bfloat16 (ties to even), as floats; x finite.
+AVX2_INLINE __m256 round_bf16(__m256 x) {
+    const __m256i u = _mm256_castps_si256(x);
+    const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+    const __m256i r = _mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x7fff)), odd);
+    return _mm256_castsi256_ps(_mm256_and_si256(r, _mm256_set1_epi32((int)0xffff0000u)));
+}
+
+// x[0 .. n) rounded to bfloat16 in place.
+AVX2_INLINE void round_bf16_n(float *x, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, round_bf16(_mm256_loadu_ps(x + i)));
+    for (; i < n; i++) x[i] = attn_round_bf16(x[i]);
+}
+
+// Elements i .. i+7 of x, or only the first `valid` of them (the others 0) when valid < 8, with
+// `mask` = lane_mask(valid) for the float loads.
+AVX2_INLINE __m256 load_kv(const void *x, size_t i, size_t valid, __m256i mask, const int bf16) {
+    if (!bf16) return valid >= 8 ? _mm256_loadu_ps((const float *)x + i)
+                                 : _mm256_maskload_ps((const float *)x + i, mask);
+    __m128i h;
+    if (valid >= 8) {
+        h = _mm_loadu_si128((const __m128i *)((const uint16_t *)x + i));
+    } else {
+        uint16_t t[8] = {0};
+        memcpy(t, (const uint16_t *)x + i, valid * sizeof *t);
+        h = _mm_loadu_si128((const __m128i *)t);
+    }
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
 // Both building blocks below take nq = 1 or 2 query rows (a constant once inlined): two rows
 // share every load of K or V, which is what keeps them off the load ports' limit.
+
+// Query elements from q: 8, or the first `valid` (masked by `mask`); as bf16(scale q) when bf16.
+AVX2_INLINE __m256 load_q(const float *q, __m256i mask, size_t valid, __m256 scale, const int bf16) {
+    const __m256 x = valid >= 8 ? _mm256_loadu_ps(q) : _mm256_maskload_ps(q, mask);
+    return bf16 ? round_bf16(_mm256_mul_ps(scale, x)) : x;
+}
 
 // s_r[j] = scale * (q_r · k_j) for rows r < nq and keys j < n.
 // q_r: q + r ldq, (D)  k: (n, D)  s_r: s + r lds, (n)
 // 2 rows x 4 keys = 8 accumulators (8 FMA chains: the FMA latency times two pipes) for
 // 6 loads; each accumulator holds 8 partial sums over d, added up at the end.
-AVX2_INLINE void scores_avx2(const int nq, const float *q, size_t ldq, const float *k, size_t n,
-                             size_t D, float scale, float *s, size_t lds) {
+AVX2_INLINE void scores_avx2(const int nq, const int bf16, const float *q, size_t ldq,
+                             const void *k, size_t n, size_t D, float scale, float *s,
+                             size_t lds) {
+    // bf16: q enters as bf16(scale q) and the sums are the scores; else scale multiplies the sums.
+    const __m256 qscale = _mm256_set1_ps(scale);
+    const float post = bf16 ? 1.0f : scale;
     const size_t dv = D & ~(size_t)7;
     const __m256i tail = lane_mask(D - dv);
     size_t j = 0;
     for (; j + 4 <= n; j += 4) {
-        const float *kj = k + j * D;
+        const size_t kj = j * D;
         __m256 a[2][4];
         for (int r = 0; r < nq; r++)
             for (int c = 0; c < 4; c++) a[r][c] = _mm256_setzero_ps();
         for (size_t d = 0; d < dv; d += 8) {
             __m256 kv[4];
-            for (int c = 0; c < 4; c++) kv[c] = _mm256_loadu_ps(kj + c * D + d);
+            for (int c = 0; c < 4; c++) kv[c] = load_kv(k, kj + c * D + d, 8, tail, bf16);
             for (int r = 0; r < nq; r++) {
-                const __m256 qv = _mm256_loadu_ps(q + r * ldq + d);
+                const __m256 qv = load_q(q + r * ldq + d, tail, 8, qscale, bf16);
                 for (int c = 0; c < 4; c++) a[r][c] = _mm256_fmadd_ps(qv, kv[c], a[r][c]);
             }
         }
         if (dv < D) {
             __m256 kv[4];
-            for (int c = 0; c < 4; c++) kv[c] = _mm256_maskload_ps(kj + c * D + dv, tail);
+            for (int c = 0; c < 4; c++) kv[c] = load_kv(k, kj + c * D + dv, D - dv, tail, bf16);
             for (int r = 0; r < nq; r++) {
-                const __m256 qv = _mm256_maskload_ps(q + r * ldq + dv, tail);
+                const __m256 qv = load_q(q + r * ldq + dv, tail, D - dv, qscale, bf16);
                 for (int c = 0; c < 4; c++) a[r][c] = _mm256_fmadd_ps(qv, kv[c], a[r][c]);
             }
         }
         for (int r = 0; r < nq; r++)
             _mm_storeu_ps(s + r * lds + j, _mm_mul_ps(hsum4(a[r][0], a[r][1], a[r][2], a[r][3]),
-                                                      _mm_set1_ps(scale)));
+                                                      _mm_set1_ps(post)));
     }
     for (; j < n; j++) {
-        const float *kj = k + j * D;
+        const size_t kj = j * D;
         __m256 a[2];
         for (int r = 0; r < nq; r++) a[r] = _mm256_setzero_ps();
         for (size_t d = 0; d < dv; d += 8) {
-            const __m256 kv = _mm256_loadu_ps(kj + d);
+            const __m256 kv = load_kv(k, kj + d, 8, tail, bf16);
             for (int r = 0; r < nq; r++)
-                a[r] = _mm256_fmadd_ps(_mm256_loadu_ps(q + r * ldq + d), kv, a[r]);
+                a[r] = _mm256_fmadd_ps(load_q(q + r * ldq + d, tail, 8, qscale, bf16), kv, a[r]);
         }
         if (dv < D) {
-            const __m256 kv = _mm256_maskload_ps(kj + dv, tail);
+            const __m256 kv = load_kv(k, kj + dv, D - dv, tail, bf16);
             for (int r = 0; r < nq; r++)
-                a[r] = _mm256_fmadd_ps(_mm256_maskload_ps(q + r * ldq + dv, tail), kv, a[r]);
+                a[r] = _mm256_fmadd_ps(load_q(q + r * ldq + dv, tail, D - dv, qscale, bf16), kv, a[r]);
         }
-        for (int r = 0; r < nq; r++) s[r * lds + j] = scale * hsum256(a[r]);
+        for (int r = 0; r < nq; r++) s[r * lds + j] = post * hsum256(a[r]);
     }
+}
+
+// A weight broadcast, rounded to bf16 when bf16.
+AVX2_INLINE __m256 load_p(const float *p, const int bf16) {
+    return _mm256_set1_ps(bf16 ? attn_round_bf16(*p) : *p);
 }
 
 // o_r = alpha[r] o_r + sum_j p_r[j] v_j for rows r < nq.
 // o_r: o + r ldo, (D)  p_r: p + r ldp, (n)  v: (n, D)
 // The rows of o stay in registers across all n keys, 64 / nq floats of each at a time (8
 // accumulators, 8 FMA chains); what is left of D goes 8 floats at a time, the last one masked.
-AVX2_INLINE void pv_avx2(const int nq, float *o, size_t ldo, const float *alpha, const float *p,
-                         size_t ldp, size_t n, const float *v, size_t D) {
+AVX2_INLINE void pv_avx2(const int nq, const int bf16, float *o, size_t ldo, const float *alpha,
+                         const float *p, size_t ldp, size_t n, const void *v, size_t D) {
     enum { CHUNK = 64 };
     const int nv = 8 / nq;  // vectors per row in a chunk
     const size_t width = (size_t)(CHUNK / nq);
@@ -106,9 +157,10 @@ AVX2_INLINE void pv_avx2(const int nq, float *o, size_t ldo, const float *alpha,
         }
         for (size_t j = 0; j < n; j++) {
             __m256 vv[8];
-            for (int u = 0; u < nv; u++) vv[u] = _mm256_loadu_ps(v + j * D + d + 8 * u);
+            for (int u = 0; u < nv; u++)
+                vv[u] = load_kv(v, j * D + d + 8 * u, 8, _mm256_setzero_si256(), bf16);
             for (int r = 0; r < nq; r++) {
-                const __m256 pj = _mm256_broadcast_ss(p + r * ldp + j);
+                const __m256 pj = load_p(p + r * ldp + j, bf16);
                 for (int u = 0; u < nv; u++) a[r][u] = _mm256_fmadd_ps(pj, vv[u], a[r][u]);
             }
         }
@@ -121,9 +173,9 @@ AVX2_INLINE void pv_avx2(const int nq, float *o, size_t ldo, const float *alpha,
         for (int r = 0; r < nq; r++)
             a[r] = _mm256_mul_ps(_mm256_set1_ps(alpha[r]), _mm256_maskload_ps(o + r * ldo + d, m));
         for (size_t j = 0; j < n; j++) {
-            const __m256 vv = _mm256_maskload_ps(v + j * D + d, m);
+            const __m256 vv = load_kv(v, j * D + d, D - d, m, bf16);
             for (int r = 0; r < nq; r++)
-                a[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(p + r * ldp + j), vv, a[r]);
+                a[r] = _mm256_fmadd_ps(load_p(p + r * ldp + j, bf16), vv, a[r]);
         }
         for (int r = 0; r < nq; r++) _mm256_maskstore_ps(o + r * ldo + d, m, a[r]);
     }
@@ -152,40 +204,70 @@ AVX2 static float online_softmax_avx2(float *s, size_t n, float *m, float *l) {
 
 // nq is 1 or 2, spelled out as a constant in each call so the building block keeps its
 // accumulators in registers.
-AVX2 static void standard_scores_avx2(int nq, const float *q, size_t ldq, const float *k,
+AVX2 static void standard_scores_avx2(int nq, const float *q, size_t ldq, const void *k,
                                       size_t n, size_t D, float scale, float *s, size_t lds) {
-    if (nq == 2) scores_avx2(2, q, ldq, k, n, D, scale, s, lds);
-    else scores_avx2(1, q, ldq, k, n, D, scale, s, lds);
+    if (nq == 2) scores_avx2(2, 0, q, ldq, k, n, D, scale, s, lds);
+    else scores_avx2(1, 0, q, ldq, k, n, D, scale, s, lds);
+}
+
+AVX2 static void standard_scores_bf16_avx2(int nq, const float *q, size_t ldq, const void *k,
+                                           size_t n, size_t D, float scale, float *s,
+                                           size_t lds) {
+    if (nq == 2) scores_avx2(2, 1, q, ldq, k, n, D, scale, s, lds);
+    else scores_avx2(1, 1, q, ldq, k, n, D, scale, s, lds);
+}
+
+AVX2_INLINE void standard_pv(const int bf16, int nq, float *o, size_t ldo, const float *p,
+                             size_t ldp, size_t n, const void *v, size_t D) {
+    const float once[2] = {1.0f, 1.0f};  // o is zeroed, then takes the one sum over all keys
+    for (int r = 0; r < nq; r++) memset(o + (size_t)r * ldo, 0, D * sizeof *o);
+    if (nq == 2) pv_avx2(2, bf16, o, ldo, once, p, ldp, n, v, D);
+    else pv_avx2(1, bf16, o, ldo, once, p, ldp, n, v, D);
 }
 
 AVX2 static void standard_pv_avx2(int nq, float *o, size_t ldo, const float *p, size_t ldp,
-                                  size_t n, const float *v, size_t D) {
-    const float once[2] = {1.0f, 1.0f};  // o is zeroed, then takes the one sum over all keys
-    for (int r = 0; r < nq; r++) memset(o + (size_t)r * ldo, 0, D * sizeof *o);
-    if (nq == 2) pv_avx2(2, o, ldo, once, p, ldp, n, v, D);
-    else pv_avx2(1, o, ldo, once, p, ldp, n, v, D);
+                                  size_t n, const void *v, size_t D) {
+    standard_pv(0, nq, o, ldo, p, ldp, n, v, D);
+}
+
+AVX2 static void standard_pv_bf16_avx2(int nq, float *o, size_t ldo, const float *p, size_t ldp,
+                                       size_t n, const void *v, size_t D) {
+    standard_pv(1, nq, o, ldo, p, ldp, n, v, D);
 }
 
 // o[0 .. width) = inv * sum_j p[j] v_j[0 .. width) for j < n, v rows D apart (a column slice of
 // the head's P·V). 4 vectors of accumulators per pass, the last vector of the slice masked.
-AVX2 static void pv_columns_avx2(float *o, const float *p, size_t n, const float *v, size_t D,
-                                 size_t width, float inv) {
+AVX2_INLINE void pv_columns(const int bf16, float *o, const float *p, size_t n, const void *v,
+                            size_t D, size_t width, float inv) {
     for (size_t d = 0; d < width; d += 32) {
         __m256i m[4];
         __m256 a[4];
+        size_t valid[4];
         for (int u = 0; u < 4; u++) {
             const size_t at = d + 8 * (size_t)u;
-            m[u] = lane_mask(at < width ? width - at : 0);
+            valid[u] = at < width ? width - at : 0;
+            m[u] = lane_mask(valid[u]);
             a[u] = _mm256_setzero_ps();
         }
         for (size_t j = 0; j < n; j++) {
-            const __m256 pj = _mm256_broadcast_ss(p + j);
+            const __m256 pj = load_p(p + j, bf16);
             for (int u = 0; u < 4; u++)
-                a[u] = _mm256_fmadd_ps(pj, _mm256_maskload_ps(v + j * D + d + 8 * u, m[u]), a[u]);
+                a[u] = _mm256_fmadd_ps(
+                    pj, load_kv(v, j * D + d + 8 * u, bf16 ? valid[u] : 0, m[u], bf16), a[u]);
         }
         for (int u = 0; u < 4; u++)
             _mm256_maskstore_ps(o + d + 8 * u, m[u], _mm256_mul_ps(a[u], _mm256_set1_ps(inv)));
     }
+}
+
+AVX2 static void pv_columns_avx2(float *o, const float *p, size_t n, const void *v, size_t D,
+                                 size_t width, float inv) {
+    pv_columns(0, o, p, n, v, D, width, inv);
+}
+
+AVX2 static void pv_columns_bf16_avx2(float *o, const float *p, size_t n, const void *v,
+                                      size_t D, size_t width, float inv) {
+    pv_columns(1, o, p, n, v, D, width, inv);
 }
 
 AVX2 static float max_avx2(const float *x, size_t n) {
@@ -205,8 +287,22 @@ static const struct attn_standard_ops standard_avx2 = {
 void ck_attention_standard_f32_avx2(const float *q, const float *k, const float *v, float *out,
                                     size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D,
                                     size_t cap, float scale, float *scratch, int slots) {
-    ck_attn_standard(q, k, v, out, T, pos0, Hq, Hkv, D, cap, scale, scratch, slots,
+    ck_attn_standard(q, k, v, 0, out, T, pos0, Hq, Hkv, D, cap, scale, scratch, slots,
                      &standard_avx2);
+}
+
+// A bf16 cache widened on load, f32 FMAs at the bf16 reference's rounding points.
+static const struct attn_standard_ops standard_bf16_avx2 = {
+    .scores = standard_scores_bf16_avx2, .softmax = ck_softmax_f32_avx2,
+    .pv = standard_pv_bf16_avx2, .max = max_avx2, .exp_shift_sum = ck_exp_shift_sum_f32_avx2,
+    .pv_columns = pv_columns_bf16_avx2};
+
+void ck_attention_standard_bf16_avx2(const float *q, const uint16_t *k, const uint16_t *v,
+                                     float *out, size_t T, size_t pos0, size_t Hq, size_t Hkv,
+                                     size_t D, size_t cap, float scale, float *scratch,
+                                     int slots) {
+    ck_attn_standard(q, k, v, 1, out, T, pos0, Hq, Hkv, D, cap, scale, scratch, slots,
+                     &standard_bf16_avx2);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -227,6 +323,31 @@ void ck_attention_standard_f32_avx2(const float *q, const float *k, const float 
 // V and a broadcast P entry.
 #define TILE_ROWS 6
 
+// Keys and values j0 .. j0+jn-1 of the tile's KV head as f32 rows: the cache itself, or a bf16
+// cache's block widened into the slot (kv_block x D each, in L2 while the block is computed).
+AVX2_INLINE void block_f32(const struct attn_tile *w, const struct attn_slot *b, size_t j0,
+                           size_t jn, const float **kb, const float **vb) {
+    const size_t D = w->D;
+    if (w->kh16 == NULL) {
+        *kb = w->kh + j0 * D;
+        *vb = w->vh + j0 * D;
+        return;
+    }
+    const uint16_t *k = w->kh16 + j0 * D, *v = w->vh16 + j0 * D;
+    const size_t n = jn * D;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        _mm256_storeu_ps(b->kf + i, load_kv(k, i, 8, _mm256_setzero_si256(), 1));
+        _mm256_storeu_ps(b->vf + i, load_kv(v, i, 8, _mm256_setzero_si256(), 1));
+    }
+    for (; i < n; i++) {
+        b->kf[i] = ck_f32_from_bf16(k[i]);
+        b->vf[i] = ck_f32_from_bf16(v[i]);
+    }
+    *kb = b->kf;
+    *vb = b->vf;
+}
+
 // The row-major tile: q rows scaled into qp (nr, D), scores (nr, kv_block) per KV block.
 AVX2 static void tile_rows_avx2(const struct attn_tile *w, const struct attn_slot *b,
                                 size_t kv_end) {
@@ -235,9 +356,11 @@ AVX2 static void tile_rows_avx2(const struct attn_tile *w, const struct attn_slo
         const float *qi = w->q + attn_row_offset(w, i);
         for (size_t d = 0; d < D; d++) b->qp[i * D + d] = w->scale * qi[d];
     }
+    if (w->kh16 != NULL) round_bf16_n(b->qp, nr * D);
     for (size_t j0 = w->key_lo; j0 < kv_end; j0 += kvb) {
         const size_t jn = attn_min(kvb, kv_end - j0);
-        const float *kb = w->kh + j0 * D, *vb = w->vh + j0 * D;
+        const float *kb, *vb;
+        block_f32(w, b, j0, jn, &kb, &vb);
         attn_prefetch_next(w, j0, kv_end);
         // Rows in pairs; nq is spelled out as a constant in each call, so that the building
         // blocks keep their accumulators in registers.
@@ -248,15 +371,20 @@ AVX2 static void tile_rows_avx2(const struct attn_tile *w, const struct attn_slo
             if (i + 1 < nr) {
                 const size_t n = attn_row_keys(w, i + 1, j0, jn);
                 if (n == 0) continue;
-                scores_avx2(2, b->qp + i * D, D, kb, n, D, 1.0f, si, kvb);
+                scores_avx2(2, 0, b->qp + i * D, D, kb, n, D, 1.0f, si, kvb);
                 if (n0 > 0) alpha[0] = online_softmax_avx2(si, n0, b->m + i, b->l + i);
                 alpha[1] = online_softmax_avx2(si + kvb, n, b->m + i + 1, b->l + i + 1);
                 memset(si + n0, 0, (n - n0) * sizeof *si);
-                pv_avx2(2, b->acc + i * D, D, alpha, si, kvb, n, vb, D);
+                if (w->kh16 != NULL) {
+                    round_bf16_n(si, n0);
+                    round_bf16_n(si + kvb, n);
+                }
+                pv_avx2(2, 0, b->acc + i * D, D, alpha, si, kvb, n, vb, D);
             } else if (n0 > 0) {
-                scores_avx2(1, b->qp + i * D, D, kb, n0, D, 1.0f, si, kvb);
+                scores_avx2(1, 0, b->qp + i * D, D, kb, n0, D, 1.0f, si, kvb);
                 alpha[0] = online_softmax_avx2(si, n0, b->m + i, b->l + i);
-                pv_avx2(1, b->acc + i * D, D, alpha, si, kvb, n0, vb, D);
+                if (w->kh16 != NULL) round_bf16_n(si, n0);
+                pv_avx2(1, 0, b->acc + i * D, D, alpha, si, kvb, n0, vb, D);
             }
         }
     }
@@ -478,10 +606,13 @@ AVX2 static void tile_keys_avx2(const struct attn_tile *w, const struct attn_slo
     const size_t D = w->D, kvb = w->kv_block, nr = w->nr, lanes = attn_lanes(w->q_block);
     const size_t used = (nr + 7) / 8 * 8;  // lanes computed: whole vectors
     ck_attn_pack_qt_avx2(w, b->qp, lanes, used);
+    if (w->kh16 != NULL)
+        for (size_t d = 0; d < D; d++) round_bf16_n(b->qp + d * lanes, used);
     const size_t first_pos = attn_row_pos(w, w->r0);
     for (size_t j0 = w->key_lo; j0 < kv_end; j0 += kvb) {
         const size_t jn = attn_min(kvb, kv_end - j0);
-        const float *kb = w->kh + j0 * D, *vb = w->vh + j0 * D;
+        const float *kb, *vb;
+        block_f32(w, b, j0, jn, &kb, &vb);
         attn_prefetch_next(w, j0, kv_end);
         // Each group of lanes or rows goes as far as the keys of its last row: in the diagonal
         // block, micro-tiles wholly above the diagonal are skipped.
@@ -497,6 +628,8 @@ AVX2 static void tile_keys_avx2(const struct attn_tile *w, const struct attn_slo
         for (i0 = 0; i0 < used; i0 += 8)
             softmax_t_avx2(w, b, i0, j0, attn_row_keys(w, attn_min(i0 + 7, last), j0, jn), jn,
                            diagonal);
+        if (w->kh16 != NULL)
+            for (size_t c = 0; c < jn; c++) round_bf16_n(b->s + c * lanes, used);
         pv_block_avx2(w, b, j0, jn, vb);
     }
 }

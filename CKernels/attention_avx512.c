@@ -109,7 +109,7 @@ AVX512_INLINE void scores_avx512(const int nq, const float *q, size_t ldq, const
     }
 }
 
-AVX512 static void standard_scores_avx512(int nq, const float *q, size_t ldq, const float *k,
+AVX512 static void standard_scores_avx512(int nq, const float *q, size_t ldq, const void *k,
                                           size_t n, size_t D, float scale, float *s, size_t lds) {
     if (nq == 2) scores_avx512(2, q, ldq, k, n, D, scale, s, lds);
     else scores_avx512(1, q, ldq, k, n, D, scale, s, lds);
@@ -146,7 +146,7 @@ AVX512_INLINE void pv_rows_avx512(const int nq, float *o, size_t ldo, const floa
 }
 
 AVX512 static void standard_pv_avx512(int nq, float *o, size_t ldo, const float *p, size_t ldp,
-                                      size_t n, const float *v, size_t D) {
+                                      size_t n, const void *v, size_t D) {
     if (nq == 2) pv_rows_avx512(2, o, ldo, p, ldp, n, v, D);
     else pv_rows_avx512(1, o, ldo, p, ldp, n, v, D);
 }
@@ -181,8 +181,9 @@ AVX512 static void softmax_avx512(float *x, size_t n) {
 
 // o[0 .. width) = inv * sum_j p[j] v_j[0 .. width) for j < n, v rows D apart (a column slice of
 // the head's P·V), 64 columns per pass, the last masked.
-AVX512 static void pv_columns_avx512(float *o, const float *p, size_t n, const float *v, size_t D,
-                                     size_t width, float inv) {
+AVX512 static void pv_columns_avx512(float *o, const float *p, size_t n, const void *vx,
+                                     size_t D, size_t width, float inv) {
+    const float *v = vx;
     for (size_t d = 0; d < width; d += 64) {
         __mmask16 mk[4];
         __m512 a[4];
@@ -207,7 +208,7 @@ static const struct attn_standard_ops standard_avx512 = {
 void ck_attention_standard_f32_avx512(const float *q, const float *k, const float *v, float *out,
                                       size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D,
                                       size_t cap, float scale, float *scratch, int slots) {
-    ck_attn_standard(q, k, v, out, T, pos0, Hq, Hkv, D, cap, scale, scratch, slots,
+    ck_attn_standard(q, k, v, 0, out, T, pos0, Hq, Hkv, D, cap, scale, scratch, slots,
                      &standard_avx512);
 }
 
@@ -395,6 +396,350 @@ AVX512 void ck_attn_tile_avx512(const struct attn_tile *w) {
             const __mmask16 mk = first_lanes((long)(D - d));
             const __m512 a = _mm512_maskz_loadu_ps(mk, b.acc + i * D + d);
             _mm512_mask_storeu_ps(o + d, mk, _mm512_mul_ps(a, inv));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A bf16 cache with AVX512_BF16: vdpbf16ps multiplies pairs of bf16 and adds both products to
+// an f32 lane, twice the multiply-adds of an FMA per instruction. Queries enter as
+// bf16(scale q) and probabilities are rounded to bf16 before P·V (as FlashAttention does in
+// bf16); scores, the online softmax, l, the accumulators and out stay f32. The rounding points
+// of ck_attention_*_bf16_ref. Head sizes vdpbf16ps cannot pair (odd, or above
+// CK_ATTENTION_BF16_MAX_D) take the AVX2 pieces, which widen the cache to f32.
+// ---------------------------------------------------------------------------------------------
+
+#define AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+#define AVX512BF16_INLINE \
+    static inline __attribute__((always_inline, target("avx512f,avx512bw,avx512vl,avx512bf16")))
+
+static int bf16_pairs_fit(size_t D) { return D % 2 == 0 && D <= CK_ATTENTION_BF16_MAX_D; }
+
+// Two bf16 in one 32-bit word, a in the low half: one lane of a vdpbf16ps operand.
+static inline uint32_t bf16_pair(float a, float b) {
+    return (uint32_t)ck_bf16_from_f32(a) | (uint32_t)ck_bf16_from_f32(b) << 16;
+}
+
+// The 32 bf16 lanes of x (low 16 = a, high 16 = b) reordered as pairs (a_i, b_i).
+AVX512BF16_INLINE __m512i interleave_halves(__m512i x) {
+    const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9,
+                                         24, 8, 23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1,
+                                         16, 0);
+    return _mm512_permutexvar_epi16(idx, x);
+}
+
+// 16 bf16 widened to f32, the first `valid` of them (exact).
+AVX512_INLINE __m512 load_bf16x16(const uint16_t *x, long valid) {
+    const __m256i h = _mm256_maskz_loadu_epi16(first_lanes(valid), x);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+// Standard attention's pieces. Scores: the rows' bf16(scale q) once per call, then 32 elements
+// of 8 keys at a time (2 x 8 accumulators, as scores_avx512).
+AVX512BF16_INLINE void scores_bf16(const int nq, const float *q, size_t ldq, const uint16_t *k,
+                                   size_t n, size_t D, float scale, float *s, size_t lds) {
+    uint16_t qb[2][CK_ATTENTION_BF16_MAX_D];
+    for (int r = 0; r < nq; r++)
+        for (size_t d = 0; d < D; d++) qb[r][d] = ck_bf16_from_f32(scale * q[r * ldq + d]);
+    size_t j = 0;
+    for (; j + SCORE_KEYS <= n; j += SCORE_KEYS) {
+        __m512 a[2][SCORE_KEYS];
+        for (int r = 0; r < nq; r++)
+            for (int c = 0; c < SCORE_KEYS; c++) a[r][c] = _mm512_setzero_ps();
+        for (size_t d = 0; d < D; d += 32) {
+            const __mmask32 m = D - d >= 32 ? 0xffffffffu : (1u << (D - d)) - 1u;
+            __m512bh kv[SCORE_KEYS];
+            for (int c = 0; c < SCORE_KEYS; c++)
+                kv[c] = (__m512bh)_mm512_maskz_loadu_epi16(m, k + (j + c) * D + d);
+            for (int r = 0; r < nq; r++) {
+                const __m512bh qv = (__m512bh)_mm512_maskz_loadu_epi16(m, qb[r] + d);
+                for (int c = 0; c < SCORE_KEYS; c++) a[r][c] = _mm512_dpbf16_ps(a[r][c], qv, kv[c]);
+            }
+        }
+        for (int r = 0; r < nq; r++) _mm256_storeu_ps(s + r * lds + j, hsum8_512(a[r]));
+    }
+    for (; j < n; j++) {
+        __m512 a[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+        for (size_t d = 0; d < D; d += 32) {
+            const __mmask32 m = D - d >= 32 ? 0xffffffffu : (1u << (D - d)) - 1u;
+            const __m512bh kv = (__m512bh)_mm512_maskz_loadu_epi16(m, k + j * D + d);
+            for (int r = 0; r < nq; r++)
+                a[r] = _mm512_dpbf16_ps(a[r], (__m512bh)_mm512_maskz_loadu_epi16(m, qb[r] + d), kv);
+        }
+        for (int r = 0; r < nq; r++) s[r * lds + j] = _mm512_reduce_add_ps(a[r]);
+    }
+}
+
+AVX512BF16 static void standard_scores_bf16_avx512(int nq, const float *q, size_t ldq,
+                                                   const void *k, size_t n, size_t D, float scale,
+                                                   float *s, size_t lds) {
+    if (nq == 2) scores_bf16(2, q, ldq, k, n, D, scale, s, lds);
+    else scores_bf16(1, q, ldq, k, n, D, scale, s, lds);
+}
+
+// P·V of materialised rows: a key's V row serves only nq <= 2 rows, too few to pay for pairing
+// keys, so V is widened (exact) and multiplied by bf16(p) in f32: the products are those of
+// vdpbf16ps, the rounding points the same.
+AVX512_INLINE void pv_bf16_rows(const int nq, float *o, size_t ldo, const float *p, size_t ldp,
+                                size_t n, const uint16_t *v, size_t D) {
+    for (size_t d = 0; d < D; d += 64) {
+        __m512 a[2][4];
+        for (int r = 0; r < nq; r++)
+            for (int u = 0; u < 4; u++) a[r][u] = _mm512_setzero_ps();
+        for (size_t j = 0; j < n; j++) {
+            __m512 vv[4];
+            for (int u = 0; u < 4; u++)
+                vv[u] = load_bf16x16(v + j * D + d + 16 * u, (long)D - (long)(d + 16 * u));
+            for (int r = 0; r < nq; r++) {
+                const __m512 pj = _mm512_set1_ps(attn_round_bf16(p[r * ldp + j]));
+                for (int u = 0; u < 4; u++) a[r][u] = _mm512_fmadd_ps(pj, vv[u], a[r][u]);
+            }
+        }
+        for (int r = 0; r < nq; r++)
+            for (int u = 0; u < 4; u++)
+                _mm512_mask_storeu_ps(o + r * ldo + d + 16 * u,
+                                      first_lanes((long)D - (long)(d + 16 * u)), a[r][u]);
+    }
+}
+
+AVX512 static void standard_pv_bf16_avx512(int nq, float *o, size_t ldo, const float *p,
+                                           size_t ldp, size_t n, const void *v, size_t D) {
+    if (nq == 2) pv_bf16_rows(2, o, ldo, p, ldp, n, v, D);
+    else pv_bf16_rows(1, o, ldo, p, ldp, n, v, D);
+}
+
+AVX512 static void pv_columns_bf16_avx512(float *o, const float *p, size_t n, const void *vx,
+                                          size_t D, size_t width, float inv) {
+    const uint16_t *v = vx;
+    for (size_t d = 0; d < width; d += 64) {
+        __m512 a[4];
+        for (int u = 0; u < 4; u++) a[u] = _mm512_setzero_ps();
+        for (size_t j = 0; j < n; j++) {
+            const __m512 pj = _mm512_set1_ps(attn_round_bf16(p[j]));
+            for (int u = 0; u < 4; u++)
+                a[u] = _mm512_fmadd_ps(
+                    pj, load_bf16x16(v + j * D + d + 16 * u, (long)width - (long)(d + 16 * u)),
+                    a[u]);
+        }
+        for (int u = 0; u < 4; u++)
+            _mm512_mask_storeu_ps(o + d + 16 * u, first_lanes((long)width - (long)(d + 16 * u)),
+                                  _mm512_mul_ps(a[u], _mm512_set1_ps(inv)));
+    }
+}
+
+static const struct attn_standard_ops standard_bf16_avx512 = {
+    .scores = standard_scores_bf16_avx512, .softmax = softmax_avx512,
+    .pv = standard_pv_bf16_avx512, .max = max_avx512, .exp_shift_sum = exp_shift_sum_avx512,
+    .pv_columns = pv_columns_bf16_avx512};
+
+void ck_attention_standard_bf16_avx512(const float *q, const uint16_t *k, const uint16_t *v,
+                                       float *out, size_t T, size_t pos0, size_t Hq, size_t Hkv,
+                                       size_t D, size_t cap, float scale, float *scratch,
+                                       int slots) {
+    if (!bf16_pairs_fit(D)) {
+        ck_attention_standard_bf16_avx2(q, k, v, out, T, pos0, Hq, Hkv, D, cap, scale, scratch,
+                                        slots);
+        return;
+    }
+    ck_attn_standard(q, k, v, 1, out, T, pos0, Hq, Hkv, D, cap, scale, scratch, slots,
+                     &standard_bf16_avx512);
+}
+
+// Streaming tiles. Queries as pairs: word e of lane i is (bf16(scale q_i[2e]), bf16(scale
+// q_i[2e+1])), so a key's pair k[2e], k[2e+1] broadcast against it adds two products per lane.
+// qp: (D / 2, lanes) words; lanes nr .. used-1 are 0.
+static void pack_q_pairs(const struct attn_tile *w, uint32_t *qp, size_t lanes, size_t used) {
+    for (size_t i = 0; i < used; i++) {
+        const float *qi = i < w->nr ? w->q + attn_row_offset(w, i) : NULL;
+        for (size_t e = 0; e < w->D / 2; e++)
+            qp[e * lanes + i] =
+                qi == NULL ? 0u : bf16_pair(w->scale * qi[2 * e], w->scale * qi[2 * e + 1]);
+    }
+}
+
+// st[c][0 .. 16 ng) = sum_e qp[e][..] · (k_c[2e], k_c[2e+1]) for keys c < nk: the shape of
+// scores_t_avx512 with half the steps over D.  qp: (D/2, lanes)  k: (nk, D)  st: (nk, lanes)
+AVX512BF16_INLINE void scores_t_bf16(const int nk, const int ng, const uint32_t *qp, size_t lanes,
+                                     const uint16_t *k, size_t D, float *st) {
+    __m512 a[TILE_KEYS][2];
+    for (int c = 0; c < nk; c++)
+        for (int g = 0; g < ng; g++) a[c][g] = _mm512_setzero_ps();
+    for (size_t e = 0; e < D / 2; e++) {
+        __m512bh qv[2];
+        for (int g = 0; g < ng; g++)
+            qv[g] = (__m512bh)_mm512_loadu_si512(qp + e * lanes + 16 * g);
+        for (int c = 0; c < nk; c++) {
+            uint32_t kw;
+            memcpy(&kw, k + c * D + 2 * e, sizeof kw);
+            const __m512bh kc = (__m512bh)_mm512_set1_epi32((int)kw);
+            for (int g = 0; g < ng; g++) a[c][g] = _mm512_dpbf16_ps(a[c][g], qv[g], kc);
+        }
+    }
+    for (int c = 0; c < nk; c++)
+        for (int g = 0; g < ng; g++) _mm512_storeu_ps(st + c * lanes + 16 * g, a[c][g]);
+}
+
+AVX512BF16_INLINE void scores_t_keys_bf16(const int ng, const uint32_t *qp, size_t lanes,
+                                          const uint16_t *k, size_t n, size_t D, float *st) {
+    size_t c = 0;
+    for (; c + TILE_KEYS <= n; c += TILE_KEYS)
+        scores_t_bf16(TILE_KEYS, ng, qp, lanes, k + c * D, D, st + c * lanes);
+    k += c * D;
+    st += c * lanes;
+    switch (n - c) {
+    case 7: scores_t_bf16(7, ng, qp, lanes, k, D, st); break;
+    case 6: scores_t_bf16(6, ng, qp, lanes, k, D, st); break;
+    case 5: scores_t_bf16(5, ng, qp, lanes, k, D, st); break;
+    case 4: scores_t_bf16(4, ng, qp, lanes, k, D, st); break;
+    case 3: scores_t_bf16(3, ng, qp, lanes, k, D, st); break;
+    case 2: scores_t_bf16(2, ng, qp, lanes, k, D, st); break;
+    case 1: scores_t_bf16(1, ng, qp, lanes, k, D, st); break;
+    default: break;
+    }
+}
+
+AVX512BF16 __attribute__((noinline)) static void scores_keys32_bf16(const uint32_t *qp,
+                                                                    size_t lanes,
+                                                                    const uint16_t *k, size_t n,
+                                                                    size_t D, float *st) {
+    scores_t_keys_bf16(2, qp, lanes, k, n, D, st);
+}
+
+AVX512BF16 __attribute__((noinline)) static void scores_keys16_bf16(const uint32_t *qp,
+                                                                    size_t lanes,
+                                                                    const uint16_t *k, size_t n,
+                                                                    size_t D, float *st) {
+    scores_t_keys_bf16(1, qp, lanes, k, n, D, st);
+}
+
+// P^T of keys 0 .. jn-1 (f32, after the online softmax) as bf16 pairs of consecutive keys:
+// pp[c/2][lane] = (bf16(p[c][lane]), bf16(p[c+1][lane])), the partner of an odd last key 0.
+// vcvtne2ps2bf16 rounds as the reference but for subnormal weights (below 2^-126), which it
+// flushes to zero: they weigh nothing a float32 sum of weights up to 1 could show.
+AVX512BF16 static void pack_p_pairs(const float *s, size_t lanes, size_t used, size_t jn,
+                                    uint32_t *pp) {
+    for (size_t c = 0; c < jn; c += 2)
+        for (size_t i0 = 0; i0 < used; i0 += 16) {
+            const __m512 pa = _mm512_loadu_ps(s + c * lanes + i0);
+            const __m512 pb = c + 1 < jn ? _mm512_loadu_ps(s + (c + 1) * lanes + i0)
+                                         : _mm512_setzero_ps();
+            const __m512i both = (__m512i)_mm512_cvtne2ps_pbh(pb, pa);
+            _mm512_storeu_si512(pp + c / 2 * lanes + i0, interleave_halves(both));
+        }
+}
+
+// V of keys 0 .. jn-1 with key pairs interleaved: vi[c/2][d] = (v_c[d], v_{c+1}[d]), the
+// partner of an odd last key 0.  v: (jn, D)  vi: (jn/2 rounded up, D) words
+AVX512BF16 static void pack_v_pairs(const uint16_t *v, size_t jn, size_t D, uint32_t *vi) {
+    for (size_t c = 0; c < jn; c += 2)
+        for (size_t d = 0; d < D; d += 16) {
+            const long left = (long)(D - d);
+            const __mmask16 m = first_lanes(left);
+            const __m256i a = _mm256_maskz_loadu_epi16(m, v + c * D + d);
+            const __m256i b = c + 1 < jn ? _mm256_maskz_loadu_epi16(m, v + (c + 1) * D + d)
+                                         : _mm256_setzero_si256();
+            const __m512i both = _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
+            _mm512_mask_storeu_epi32(vi + c / 2 * D + d, m, interleave_halves(both));
+        }
+}
+
+// acc_r[d .. d+64) = alpha_r acc_r + sum_e pp[e][r] · vi[e][d .. d+64) over key pairs e <
+// npairs for rows r < nr: pv_t_avx512 with two keys per instruction.
+AVX512BF16_INLINE void pv_t_bf16(const int nr, float *acc, const float *alpha, const uint32_t *pp,
+                                 size_t lanes, size_t npairs, const uint32_t *vi, size_t D,
+                                 size_t d) {
+    __mmask16 mk[4];
+    for (int u = 0; u < 4; u++) mk[u] = first_lanes((long)D - (long)(d + 16 * u));
+    __m512 a[TILE_ROWS][4];
+    for (int r = 0; r < nr; r++) {
+        const __m512 al = _mm512_set1_ps(alpha[r]);
+        for (int u = 0; u < 4; u++)
+            a[r][u] = _mm512_mul_ps(al, _mm512_maskz_loadu_ps(mk[u], acc + r * D + d + 16 * u));
+    }
+    for (size_t e = 0; e < npairs; e++) {
+        __m512bh vv[4];
+        for (int u = 0; u < 4; u++)
+            vv[u] = (__m512bh)_mm512_maskz_loadu_epi32(mk[u], vi + e * D + d + 16 * u);
+        for (int r = 0; r < nr; r++) {
+            const __m512bh p = (__m512bh)_mm512_set1_epi32((int)pp[e * lanes + r]);
+            for (int u = 0; u < 4; u++) a[r][u] = _mm512_dpbf16_ps(a[r][u], p, vv[u]);
+        }
+    }
+    for (int r = 0; r < nr; r++)
+        for (int u = 0; u < 4; u++) _mm512_mask_storeu_ps(acc + r * D + d + 16 * u, mk[u], a[r][u]);
+}
+
+// pv_block_avx512 over key pairs: each group of rows over the pairs holding its last row's keys.
+AVX512BF16 __attribute__((noinline)) static void pv_block_bf16(const struct attn_tile *w,
+                                                               const struct attn_slot *b,
+                                                               size_t j0, size_t jn,
+                                                               const uint32_t *vi) {
+    const size_t D = w->D, lanes = attn_lanes(w->q_block), nr = w->nr;
+    for (size_t d = 0; d < D; d += 64) {
+        size_t i = 0;
+        for (; i + TILE_ROWS <= nr; i += TILE_ROWS)
+            pv_t_bf16(TILE_ROWS, b->acc + i * D, b->alpha + i, b->pp + i, lanes,
+                      (attn_row_keys(w, i + TILE_ROWS - 1, j0, jn) + 1) / 2, vi, D, d);
+        const size_t np = (attn_row_keys(w, nr - 1, j0, jn) + 1) / 2;
+        float *acc = b->acc + i * D;
+        const float *alpha = b->alpha + i;
+        const uint32_t *pp = b->pp + i;
+        switch (nr - i) {
+        case 5: pv_t_bf16(5, acc, alpha, pp, lanes, np, vi, D, d); break;
+        case 4: pv_t_bf16(4, acc, alpha, pp, lanes, np, vi, D, d); break;
+        case 3: pv_t_bf16(3, acc, alpha, pp, lanes, np, vi, D, d); break;
+        case 2: pv_t_bf16(2, acc, alpha, pp, lanes, np, vi, D, d); break;
+        case 1: pv_t_bf16(1, acc, alpha, pp, lanes, np, vi, D, d); break;
+        default: break;
+        }
+    }
+}
+
+// ck_attn_tile_avx512's key-major tile on a bf16 cache: per KV block S^T with vdpbf16ps, the
+// same f32 online softmax, P^T and V paired, and P·V with vdpbf16ps.
+AVX512BF16 void ck_attn_tile_bf16_avx512(const struct attn_tile *w) {
+    if (w->nr < CK_ATTENTION_AVX512_MIN_ROWS || !bf16_pairs_fit(w->D)) {
+        ck_attn_tile_avx2(w);
+        return;
+    }
+    const struct attn_slot b = attn_slot_of(w);
+    const size_t D = w->D, kvb = w->kv_block, nr = w->nr, lanes = attn_lanes(w->q_block);
+    const size_t used = (nr + 15) / 16 * 16;
+    uint32_t *qp = (uint32_t *)b.qp, *vi = (uint32_t *)b.vf;
+    for (size_t i = 0; i < lanes; i++) {
+        b.m[i] = -INFINITY;
+        b.l[i] = 0.0f;
+    }
+    memset(b.acc, 0, nr * D * sizeof *b.acc);
+    pack_q_pairs(w, qp, lanes, used);
+    const size_t kv_end = attn_row_key_end(w, w->r0 + nr - 1);
+    const size_t first_pos = attn_row_pos(w, w->r0);
+    for (size_t j0 = w->key_lo; j0 < kv_end; j0 += kvb) {
+        const size_t jn = attn_min(kvb, kv_end - j0);
+        const uint16_t *kb = w->kh16 + j0 * D;
+        attn_prefetch_next(w, j0, kv_end);
+        pack_v_pairs(w->vh16 + j0 * D, jn, D, vi);
+        const size_t last = nr - 1;
+        size_t i0 = 0;
+        for (; i0 + 32 <= used; i0 += 32)
+            scores_keys32_bf16(qp + i0, lanes, kb,
+                               attn_row_keys(w, attn_min(i0 + 31, last), j0, jn), D, b.s + i0);
+        if (i0 < used)
+            scores_keys16_bf16(qp + i0, lanes, kb, attn_row_keys(w, last, j0, jn), D, b.s + i0);
+        const int diagonal = j0 + jn > first_pos + 1;
+        for (i0 = 0; i0 < used; i0 += 16)
+            softmax_t_avx512(w, &b, i0, j0, attn_row_keys(w, attn_min(i0 + 15, last), j0, jn), jn,
+                             diagonal);
+        pack_p_pairs(b.s, lanes, used, jn, b.pp);
+        pv_block_bf16(w, &b, j0, jn, vi);
+    }
+    if (w->partial) return;
+    for (size_t i = 0; i < nr; i++) {
+        float *o = w->out + attn_row_offset(w, i);
+        const __m512 inv = _mm512_set1_ps(1.0f / b.l[i]);
+        for (size_t d = 0; d < D; d += 16) {
+            const __mmask16 mk = first_lanes((long)(D - d));
+            _mm512_mask_storeu_ps(o + d, mk, _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, b.acc + i * D + d), inv));
         }
     }
 }

@@ -5,11 +5,18 @@
 #ifndef CK_ATTENTION_INTERNAL_H
 #define CK_ATTENTION_INTERNAL_H
 
+#include "bf16_scalar.h"
+
 #include <omp.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 #include <xmmintrin.h>
 
 static inline size_t attn_min(size_t a, size_t b) { return a < b ? a : b; }
+
+// x rounded to the nearest bfloat16, as a float: the rounding points of the bf16 references.
+static inline float attn_round_bf16(float x) { return ck_f32_from_bf16(ck_bf16_from_f32(x)); }
 
 // Threads for `units` independent work units when scratch has `slots` slots: never more threads
 // than slots, since a thread's slot is its thread number.
@@ -26,8 +33,9 @@ static inline int attn_team_size(int slots, size_t units) {
 // is every head of the group over a run of tokens: each K/V block it loads serves them all.
 struct attn_tile {
     const float *q;   // (T, Hq, D), the whole input
-    const float *kh;  // (cap, D) keys of this KV head
-    const float *vh;  // (cap, D) values of this KV head
+    const float *kh;  // (cap, D) keys of this KV head (NULL for a bf16 cache)
+    const float *vh;  // (cap, D) values of this KV head (NULL for a bf16 cache)
+    const uint16_t *kh16, *vh16;  // (cap, D) the same in bfloat16 (NULL for an f32 cache)
     float *out;       // (T, Hq, D), the whole output
     size_t Hq, G, kvh, D, pos0;
     size_t r0, nr;          // rows r0 .. r0 + nr - 1 (nr <= q_block)
@@ -42,18 +50,23 @@ struct attn_tile {
 // Rows padded to whole 16-lane vectors, the layout shared by every ISA.
 static inline size_t attn_lanes(size_t q_block) { return (q_block + 15) / 16 * 16; }
 
-// The slot of one unit: packed queries, the score block, the output accumulator, and per row the
-// running max m, denominator l and the latest rescale factor alpha.
+// The slot of one unit: packed queries, the score block, the output accumulator, per row the
+// running max m, denominator l and the latest rescale factor alpha, and for a bf16 cache the
+// block's K and V widened to f32 (AVX2), or V with key pairs interleaved and P^T rounded to
+// bf16 pairs (AVX512_BF16).
 struct attn_slot {
     float *qp;     // (D, lanes) queries transposed and scaled, or (nr, D) row-major
     float *s;      // (kv_block, lanes) scores, key-major; or (nr, kv_block) row-major
     float *acc;    // (q_block, D) unnormalised output rows
     float *m, *l, *alpha;  // (lanes) each
+    float *kf, *vf;        // (kv_block, D) each
+    uint32_t *pp;          // (kv_block / 2 rounded up, lanes) pairs of bf16
 };
 
 static inline size_t attn_slot_floats(size_t q_block, size_t kv_block, size_t D) {
     const size_t lanes = attn_lanes(q_block);
-    return D * lanes + kv_block * lanes + q_block * D + 3 * lanes;
+    return D * lanes + kv_block * lanes + q_block * D + 3 * lanes + 2 * kv_block * D +
+           (kv_block + 1) / 2 * lanes;
 }
 
 static inline struct attn_slot attn_slot_of(const struct attn_tile *w) {
@@ -65,6 +78,9 @@ static inline struct attn_slot attn_slot_of(const struct attn_tile *w) {
     s.m = s.acc + w->q_block * w->D;
     s.l = s.m + lanes;
     s.alpha = s.l + lanes;
+    s.kf = s.alpha + lanes;
+    s.vf = s.kf + w->kv_block * w->D;
+    s.pp = (uint32_t *)(s.vf + w->kv_block * w->D);
     return s;
 }
 
@@ -90,11 +106,15 @@ static inline size_t attn_row_keys(const struct attn_tile *w, size_t i, size_t j
 static inline void attn_prefetch_next(const struct attn_tile *w, size_t j0, size_t kv_end) {
     const size_t kvb = w->kv_block;
     if (j0 + kvb >= kv_end) return;
-    const size_t next = (kv_end - j0 - kvb < kvb ? kv_end - j0 - kvb : kvb) * w->D;
-    const float *k = w->kh + (j0 + kvb) * w->D, *v = w->vh + (j0 + kvb) * w->D;
-    for (size_t x = 0; x < next; x += 16) {
-        _mm_prefetch((const char *)(k + x), _MM_HINT_T0);
-        _mm_prefetch((const char *)(v + x), _MM_HINT_T0);
+    const size_t esize = w->kh16 != NULL ? 2 : 4;
+    const size_t next = (kv_end - j0 - kvb < kvb ? kv_end - j0 - kvb : kvb) * w->D * esize;
+    const char *k = w->kh16 != NULL ? (const char *)(w->kh16 + (j0 + kvb) * w->D)
+                                    : (const char *)(w->kh + (j0 + kvb) * w->D);
+    const char *v = w->vh16 != NULL ? (const char *)(w->vh16 + (j0 + kvb) * w->D)
+                                    : (const char *)(w->vh + (j0 + kvb) * w->D);
+    for (size_t x = 0; x < next; x += 64) {
+        _mm_prefetch(k + x, _MM_HINT_T0);
+        _mm_prefetch(v + x, _MM_HINT_T0);
     }
 }
 
@@ -109,10 +129,15 @@ static inline size_t attn_row_offset(const struct attn_tile *w, size_t i) {
     return attn_row_index(w, i) * w->D;
 }
 
-// One unit, per ISA (the avx512 one needs AVX-512 F/BW/VL, the avx2 one AVX2+FMA).
+// One unit, per ISA (the avx512 one needs AVX-512 F/BW/VL, the avx2 one AVX2+FMA). The avx2 tile
+// also takes a bf16 cache (each KV block widened to f32 in the slot, f32 FMAs at the bf16
+// rounding points); the bf16 ones need a bf16 cache: the reference of those rounding points, and
+// the AVX512_BF16 tile.
 void ck_attn_tile_ref(const struct attn_tile *w);
 void ck_attn_tile_avx2(const struct attn_tile *w);
 void ck_attn_tile_avx512(const struct attn_tile *w);
+void ck_attn_tile_bf16_ref(const struct attn_tile *w);
+void ck_attn_tile_bf16_avx512(const struct attn_tile *w);
 
 // Tile rows 0 .. used-1 (a multiple of 8) transposed and scaled into qp (D, lanes), rows past
 // nr as zeros: the key-major tiles' queries (AVX2; the AVX-512 tile uses it too).
@@ -121,8 +146,9 @@ void ck_attn_pack_qt_avx2(const struct attn_tile *w, float *qp, size_t lanes, si
 // Streaming attention over tiles computed by `tile`, of keys [key_lo, key_hi) only: the schedule
 // and the split-and-merge of flash decoding (attention.c). With state == NULL it writes the
 // normalised out (T, Hq, D); otherwise the partial state (T, Hq, D + 2) of ckernels.h, and out is
-// not touched.
-void ck_attn_streaming(const float *q, const float *k, const float *v, float *out, float *state,
+// not touched. k and v are float, or uint16_t bfloat16 when kv_bf16.
+void ck_attn_streaming(const float *q, const void *k, const void *v, int kv_bf16, float *out,
+                       float *state,
                        size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D, size_t cap,
                        float scale, size_t key_lo, size_t key_hi, size_t q_block, size_t kv_block,
                        float *scratch, int slots, void (*tile)(const struct attn_tile *));
@@ -132,24 +158,26 @@ void ck_attn_streaming(const float *q, const float *k, const float *v, float *ou
 struct attn_standard_ops {
     // s_r[j] = scale (q_r · k_j) for rows r < nq (1 or 2) and keys j < n.
     // q_r: q + r ldq, (D)  k: (n, D)  s_r: s + r lds, (n)
-    void (*scores)(int nq, const float *q, size_t ldq, const float *k, size_t n, size_t D,
+    void (*scores)(int nq, const float *q, size_t ldq, const void *k, size_t n, size_t D,
                    float scale, float *s, size_t lds);
     // Softmax of one row in place. x: (n), n >= 1
     void (*softmax)(float *x, size_t n);
     // o_r = sum_j p_r[j] v_j for rows r < nq.  o_r: o + r ldo, (D)  p_r: p + r ldp, (n)  v: (n, D)
-    void (*pv)(int nq, float *o, size_t ldo, const float *p, size_t ldp, size_t n, const float *v,
+    void (*pv)(int nq, float *o, size_t ldo, const float *p, size_t ldp, size_t n, const void *v,
                size_t D);
     // The decode split's pieces: the largest of x (n), x <- exp(x - shift) returning the sum,
     // and o[0 .. width) = inv sum_j p[j] v_j[0 .. width) for j < n, v rows D apart.
     float (*max)(const float *x, size_t n);
     float (*exp_shift_sum)(float *x, size_t n, float shift);
-    void (*pv_columns)(float *o, const float *p, size_t n, const float *v, size_t D, size_t width,
+    void (*pv_columns)(float *o, const float *p, size_t n, const void *v, size_t D, size_t width,
                        float inv);
 };
 
-// Standard attention with the pieces of `ops`; ops == NULL is the plain C reference (attention.c).
-void ck_attn_standard(const float *q, const float *k, const float *v, float *out, size_t T,
-                      size_t pos0, size_t Hq, size_t Hkv, size_t D, size_t cap, float scale,
-                      float *scratch, int slots, const struct attn_standard_ops *ops);
+// Standard attention with the pieces of `ops` over k and v of float, or of uint16_t bfloat16
+// when kv_bf16 (the ops then read bf16); ops == NULL is the plain C reference (attention.c), in
+// f32 or with the bf16 rounding points.
+void ck_attn_standard(const float *q, const void *k, const void *v, int kv_bf16, float *out,
+                      size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D, size_t cap,
+                      float scale, float *scratch, int slots, const struct attn_standard_ops *ops);
 
 #endif

@@ -1,5 +1,6 @@
 // convert.c — bfloat16 / half precision <-> float32, used once at load (plain C: the compiler
 // vectorises the bit manipulation, and load time is bound by reading the checkpoint).
+#include "bf16_scalar.h"
 #include "ckernels.h"
 
 #include <string.h>
@@ -22,7 +23,7 @@ static inline uint32_t bits_from_f32(float f) {
 // src, dst: (n). bfloat16 is the upper half of a float32, so widening is exact.
 void ck_convert_bf16_to_f32(const uint16_t *src, float *dst, size_t n) {
 #pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
-    for (size_t i = 0; i < n; i++) dst[i] = f32_from_bits((uint32_t)src[i] << 16);
+    for (size_t i = 0; i < n; i++) dst[i] = ck_f32_from_bf16(src[i]);
 }
 
 // One IEEE binary16 value, exactly. Normal numbers re-bias the exponent (15 -> 127); subnormals
@@ -46,21 +47,10 @@ void ck_convert_f16_to_f32(const uint16_t *src, float *dst, size_t n) {
     for (size_t i = 0; i < n; i++) dst[i] = half_to_float(src[i]);
 }
 
-// Round to nearest, ties to even: adding 0x7fff plus the lowest kept bit carries into the kept
-// half exactly when the dropped half is above one half, or equal to it with the kept half odd.
-// The carry may run into the exponent, which is the right rounding (up to inf on overflow).
-// NaN is kept as a quiet NaN with its sign: truncating could turn a NaN whose payload is all in
-// the low half into inf.
-static inline uint16_t float_to_bf16(float f) {
-    const uint32_t u = bits_from_f32(f);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x0040u);
-    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-}
-
-// src, dst: (n)
+// src, dst: (n), rounded to nearest even (bf16_scalar.h)
 void ck_convert_f32_to_bf16(const float *src, uint16_t *dst, size_t n) {
 #pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
-    for (size_t i = 0; i < n; i++) dst[i] = float_to_bf16(src[i]);
+    for (size_t i = 0; i < n; i++) dst[i] = ck_bf16_from_f32(src[i]);
 }
 
 // x: (n). An exponent field of all ones is inf or NaN; comparing the bits avoids depending on

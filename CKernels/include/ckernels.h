@@ -274,6 +274,57 @@ void ck_attention_partial_f32_avx512(const float *q, const float *k, const float
                                      size_t cap, float scale, size_t key_lo, size_t key_hi,
                                      size_t q_block, size_t kv_block, float *scratch, int slots);
 
+// A bfloat16 KV cache: k, v (Hkv, cap, D) of uint16_t bf16, everything else as above (same
+// scratch sizes, partial states and merge). Three ways to compute on it:
+//   _ref     the bf16 rounding points in plain C: q enters the dot products as bf16(scale q),
+//            each probability enters P·V rounded to bf16; sums, softmax, l and out in f32.
+//   _avx2    the cache widened to f32 on load (exact) and f32 FMAs at _ref's rounding points: half
+//            the bytes of an f32 cache, the same flops.
+//   _avx512  AVX512_BF16 (caller checks ck_cpu_has_avx512_bf16()): QK^T and the streaming tiles'
+//            P·V with vdpbf16ps, at _ref's rounding points. Standard attention's P·V multiplies
+//            bf16(p) by V widened in f32 (the same products: its V rows serve too few query rows
+//            to pay for pairing keys). Streaming tiles of fewer than CK_ATTENTION_AVX512_MIN_ROWS
+//            rows (decode) and head sizes that are odd or above CK_ATTENTION_BF16_MAX_D run the
+//            _avx2 pieces.
+#define CK_ATTENTION_BF16_MAX_D 512
+void ck_attention_standard_bf16_ref(const float *q, const uint16_t *k, const uint16_t *v,
+                                    float *out, size_t T, size_t pos0, size_t Hq, size_t Hkv,
+                                    size_t D, size_t cap, float scale, float *scratch, int slots);
+void ck_attention_standard_bf16_avx2(const float *q, const uint16_t *k, const uint16_t *v,
+                                     float *out, size_t T, size_t pos0, size_t Hq, size_t Hkv,
+                                     size_t D, size_t cap, float scale, float *scratch, int slots);
+void ck_attention_standard_bf16_avx512(const float *q, const uint16_t *k, const uint16_t *v,
+                                       float *out, size_t T, size_t pos0, size_t Hq, size_t Hkv,
+                                       size_t D, size_t cap, float scale, float *scratch,
+                                       int slots);
+void ck_attention_streaming_bf16_ref(const float *q, const uint16_t *k, const uint16_t *v,
+                                     float *out, size_t T, size_t pos0, size_t Hq, size_t Hkv,
+                                     size_t D, size_t cap, float scale, size_t q_block,
+                                     size_t kv_block, float *scratch, int slots);
+void ck_attention_streaming_bf16_avx2(const float *q, const uint16_t *k, const uint16_t *v,
+                                      float *out, size_t T, size_t pos0, size_t Hq, size_t Hkv,
+                                      size_t D, size_t cap, float scale, size_t q_block,
+                                      size_t kv_block, float *scratch, int slots);
+void ck_attention_streaming_bf16_avx512(const float *q, const uint16_t *k, const uint16_t *v,
+                                        float *out, size_t T, size_t pos0, size_t Hq, size_t Hkv,
+                                        size_t D, size_t cap, float scale, size_t q_block,
+                                        size_t kv_block, float *scratch, int slots);
+//   state: (T, Hq, D + 2), as ck_attention_partial_f32_*
+void ck_attention_partial_bf16_ref(const float *q, const uint16_t *k, const uint16_t *v,
+                                   float *state, size_t T, size_t pos0, size_t Hq, size_t Hkv,
+                                   size_t D, size_t cap, float scale, size_t key_lo, size_t key_hi,
+                                   size_t q_block, size_t kv_block, float *scratch, int slots);
+void ck_attention_partial_bf16_avx2(const float *q, const uint16_t *k, const uint16_t *v,
+                                    float *state, size_t T, size_t pos0, size_t Hq, size_t Hkv,
+                                    size_t D, size_t cap, float scale, size_t key_lo,
+                                    size_t key_hi, size_t q_block, size_t kv_block, float *scratch,
+                                    int slots);
+void ck_attention_partial_bf16_avx512(const float *q, const uint16_t *k, const uint16_t *v,
+                                      float *state, size_t T, size_t pos0, size_t Hq, size_t Hkv,
+                                      size_t D, size_t cap, float scale, size_t key_lo,
+                                      size_t key_hi, size_t q_block, size_t kv_block,
+                                      float *scratch, int slots);
+
 // out = attention over the union of the parts' (disjoint) key sets: with M = max_p m_p,
 //   out = sum_p e^(m_p - M) acc_p / sum_p e^(m_p - M) l_p   per row; 0 for a row no part saw keys.
 //   states: (parts, rows, D + 2)  out: (rows, D)

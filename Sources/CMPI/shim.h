@@ -10,6 +10,7 @@ static inline MPI_Datatype cmpi_float(void) { return MPI_FLOAT; }        // MPI_
 static inline MPI_Datatype cmpi_double(void) { return MPI_DOUBLE; }      // MPI_DOUBLE
 static inline MPI_Datatype cmpi_int(void) { return MPI_INT; }            // MPI_INT
 static inline MPI_Datatype cmpi_char(void) { return MPI_CHAR; }          // MPI_CHAR
+static inline MPI_Datatype cmpi_byte(void) { return MPI_BYTE; }          // MPI_BYTE
 static inline MPI_Op cmpi_sum(void) { return MPI_SUM; }                  // MPI_SUM
 static inline MPI_Op cmpi_max(void) { return MPI_MAX; }                  // MPI_MAX
 static inline MPI_Op cmpi_min(void) { return MPI_MIN; }                  // MPI_MIN

@@ -32,25 +32,36 @@ public struct AttentionKernels {
 
     /// out (tokens, heads, headDim) = causal attention of q (tokens, heads, headDim) at positions
     /// pos0 ..< pos0+tokens over keys and values (kvHeads, capacity, headDim) filled up to
-    /// pos0+tokens. Query head h reads KV head h / (heads / kvHeads). A streaming tile is `qBlock`
-    /// tokens of every query head of a KV head's group: the kernels count its rows, qBlock x group.
-    public func run(_ kind: AttentionKind, q: UnsafePointer<Float>, keys: UnsafePointer<Float>,
-                    values: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, tokens: Int, pos0: Int,
-                    heads: Int, kvHeads: Int, headDim: Int, capacity: Int, scale: Float,
-                    scratch: UnsafeMutablePointer<Float>, slots: Int) {
-        switch kind {
-        case .standard:
-            kernels.standardAttention(q, keys, values, out, tokens, pos0, heads, kvHeads, headDim, capacity,
+    /// pos0+tokens, of Float or (kv: .bf16) bfloat16 elements. Query head h reads KV head
+    /// h / (heads / kvHeads). A streaming tile is `qBlock` tokens of every query head of a KV
+    /// head's group: the kernels count its rows, qBlock x group. A bf16 cache needs
+    /// `isa.check(weights:kv: .bf16)` to have passed.
+    public func run(_ kind: AttentionKind, q: UnsafePointer<Float>, keys: UnsafeRawPointer,
+                    values: UnsafeRawPointer, kv: KVPrecision = .f32, out: UnsafeMutablePointer<Float>,
+                    tokens: Int, pos0: Int, heads: Int, kvHeads: Int, headDim: Int, capacity: Int,
+                    scale: Float, scratch: UnsafeMutablePointer<Float>, slots: Int) {
+        let (k32, v32) = (keys.assumingMemoryBound(to: Float.self), values.assumingMemoryBound(to: Float.self))
+        let (k16, v16) = (keys.assumingMemoryBound(to: UInt16.self), values.assumingMemoryBound(to: UInt16.self))
+        switch (kind, kv) {
+        case (.standard, .f32):
+            kernels.standardAttention(q, k32, v32, out, tokens, pos0, heads, kvHeads, headDim, capacity,
                                       scale, scratch, Int32(slots))
-        case .streaming(let qBlock, let kvBlock):
-            kernels.streamingAttention(q, keys, values, out, tokens, pos0, heads, kvHeads, headDim, capacity,
+        case (.standard, .bf16):
+            kernels.standardAttentionBF16(q, k16, v16, out, tokens, pos0, heads, kvHeads, headDim, capacity,
+                                          scale, scratch, Int32(slots))
+        case (.streaming(let qBlock, let kvBlock), .f32):
+            kernels.streamingAttention(q, k32, v32, out, tokens, pos0, heads, kvHeads, headDim, capacity,
                                        scale, qBlock * (heads / kvHeads), kvBlock, scratch, Int32(slots))
+        case (.streaming(let qBlock, let kvBlock), .bf16):
+            kernels.streamingAttentionBF16(q, k16, v16, out, tokens, pos0, heads, kvHeads, headDim, capacity,
+                                           scale, qBlock * (heads / kvHeads), kvBlock, scratch, Int32(slots))
         }
     }
 
     /// The instruction set `kind`'s kernel really runs for tiles of `tokens` tokens with `group`
     /// query heads per KV head: the AVX-512 streaming kernel hands tiles of fewer than
-    /// CK_ATTENTION_AVX512_MIN_ROWS query rows (decode with a small group) to the AVX2 tile.
+    /// CK_ATTENTION_AVX512_MIN_ROWS query rows (decode with a small group) to the AVX2 tile, on
+    /// either cache (over bf16, the tile that widens the cache to f32).
     public func instructionSet(_ kind: AttentionKind, tokens: Int, group: Int) -> KernelISA {
         guard isa == .avx512, case .streaming(let qBlock, _) = kind else { return isa }
         return Swift.min(tokens, qBlock) * group < Int(CK_ATTENTION_AVX512_MIN_ROWS) ? .avx2 : .avx512
@@ -65,17 +76,31 @@ public struct AttentionKernels {
     /// state (tokens, heads, headDim + 2) of q (tokens, heads, headDim) at positions pos0 ..< pos0+tokens
     /// over the cache positions `keys` (cut by causality) of keys and values (kvHeads, capacity,
     /// headDim), computed by the streaming tiles of this ISA; scratch as `scratchFloats(.streaming)`.
-    public func partial(q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
-                        keyRange: Range<Int>, state: UnsafeMutablePointer<Float>, tokens: Int, pos0: Int,
-                        heads: Int, kvHeads: Int, headDim: Int, capacity: Int, scale: Float,
-                        qBlock: Int, kvBlock: Int, scratch: UnsafeMutablePointer<Float>, slots: Int) {
-        let partial = switch isa {
-        case .baseline: ck_attention_partial_f32_ref
-        case .avx2: ck_attention_partial_f32_avx2
-        case .avx512: ck_attention_partial_f32_avx512
+    public func partial(q: UnsafePointer<Float>, keys: UnsafeRawPointer, values: UnsafeRawPointer,
+                        kv: KVPrecision = .f32, keyRange: Range<Int>, state: UnsafeMutablePointer<Float>,
+                        tokens: Int, pos0: Int, heads: Int, kvHeads: Int, headDim: Int, capacity: Int,
+                        scale: Float, qBlock: Int, kvBlock: Int, scratch: UnsafeMutablePointer<Float>, slots: Int) {
+        let rows = qBlock * (heads / kvHeads), (lo, hi) = (keyRange.lowerBound, keyRange.upperBound)
+        switch kv {
+        case .f32:
+            let partial = switch isa {
+            case .baseline: ck_attention_partial_f32_ref
+            case .avx2: ck_attention_partial_f32_avx2
+            case .avx512: ck_attention_partial_f32_avx512
+            }
+            partial(q, keys.assumingMemoryBound(to: Float.self), values.assumingMemoryBound(to: Float.self),
+                    state, tokens, pos0, heads, kvHeads, headDim, capacity, scale, lo, hi, rows, kvBlock, scratch,
+                    Int32(slots))
+        case .bf16:
+            let partial = switch isa {
+            case .baseline: ck_attention_partial_bf16_ref
+            case .avx2: ck_attention_partial_bf16_avx2
+            case .avx512: ck_attention_partial_bf16_avx512
+            }
+            partial(q, keys.assumingMemoryBound(to: UInt16.self), values.assumingMemoryBound(to: UInt16.self),
+                    state, tokens, pos0, heads, kvHeads, headDim, capacity, scale, lo, hi, rows, kvBlock, scratch,
+                    Int32(slots))
         }
-        partial(q, keys, values, state, tokens, pos0, heads, kvHeads, headDim, capacity, scale,
-                keyRange.lowerBound, keyRange.upperBound, qBlock * (heads / kvHeads), kvBlock, scratch, Int32(slots))
     }
 
     /// out (rows, headDim) = the attention joined from `parts` states (parts, rows, headDim + 2) over

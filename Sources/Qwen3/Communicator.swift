@@ -26,6 +26,8 @@ public protocol Communicator: AnyObject {
     func allReduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int)
     /// Every rank's `counts[rank]` floats, concatenated in rank order, on every rank.
     func allGather(_ send: UnsafePointer<Float>, into receive: UnsafeMutablePointer<Float>, counts: [Int])
+    /// Every rank's `counts[rank]` bytes, concatenated in rank order, on every rank (a bf16 cache's rows).
+    func allGather(bytes send: UnsafeRawPointer, into receive: UnsafeMutableRawPointer, counts: [Int])
     /// Every rank's `values` (the same count on each), concatenated in rank order, on every rank.
     func allGather(_ values: [Double]) -> [Double]
     /// Element-wise maximum over ranks.
@@ -47,6 +49,9 @@ public final class SingleProcessCommunicator: Communicator {
     public func allReduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int) {}
     public func allGather(_ send: UnsafePointer<Float>, into receive: UnsafeMutablePointer<Float>, counts: [Int]) {
         if send != UnsafePointer(receive) { receive.update(from: send, count: counts[0]) }
+    }
+    public func allGather(bytes send: UnsafeRawPointer, into receive: UnsafeMutableRawPointer, counts: [Int]) {
+        if send != UnsafeRawPointer(receive) { receive.copyMemory(from: send, byteCount: counts[0]) }
     }
     public func allGather(_ values: [Double]) -> [Double] { values }
     public func max(_ values: [Double]) -> [Double] { values }

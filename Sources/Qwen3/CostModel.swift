@@ -30,6 +30,11 @@ struct OpCost {
     /// A copy of `floats` floats (embedding rows, cache stores): read and written.
     static func copy(floats: Int) -> OpCost { OpCost(bytes: 2 * float * Double(floats)) }
 
+    /// `values` new keys and values stored in a cache of `elementBytes` elements: f32 read, stored.
+    static func cacheStore(values: Int, elementBytes: Int) -> OpCost {
+        OpCost(bytes: Double(values * (MemoryLayout<Float>.size + elementBytes)))
+    }
+
     /// silu(gate) * up over `rows` rows of `width`: gate and up read, the product written.
     static func swiglu(rows: Int, width: Int) -> OpCost { OpCost(bytes: 3 * float * Double(rows * width)) }
 
@@ -39,15 +44,20 @@ struct OpCost {
     }
 
     /// The payload of `floats` floats this rank hands to a collective; nothing over one rank.
-    static func collective(floats: Int, ranks: Int) -> OpCost {
-        OpCost(bytes: ranks > 1 ? float * Double(floats) : 0)
+    static func collective(floats: Int, ranks: Int) -> OpCost { collective(bytes: 4 * floats, ranks: ranks) }
+
+    /// The payload of `bytes` bytes this rank hands to a collective; nothing over one rank.
+    static func collective(bytes: Int, ranks: Int) -> OpCost {
+        OpCost(bytes: ranks > 1 ? Double(bytes) : 0)
     }
 
     /// Causal attention of runs of consecutive query tokens, run i at positions
     /// `runs[i].pos0 ..< pos0 + count`: the query at position p attends to p + 1 keys, 4 flops per
     /// key and query-head dimension (QK^T and PV). Bytes: the keys and values visible to each run's
-    /// last query, read once, plus q read and the output written.
-    static func attention(runs: [(pos0: Int, count: Int)], heads: Int, kvHeads: Int, headDim: Int) -> OpCost {
+    /// last query, read once at `kvElementBytes` each (4 for an f32 cache, 2 for bf16), plus q read
+    /// and the output written (f32).
+    static func attention(runs: [(pos0: Int, count: Int)], heads: Int, kvHeads: Int, headDim: Int,
+                          kvElementBytes: Int) -> OpCost {
         let qWidth = Double(heads * headDim), kvWidth = Double(kvHeads * headDim)
         var pairs = 0.0, visible = 0.0, rows = 0.0
         for run in runs {
@@ -56,6 +66,7 @@ struct OpCost {
             visible += first + count
             rows += count
         }
-        return OpCost(flops: 4 * pairs * qWidth, bytes: 2 * float * (visible * kvWidth + rows * qWidth))
+        return OpCost(flops: 4 * pairs * qWidth,
+                      bytes: 2 * (Double(kvElementBytes) * visible * kvWidth + float * rows * qWidth))
     }
 }

@@ -3,8 +3,9 @@
 import CKernels
 import Foundation
 
-/// Floats of every buffer a session allocates, worked out before any is: the memory check, the
-/// allocations and the reported size all read this one list.
+/// Floats of every buffer a session allocates (the KV cache in bytes, as its elements may be bf16),
+/// worked out before any is: the memory check, the allocations and the reported size all read this
+/// one list.
 struct SessionMemory {
     // Activations, each (rows this rank computes, width).
     var x: Int            // residual stream (hidden)
@@ -19,16 +20,21 @@ struct SessionMemory {
     var localLogits: Int  // (logit rows, local vocabulary)
     var gathered: Int     // every rank's logits in rank order; 0 when localLogits serves
     var logits: Int       // (logit rows, vocabulary); 0 when localLogits serves
-    var kvSend: Int       // sequence parallel: this rank's new K rows, then its V rows
+    var kvSend: Int       // sequence parallel: this rank's new K rows, then its V rows, in the cache's
+                          // precision (a float holds two bf16)
     var kvAll: Int        // sequence parallel: every rank's kvSend, in rank order
     var scratch: Int      // attention scratch
     var rotary: Int       // cos and sin tables, (capacity, head_dim / 2) each
     var positions: Int    // position of each row (Int32, the size of a float)
-    var cache: Int        // keys and values of every layer
+    var cache: ByteCount  // keys and values of every layer, f32 or bf16
+
+    /// A size in bytes among the float counts.
+    struct ByteCount { var bytes: Int }
 
     /// Bytes of every buffer above.
     var bytes: Int {
-        Mirror(reflecting: self).children.reduce(0) { $0 + ($1.value as? Int ?? 0) } * MemoryLayout<Float>.size
+        let floats = Mirror(reflecting: self).children.reduce(0) { $0 + ($1.value as? Int ?? 0) }
+        return floats * MemoryLayout<Float>.size + cache.bytes
     }
 }
 
@@ -43,6 +49,8 @@ struct SessionMemory {
 public final class InferenceSession {
     public let model: Qwen3Model
     public let attention: AttentionKind
+    /// How the KV cache holds keys and values.
+    public let kvPrecision: KVPrecision
     public let capacity: Int
     public let maxTokens: Int
     /// Tokens already in the KV cache.
@@ -66,9 +74,11 @@ public final class InferenceSession {
     ///   - capacity: most tokens the KV cache will hold (prompt plus generated).
     ///   - maxTokens: most tokens one `forward` call processes.
     ///   - allLogits: whether `forward` may be asked for logits of every token, not only the last.
+    ///   - kvPrecision: the KV cache's element type (bf16: keys and values rounded when stored).
     public init(model: Qwen3Model, attention: AttentionKind, capacity: Int, maxTokens: Int,
-                allLogits: Bool) throws {
+                allLogits: Bool, kvPrecision: KVPrecision = .f32) throws {
         let c = model.config, plan = model.plan, shard = plan.shard
+        try model.kernels.isa.check(weights: model.kernels.precision, kv: kvPrecision)
         guard maxTokens >= 1, capacity >= maxTokens else {
             throw RequestError("invalid session size: \(maxTokens) tokens per step, cache of \(capacity)")
         }
@@ -80,6 +90,7 @@ public final class InferenceSession {
         }
         self.model = model
         self.attention = attention
+        self.kvPrecision = kvPrecision
         self.capacity = capacity
         self.maxTokens = maxTokens
         localHeads = shard.queryHeads.count
@@ -97,17 +108,19 @@ public final class InferenceSession {
             gateUp: rows * 2 * inter, activated: rows * inter,
             localLogits: (allLogits ? rows : 1) * shard.vocab.count,
             gathered: gatheredRows * c.vocabSize, logits: gatheredRows * c.vocabSize,
-            kvSend: splits ? 2 * rows * slots * d : 0, kvAll: splits ? 2 * maxTokens * slots * d : 0,
+            kvSend: splits ? Self.floats(holding: 2 * rows * slots * d, of: kvPrecision) : 0,
+            kvAll: splits ? Self.floats(holding: 2 * maxTokens * slots * d, of: kvPrecision) : 0,
             scratch: AttentionKernels.scratchFloats(attention, tokens: run, pos0: capacity - run, headDim: d,
                                                     group: localHeads / slots, slots: scratchSlots),
             rotary: 2 * capacity * (d / 2), positions: rows,
-            cache: KVCache.floats(layers: c.numLayers, slots: slots, capacity: capacity, headDim: d))
+            cache: .init(bytes: KVCache.bytes(layers: c.numLayers, slots: slots, capacity: capacity, headDim: d,
+                                              precision: kvPrecision)))
         let available = Qwen3Model.physicalMemory()
         if memory.bytes > available / 10 * 9 {
             throw RequestError("this request needs \(memory.bytes) bytes of activations, KV cache and attention scratch (\(attention.name) attention), more than this machine's \(available) bytes of memory")
         }
         let m = memory
-        cache = try KVCache(layers: c.numLayers, slots: slots, capacity: capacity, headDim: d)
+        cache = try KVCache(layers: c.numLayers, slots: slots, capacity: capacity, headDim: d, precision: kvPrecision)
         rotary = try RotaryTable(positions: capacity, headDim: d, theta: c.ropeTheta)
         (x, xn, qkv, q, k) = (try FloatBuffer(count: m.x), try FloatBuffer(count: m.xn), try FloatBuffer(count: m.qkv),
                               try FloatBuffer(count: m.q), try FloatBuffer(count: m.k))
@@ -119,6 +132,11 @@ public final class InferenceSession {
         (kvSend, kvAll) = (try FloatBuffer(count: m.kvSend), try FloatBuffer(count: m.kvAll))
         scratch = try FloatBuffer(count: m.scratch)
         positions = try AlignedBuffer<Int32>(count: m.positions)
+    }
+
+    /// Floats that hold `elements` cache elements of `precision`.
+    private static func floats(holding elements: Int, of precision: KVPrecision) -> Int {
+        (elements * precision.elementBytes + 3) / 4
     }
 
     /// Bytes of activations, KV cache and scratch this session holds.
@@ -220,18 +238,19 @@ public final class InferenceSession {
             }
         }
         if let split = rows.split {
-            timed(.kvExchange, .collective(floats: 2 * m * slots * d, ranks: split.ranks)) {
+            timed(.kvExchange, .collective(bytes: 2 * m * slots * d * kvPrecision.elementBytes, ranks: split.ranks)) {
                 exchangeKeysAndValues(layer: l, rows, values: values, valueStride: width)
             }
         } else {
-            timed(.kvCache, .copy(floats: 2 * m * slots * d)) {
+            timed(.kvCache, .cacheStore(values: 2 * m * slots * d, elementBytes: kvPrecision.elementBytes)) {
                 cache.store(layer: l, keys: k.pointer, keyStride: slots * d, values: values, valueStride: width,
                             tokens: m, start: position)
             }
         }
         guard m > 0 else { return }
         let runs = rows.ranges.map { (pos0: position + $0.lowerBound, count: $0.count) }
-        timed(.attention, .attention(runs: runs, heads: heads, kvHeads: slots, headDim: d)) {
+        timed(.attention, .attention(runs: runs, heads: heads, kvHeads: slots, headDim: d,
+                                     kvElementBytes: kvPrecision.elementBytes)) {
             var row = 0
             for run in runs {
                 attend(layer: l, row: row, tokens: run.count, pos0: run.pos0)
@@ -307,22 +326,33 @@ public final class InferenceSession {
     }
 
     /// Sequence parallel: every rank's new keys and values into every rank's cache, at their
-    /// positions. This rank sends its rows' keys, then their values (read from the fused projection).
+    /// positions. This rank sends its rows' keys, then their values (read from the fused projection),
+    /// in the cache's precision: a bf16 cache's rows are rounded once, here, and move at half the bytes.
     private func exchangeKeysAndValues(layer l: Int, _ rows: StepRows, values: UnsafePointer<Float>, valueStride: Int) {
         guard let split = rows.split else { return }
         let comm = model.communicator, width = cache.slots * model.config.headDim, m = rows.count
-        kvSend.pointer.update(from: k.pointer, count: m * width)
+        let size = kvPrecision.elementBytes, send = UnsafeMutableRawPointer(kvSend.pointer)
         for row in 0..<m {
-            (kvSend.pointer + (m + row) * width).update(from: values + row * valueStride, count: width)
+            let (key, value) = (k.pointer + row * width, values + row * valueStride)
+            let (keyOut, valueOut) = (send + row * width * size, send + (m + row) * width * size)
+            switch kvPrecision {
+            case .f32:
+                keyOut.assumingMemoryBound(to: Float.self).update(from: key, count: width)
+                valueOut.assumingMemoryBound(to: Float.self).update(from: value, count: width)
+            case .bf16:
+                ck_convert_f32_to_bf16(key, keyOut.assumingMemoryBound(to: UInt16.self), width)
+                ck_convert_f32_to_bf16(value, valueOut.assumingMemoryBound(to: UInt16.self), width)
+            }
         }
-        comm.allGather(kvSend.pointer, into: kvAll.pointer, counts: rows.kvCounts)
+        comm.allGather(bytes: UnsafeRawPointer(send), into: UnsafeMutableRawPointer(kvAll.pointer),
+                       counts: rows.kvCounts.map { $0 * size })
         var offset = 0
         for rank in 0..<comm.size {
-            let block = kvAll.pointer + offset, count = split.count(of: rank)
+            let block = UnsafeRawPointer(kvAll.pointer) + offset * size, count = split.count(of: rank)
             var row = 0
             for range in split.ranges(of: rank) {
-                cache.store(layer: l, keys: block + row * width, keyStride: width,
-                            values: block + (count + row) * width, valueStride: width,
+                cache.store(layer: l, cachedKeys: block + row * width * size,
+                            cachedValues: block + (count + row) * width * size,
                             tokens: range.count, start: position + range.lowerBound)
                 row += range.count
             }
@@ -375,7 +405,7 @@ public final class InferenceSession {
     private func attend(layer l: Int, row: Int, tokens n: Int, pos0: Int) {
         let d = model.config.headDim, width = localHeads * d
         AttentionKernels(kernels: model.kernels).run(
-            attention, q: q.pointer + row * width, keys: cache.keys[l].pointer, values: cache.values[l].pointer,
+            attention, q: q.pointer + row * width, keys: cache.keys[l], values: cache.values[l], kv: kvPrecision,
             out: attended.pointer + row * width, tokens: n, pos0: pos0, heads: localHeads, kvHeads: cache.slots,
             headDim: d, capacity: capacity, scale: 1 / Float(d).squareRoot(), scratch: scratch.pointer,
             slots: scratchSlots)

@@ -1,32 +1,59 @@
 // KVCache.swift — keys and values of every layer for this rank's KV heads, sized once from the request.
+import CKernels
 
 /// Per layer, K and V laid out (local kv slots, capacity, head_dim): each head's positions are
-/// contiguous, which is what both attention kernels stream.
+/// contiguous, which is what both attention kernels stream. Elements are Float, or bfloat16
+/// (`precision` .bf16) rounded to nearest even as they are stored.
 final class KVCache {
     let capacity: Int
     let slots: Int
     let headDim: Int
-    let keys: [FloatBuffer]
-    let values: [FloatBuffer]
+    let precision: KVPrecision
+    /// Per layer, the keys and the values: `precision` elements, (slots, capacity, head_dim).
+    let keys: [UnsafeMutableRawPointer]
+    let values: [UnsafeMutableRawPointer]
+    private let buffers: [AnyObject]
+    let byteCount: Int
 
-    init(layers: Int, slots: Int, capacity: Int, headDim: Int) throws {
+    init(layers: Int, slots: Int, capacity: Int, headDim: Int, precision: KVPrecision) throws {
         self.capacity = capacity
         self.slots = slots
         self.headDim = headDim
-        keys = try (0..<layers).map { _ in try FloatBuffer(count: slots * capacity * headDim) }
-        values = try (0..<layers).map { _ in try FloatBuffer(count: slots * capacity * headDim) }
+        self.precision = precision
+        let count = slots * capacity * headDim
+        var pointers: [UnsafeMutableRawPointer] = [], buffers: [AnyObject] = []
+        for _ in 0..<(2 * layers) {
+            switch precision {
+            case .f32:
+                let b = try FloatBuffer(count: count)
+                pointers.append(UnsafeMutableRawPointer(b.pointer))
+                buffers.append(b)
+            case .bf16:
+                let b = try BFloat16Buffer(count: count)
+                pointers.append(UnsafeMutableRawPointer(b.pointer))
+                buffers.append(b)
+            }
+        }
+        keys = Array(pointers[..<layers])
+        values = Array(pointers[layers...])
+        self.buffers = buffers
+        byteCount = 2 * layers * Self.size(slots: slots, capacity: capacity, headDim: headDim, precision: precision)
     }
 
-    /// Floats a cache of this size holds (keys and values of every layer).
-    static func floats(layers: Int, slots: Int, capacity: Int, headDim: Int) -> Int {
-        2 * layers * slots * capacity * headDim
+    /// Bytes of one layer's keys (or values).
+    static func size(slots: Int, capacity: Int, headDim: Int, precision: KVPrecision) -> Int {
+        slots * capacity * headDim * precision.elementBytes
     }
 
-    var byteCount: Int { (keys + values).reduce(0) { $0 + $1.byteCount } }
+    /// Bytes a cache of this size holds (keys and values of every layer).
+    static func bytes(layers: Int, slots: Int, capacity: Int, headDim: Int, precision: KVPrecision) -> Int {
+        2 * layers * size(slots: slots, capacity: capacity, headDim: headDim, precision: precision)
+    }
 
-    /// Copies T new tokens' keys and values to positions start..<start+T. Token t's slots (each
-    /// head_dim floats) start at keys + t * keyStride and values + t * valueStride: a (T, slots,
-    /// head_dim) tensor, or rows of the fused q/k/v projection. The caller keeps start + T <= capacity.
+    /// Copies T new tokens' keys and values to positions start..<start+T, rounded to the cache's
+    /// precision. Token t's slots (each head_dim floats) start at keys + t * keyStride and values +
+    /// t * valueStride: a (T, slots, head_dim) tensor, or rows of the fused q/k/v projection. The
+    /// caller keeps start + T <= capacity.
     func store(layer: Int, keys k: UnsafePointer<Float>, keyStride: Int, values v: UnsafePointer<Float>,
                valueStride: Int, tokens: Int, start: Int) {
         assert(start + tokens <= capacity, "KV cache overflow")
@@ -34,8 +61,29 @@ final class KVCache {
         for t in 0..<tokens {
             for s in 0..<slots {
                 let dst = (s * capacity + start + t) * d
-                (keys[layer].pointer + dst).update(from: k + t * keyStride + s * d, count: d)
-                (values[layer].pointer + dst).update(from: v + t * valueStride + s * d, count: d)
+                let (kt, vt) = (k + t * keyStride + s * d, v + t * valueStride + s * d)
+                switch precision {
+                case .f32:
+                    (keys[layer].assumingMemoryBound(to: Float.self) + dst).update(from: kt, count: d)
+                    (values[layer].assumingMemoryBound(to: Float.self) + dst).update(from: vt, count: d)
+                case .bf16:
+                    ck_convert_f32_to_bf16(kt, keys[layer].assumingMemoryBound(to: UInt16.self) + dst, d)
+                    ck_convert_f32_to_bf16(vt, values[layer].assumingMemoryBound(to: UInt16.self) + dst, d)
+                }
+            }
+        }
+    }
+
+    /// Copies T tokens' keys and values already in the cache's precision (an exchange's rows:
+    /// (T, slots, head_dim) each, contiguous) to positions start..<start+T.
+    func store(layer: Int, cachedKeys k: UnsafeRawPointer, cachedValues v: UnsafeRawPointer, tokens: Int, start: Int) {
+        assert(start + tokens <= capacity, "KV cache overflow")
+        let row = headDim * precision.elementBytes
+        for t in 0..<tokens {
+            for s in 0..<slots {
+                let dst = (s * capacity + start + t) * row, src = (t * slots + s) * row
+                (keys[layer] + dst).copyMemory(from: k + src, byteCount: row)
+                (values[layer] + dst).copyMemory(from: v + src, byteCount: row)
             }
         }
     }

@@ -25,12 +25,15 @@ public enum KernelISA: String, CaseIterable, Sendable {
     }
 
     /// The one check of kernel support: throws, in one line, when this CPU lacks the instructions of
-    /// this path, or the path has no matmul for `weights`. The tools call it before a sweep starts;
-    /// the kernel table calls it at load.
-    public func check(weights: WeightPrecision) throws {
+    /// this path, or the path has no matmul for `weights` or no attention for a `kv` cache. The
+    /// tools call it before a sweep starts; the kernel table calls it at load, a session at creation.
+    public func check(weights: WeightPrecision, kv: KVPrecision = .f32) throws {
         guard isSupported else {
             let needs = self == .avx512 ? "AVX-512 (F, BW, VL)" : "AVX2 and FMA"
             throw RequestError("this CPU lacks the instructions for the \(rawValue) kernels (\(needs))")
+        }
+        if kv == .bf16, self == .avx512, ck_cpu_has_avx512_bf16() == 0 {
+            throw RequestError("--kv-dtype bf16 with the avx512 kernels needs AVX512_BF16, which this CPU lacks; use --kv-dtype f32, or --method avx2 (which widens the bf16 cache to f32 on load)")
         }
         switch (self, weights) {
         case (.avx2, .bf16):
@@ -70,6 +73,17 @@ public enum WeightPrecision: String, CaseIterable, Sendable {
     /// Input dimensions a layer needs for this format: a multiple of the block (32) when
     /// quantized. A layer whose input dimension is not keeps float32 weights (see `Kernels.prepare`).
     public var blockSize: Int { isQuantized ? Int(CK_QK) : 1 }
+}
+
+/// How the KV cache holds keys and values: float32, or bfloat16 rounded to nearest even when
+/// stored (half the bytes). On a bf16 cache the avx512 attention also rounds q and the softmax
+/// weights to bf16 for vdpbf16ps (AVX512_BF16); avx2 widens the cache to f32 on load; baseline is
+/// the plain-C reference of the avx512 rounding (ckernels.h).
+public enum KVPrecision: String, CaseIterable, Sendable {
+    case f32, bf16
+
+    /// Bytes of one cached element.
+    public var elementBytes: Int { self == .f32 ? 4 : 2 }
 }
 
 /// Attention algorithm and its tiling.
@@ -145,6 +159,12 @@ struct Kernels {
     typealias StreamingAttention = @convention(c) (
         UnsafePointer<Float>?, UnsafePointer<Float>?, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?,
         Int, Int, Int, Int, Int, Int, Float, Int, Int, UnsafeMutablePointer<Float>?, Int32) -> Void
+    typealias StandardAttentionBF16 = @convention(c) (
+        UnsafePointer<Float>?, UnsafePointer<UInt16>?, UnsafePointer<UInt16>?, UnsafeMutablePointer<Float>?,
+        Int, Int, Int, Int, Int, Int, Float, UnsafeMutablePointer<Float>?, Int32) -> Void
+    typealias StreamingAttentionBF16 = @convention(c) (
+        UnsafePointer<Float>?, UnsafePointer<UInt16>?, UnsafePointer<UInt16>?, UnsafeMutablePointer<Float>?,
+        Int, Int, Int, Int, Int, Int, Float, Int, Int, UnsafeMutablePointer<Float>?, Int32) -> Void
 
     let isa: KernelISA
     let precision: WeightPrecision
@@ -160,6 +180,9 @@ struct Kernels {
     let add: Add
     let standardAttention: StandardAttention
     let streamingAttention: StreamingAttention
+    /// Over a bf16 cache (only called once `isa.check(weights:kv: .bf16)` passed).
+    let standardAttentionBF16: StandardAttentionBF16
+    let streamingAttentionBF16: StreamingAttentionBF16
 
     init(_ isa: KernelISA, precision: WeightPrecision = .f32) throws {
         try isa.check(weights: precision)
@@ -196,6 +219,8 @@ struct Kernels {
             add = ck_add_f32_ref
             standardAttention = ck_attention_standard_f32_ref
             streamingAttention = ck_attention_streaming_f32_ref
+            standardAttentionBF16 = ck_attention_standard_bf16_ref
+            streamingAttentionBF16 = ck_attention_streaming_bf16_ref
         case .avx2, .avx512:
             rmsnorm = ck_rmsnorm_f32_avx2
             rope = ck_rope_f32_avx2
@@ -206,6 +231,10 @@ struct Kernels {
                                                : ck_attention_standard_f32_avx2
             streamingAttention = isa == .avx512 ? ck_attention_streaming_f32_avx512
                                                 : ck_attention_streaming_f32_avx2
+            standardAttentionBF16 = isa == .avx512 ? ck_attention_standard_bf16_avx512
+                                                   : ck_attention_standard_bf16_avx2
+            streamingAttentionBF16 = isa == .avx512 ? ck_attention_streaming_bf16_avx512
+                                                    : ck_attention_streaming_bf16_avx2
         }
     }
 

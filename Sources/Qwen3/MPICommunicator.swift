@@ -58,6 +58,16 @@ public final class MPICommunicator: Communicator {
         }
     }
 
+    public func allGather(bytes send: UnsafeRawPointer, into receive: UnsafeMutableRawPointer, counts: [Int]) {
+        assert(counts.count == size, "one count per rank")
+        let counts32 = counts.map { Int32($0) }
+        var displacements = [Int32](repeating: 0, count: size)
+        for r in 1..<size { displacements[r] = displacements[r - 1] + counts32[r - 1] }
+        timed(bytes: counts[rank]) {
+            _ = MPI_Allgatherv(send, counts32[rank], cmpi_byte(), receive, counts32, displacements, cmpi_byte(), world)
+        }
+    }
+
     public func allGather(_ values: [Double]) -> [Double] {
         var out = [Double](repeating: 0, count: values.count * size)
         _ = MPI_Allgather(values, Int32(values.count), cmpi_double(), &out, Int32(values.count), cmpi_double(), world)

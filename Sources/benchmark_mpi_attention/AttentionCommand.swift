@@ -11,16 +11,20 @@ struct BenchmarkMPIAttention: ParsableCommand {
         abstract: "Time causal attention alone (standard vs streaming, prefill and decode), on one process or split over mpirun's.",
         discussion: """
         Options marked (list) take comma-separated values, and one run measures every combination: \
-        the shapes (--heads x --kv-heads x --head-dim), --seq-len, --phase, --isa, --parallel, --threads and \
+        the shapes (--heads x --kv-heads x --head-dim), --seq-len, --phase, --kv-dtype, --isa, --parallel, --threads and \
         --kernel, with --q-block x --kv-block expanding only the streaming rows. vs standard divides the \
         standard row's median by each row's, between rows that agree on every other option.
 
         Inputs are random (seeded) q (T, heads, head_dim) and K/V caches (kv_heads, S, head_dim), \
-        filled once per shape and sequence length. prefill: S queries at positions 0..S-1 over S keys (causal). \
+        filled once per shape and sequence length; --kv-dtype bf16 rows read the same K/V rounded to bfloat16 \
+        (avx512: vdpbf16ps with q and the softmax weights rounded to bf16, needs AVX512_BF16; avx2: the cache \
+        widened to f32 on load; baseline: the plain-C reference of the avx512 rounding), and their splits move \
+        bf16. prefill: S queries at positions 0..S-1 over S keys (causal). \
         decode: one query at position S-1 over S cached keys. GFLOP/s count only the causal part: \
         4 * head_dim * heads * S * (S + 1) / 2 for prefill, 4 * head_dim * heads * S for decode. \
         Percent of peak is against a one-core FMA probe of the ISA (256-bit for baseline and avx2, \
-        512-bit for avx512) times threads times processes.
+        512-bit for avx512) times threads times processes; bf16 rows too (vdpbf16ps does two \
+        multiply-adds per lane, so they can pass 100%).
 
         Under mpirun (2 or more processes) each row is measured twice: first rank 0 alone runs the whole \
         problem with the same threads (the others sleep), then all ranks run the split. efficiency = \
@@ -49,6 +53,9 @@ struct BenchmarkMPIAttention: ParsableCommand {
 
     @Option(help: "standard, streaming, or both (list).")
     var kernel: String = "standard,streaming"
+
+    @Option(name: .customLong("kv-dtype"), help: "K/V cache elements: f32, bf16, or both (list).")
+    var kvDtype: String = "f32"
 
     @Option(help: "Timed iterations per row (one value).")
     var iters: Int = 5
@@ -124,6 +131,7 @@ struct Settings {
 
     let seqLens: [Int]
     let phases: [Phase]
+    let kvPrecisions: [KVPrecision]
     let kernels: [AttentionKind]   // standard, then streaming for every --q-block x --kv-block
     let iterations: Int
     let warmup: Int
@@ -167,6 +175,8 @@ struct Settings {
             }
         }
         self.shapes = shapes
+        kvPrecisions = try ListOption.choices(o.kvDtype, option: "--kv-dtype", from: KVPrecision.allCases.map(\.rawValue))
+            .map { KVPrecision(rawValue: $0)! }
 
         if let text = o.isa {
             isas = try ListOption.choices(text, option: "--isa", from: KernelISA.allCases.map(\.rawValue)).map { KernelISA(rawValue: $0)! }
@@ -178,6 +188,7 @@ struct Settings {
             isas = [KernelISA.fastestSupported]
             isaSource = "fastest on this CPU"
         }
+        for isa in isas { for kv in kvPrecisions { try isa.check(weights: .f32, kv: kv) } }
         seed = o.seed
         guard let format = OutputFormat(rawValue: o.output) else {
             throw RequestError("-o must be one of \(OutputFormat.allCases.map(\.rawValue).joined(separator: ", ")), got \(o.output)")

@@ -24,7 +24,7 @@ struct AttentionReport {
             let gflops = p.flops / (t.median * 1e6)
             var row: ResultRow = [
                 "test": "\(p.phase == .prefill ? "pp" : "tg")\(p.seqLen)",
-                "kernel": kind.name, "phase": p.phase.rawValue, "seq_len": p.seqLen, "tokens": p.tokens, "pos0": p.pos0,
+                "kernel": kind.name, "kv_dtype": p.kv.rawValue, "phase": p.phase.rawValue, "seq_len": p.seqLen, "tokens": p.tokens, "pos0": p.pos0,
                 "threads": threads.count, "threads_source": threads.source, "procs": processes,
                 "parallel": split?.rawValue ?? "none",
                 "isa": isa.rawValue, "kernel_isa": m.kernelISA.rawValue, "heads": p.shape.heads, "kv_heads": p.shape.kvHeads, "head_dim": p.shape.headDim,
@@ -64,6 +64,7 @@ struct AttentionReport {
         var c = [Column("phase", "phase"), Column("seq_len", "S"), Column("kernel", "kernel")]
         if s.kernels.filter({ $0 != .standard }).count > 1 { c += [Column("q_block", "q block"), Column("kv_block", "kv block")] }
         c.append(Column("threads", "threads"))
+        if s.kvPrecisions.count > 1 { c.append(Column("kv_dtype", "kv")) }
         if s.isas.count > 1 { c.append(Column("isa", "isa")) }
         if s.shapes.count > 1 { c += [Column("heads", "heads"), Column("kv_heads", "kv heads"), Column("head_dim", "head dim")] }
         c += [Column("median_ms", "median ms", format: Column.fixed(3)),
@@ -83,7 +84,7 @@ struct AttentionReport {
 
     /// Every scalar key, for CSV.
     var csvColumns: [Column] {
-        ["test", "kernel", "phase", "seq_len", "tokens", "pos0", "threads", "procs", "parallel", "isa", "kernel_isa", "heads", "kv_heads",
+        ["test", "kernel", "phase", "seq_len", "tokens", "pos0", "threads", "procs", "parallel", "isa", "kernel_isa", "kv_dtype", "heads", "kv_heads",
          "head_dim", "q_block", "kv_block", "iters", "warmup", "median_ms", "mean_ms", "stddev_ms", "min_ms", "max_ms",
          "samples_ms", "flops", "gflops", "peak_gflops", "percent_of_peak", "scratch_bytes", "speedup_vs_standard",
          "comm_ms", "single_ms", "efficiency", "max_abs_diff", "output_sum", "local_kernel", "commit", "cpu", "host", "timestamp"]

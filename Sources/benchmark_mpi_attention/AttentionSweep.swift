@@ -13,8 +13,10 @@ struct Inputs {
     let q: FloatBuffer       // (S, heads, headDim); decode's query is the last row, at position S-1
     let keys: FloatBuffer    // (kvHeads, S, headDim)
     let values: FloatBuffer  // (kvHeads, S, headDim)
+    /// keys and values rounded to bfloat16, as a bf16 cache holds them (when --kv-dtype asks for it).
+    let keys16: BFloat16Buffer?, values16: BFloat16Buffer?
 
-    init(shape: Shape, seqLen s: Int, seed: UInt64) throws {
+    init(shape: Shape, seqLen s: Int, seed: UInt64, bf16: Bool) throws {
         self.shape = shape
         seqLen = s
         q = try FloatBuffer(count: s * shape.heads * shape.headDim)
@@ -25,6 +27,11 @@ struct Inputs {
             // Uniform in [-1, 1): 24 random bits.
             for i in 0..<buffer.count { buffer.pointer[i] = Float(random.next() >> 40) * 0x1p-23 - 1 }
         }
+        (keys16, values16) = bf16 ? (try BFloat16Buffer(count: keys.count), try BFloat16Buffer(count: values.count)) : (nil, nil)
+        if let keys16, let values16 {
+            ck_convert_f32_to_bf16(keys.pointer, keys16.pointer, keys.count)
+            ck_convert_f32_to_bf16(values.pointer, values16.pointer, values.count)
+        }
     }
 }
 
@@ -32,12 +39,18 @@ struct Inputs {
 struct Problem {
     let phase: Phase
     let inputs: Inputs
+    let kv: KVPrecision
 
     var shape: Shape { inputs.shape }
     var seqLen: Int { inputs.seqLen }
     var tokens: Int { phase == .prefill ? seqLen : 1 }
     var pos0: Int { phase == .prefill ? 0 : seqLen - 1 }
     var query: UnsafePointer<Float> { UnsafePointer(inputs.q.pointer + pos0 * shape.heads * shape.headDim) }
+    /// The cache (kvHeads, S, headDim) in the row's precision.
+    var keys: UnsafeRawPointer { kv == .bf16 ? UnsafeRawPointer(inputs.keys16!.pointer) : UnsafeRawPointer(inputs.keys.pointer) }
+    var values: UnsafeRawPointer {
+        kv == .bf16 ? UnsafeRawPointer(inputs.values16!.pointer) : UnsafeRawPointer(inputs.values.pointer)
+    }
     var outputFloats: Int { tokens * shape.heads * shape.headDim }
     var scale: Float { 1 / Float(shape.headDim).squareRoot() }
 
@@ -63,30 +76,30 @@ struct Measurement {
 struct AttentionSweep {
     let settings: Settings
 
-    /// The grid, outermost first: shape, S (one set of inputs each), phase, ISA, split, threads, and
-    /// the kernels innermost, so each speed-up compares rows measured one after the other.
+    /// The grid, outermost first: shape, S (one set of inputs each), phase, KV precision, ISA, split,
+    /// threads, and the kernels innermost, so each speed-up compares rows measured one after the other.
     func execute() throws {
         let s = settings
         let comm: Communicator = MPICommunicator.launchedRanks() != nil ? try MPICommunicator() : SingleProcessCommunicator()
         let kernels = try agree(comm) { try s.isas.map { try AttentionKernels($0) } }
         let peaks = comm.rank == 0 ? MachinePeak.measure(s.isas) : [:]
         sleepingBarrier(comm)
-        let total = s.shapes.count * s.seqLens.count * s.phases.count * s.isas.count * s.splits.count
-            * s.threads.count * s.kernels.count
+        let total = s.shapes.count * s.seqLens.count * s.phases.count * s.kvPrecisions.count * s.isas.count
+            * s.splits.count * s.threads.count * s.kernels.count
         let progress = SweepProgress(tests: total, quiet: s.quiet, rank: comm.rank)
         let runner = Runner(settings: s, comm: comm, progress: progress)
         var rows: [ResultRow] = []
         for shape in s.shapes {
             for seqLen in s.seqLens {
-                let inputs = try Inputs(shape: shape, seqLen: seqLen, seed: s.seed)
-                for phase in s.phases {
-                    let problem = Problem(phase: phase, inputs: inputs)
+                let inputs = try Inputs(shape: shape, seqLen: seqLen, seed: s.seed, bf16: s.kvPrecisions.contains(.bf16))
+                for (phase, kv) in s.phases.flatMap({ phase in s.kvPrecisions.map { (phase, $0) } }) {
+                    let problem = Problem(phase: phase, inputs: inputs, kv: kv)
                     for isaKernels in kernels {
                         for split in s.splits {
                             for threads in s.threads {
                                 var group: [(AttentionKind, Measurement)] = []
                                 for kind in s.kernels {
-                                    progress.begin("\(phase.rawValue) S=\(seqLen) \(shape.label) \(isaKernels.isa.rawValue) "
+                                    progress.begin("\(phase.rawValue) S=\(seqLen) \(shape.label) kv \(kv.rawValue) \(isaKernels.isa.rawValue) "
                                                    + "\(split.map { "split by \($0.rawValue) " } ?? "")\(kind.label) \(threads.count) threads")
                                     group.append((kind, try runner.measure(problem, kind: kind, kernels: isaKernels,
                                                                            split: split, threads: threads.count)))
@@ -150,8 +163,7 @@ struct Runner {
         if comm.rank == 0 {
             let scratch = try FloatBuffer(count: scratchFloats), out = try FloatBuffer(count: p.outputFloats)
             single = timed(tick) {
-                kernels.run(kind, q: p.query, keys: p.inputs.keys.pointer, values: p.inputs.values.pointer,
-                            out: out.pointer, tokens: p.tokens, pos0: p.pos0, heads: p.shape.heads,
+                kernels.run(kind, q: p.query, keys: p.keys, values: p.values, kv: p.kv, out: out.pointer, tokens: p.tokens, pos0: p.pos0, heads: p.shape.heads,
                             kvHeads: p.shape.kvHeads, headDim: p.shape.headDim, capacity: p.seqLen,
                             scale: p.scale, scratch: scratch.pointer, slots: threads)
             }

@@ -5,6 +5,13 @@ import BenchSupport
 import Foundation
 import Qwen3
 
+/// Room for `elements` cache elements of `kv` (a float holds two bf16), and its bytes.
+private func cacheBuffer(_ elements: Int, _ kv: KVPrecision) throws -> FloatBuffer {
+    try FloatBuffer(count: (elements * kv.elementBytes + 3) / 4)
+}
+
+private func raw(_ buffer: FloatBuffer) -> UnsafeMutableRawPointer { UnsafeMutableRawPointer(buffer.pointer) }
+
 /// One rank's part of a split problem. Buffers are set up once; `step` is what is timed.
 protocol SplitPlan {
     /// Floats of scratch this rank's attention uses.
@@ -28,7 +35,7 @@ final class HeadSplit: SplitPlan {
     let shard: ShardPlan
     let counts: [Int]
     let localQ: FloatBuffer, localOut: FloatBuffer       // (T, my heads, D)
-    let localKeys: FloatBuffer, localValues: FloatBuffer // (my KV slots, S, D)
+    let localKeys: FloatBuffer, localValues: FloatBuffer // (my KV slots, S, D) of the problem's precision
     let scratch: FloatBuffer, gathered: FloatBuffer, out: FloatBuffer
     var localKernel: String? { nil }
     var scratchFloats: Int { scratch.count }
@@ -45,11 +52,12 @@ final class HeadSplit: SplitPlan {
         for i in 0..<t {  // (T, heads, D) -> (T, my heads, D): this rank's q projection
             (localQ.pointer + i * mine.count * d).update(from: p.query + (i * s.heads + mine.lowerBound) * d, count: mine.count * d)
         }
-        localKeys = try FloatBuffer(count: shard.kvHeads.count * n * d)
-        localValues = try FloatBuffer(count: shard.kvHeads.count * n * d)
+        localKeys = try cacheBuffer(shard.kvHeads.count * n * d, p.kv)
+        localValues = try cacheBuffer(shard.kvHeads.count * n * d, p.kv)
+        let head = n * d * p.kv.elementBytes
         for (slot, kv) in shard.kvHeads.enumerated() {  // this rank's k/v projections: its KV slots
-            (localKeys.pointer + slot * n * d).update(from: p.inputs.keys.pointer + kv * n * d, count: n * d)
-            (localValues.pointer + slot * n * d).update(from: p.inputs.values.pointer + kv * n * d, count: n * d)
+            (raw(localKeys) + slot * head).copyMemory(from: p.keys + kv * head, byteCount: head)
+            (raw(localValues) + slot * head).copyMemory(from: p.values + kv * head, byteCount: head)
         }
         localOut = try FloatBuffer(count: t * mine.count * d)
         scratch = try FloatBuffer(count: AttentionKernels.scratchFloats(kind, tokens: t, pos0: p.pos0, headDim: d,
@@ -60,7 +68,7 @@ final class HeadSplit: SplitPlan {
 
     func step() {
         let s = p.shape, d = s.headDim, t = p.tokens
-        kernels.run(kind, q: localQ.pointer, keys: localKeys.pointer, values: localValues.pointer, out: localOut.pointer,
+        kernels.run(kind, q: localQ.pointer, keys: localKeys.pointer, values: localValues.pointer, kv: p.kv, out: localOut.pointer,
                     tokens: t, pos0: p.pos0, heads: shard.queryHeads.count, kvHeads: shard.kvHeads.count, headDim: d,
                     capacity: p.seqLen, scale: p.scale, scratch: scratch.pointer, slots: threads)
         comm.allGather(localOut.pointer, into: gathered.pointer, counts: counts)
@@ -80,11 +88,11 @@ final class HeadSplit: SplitPlan {
 /// Prefill split by query tokens as the model splits a step (`SequenceSplit`, zig-zag: rank r owns
 /// chunks r and 2P-1-r of 2P). Each rank holds the K/V rows of its own tokens; they are all-gathered
 /// into a full cache, then each rank runs attention for its chunks (queries at pos0 = the chunk's
-/// start over the keys before its end).
+/// start over the keys before its end). K/V rows move in the problem's precision (bf16: half the bytes).
 final class SequencePrefill: SplitPlan {
     let p: Problem, kind: AttentionKind, threads: Int, comm: Communicator, kernels: AttentionKernels
     let split: SequenceSplit
-    let kvCounts: [Int]
+    let kvCounts: [Int]                                     // elements per rank
     let sendKeys: FloatBuffer, sendValues: FloatBuffer      // (kvHeads, my tokens, D)
     let received: FloatBuffer                               // (rank, kvHeads, its tokens, D)
     let cacheKeys: FloatBuffer, cacheValues: FloatBuffer    // (kvHeads, S, D)
@@ -103,20 +111,21 @@ final class SequencePrefill: SplitPlan {
         split = SequenceSplit(tokens: n, ranks: comm.size)
         kvCounts = split.counts.map { s.kvHeads * $0 * d }
         let mine = split.ranges(of: comm.rank), myTokens = split.count(of: comm.rank)
-        sendKeys = try FloatBuffer(count: kvCounts[comm.rank])
-        sendValues = try FloatBuffer(count: kvCounts[comm.rank])
+        let e = p.kv.elementBytes
+        sendKeys = try cacheBuffer(kvCounts[comm.rank], p.kv)
+        sendValues = try cacheBuffer(kvCounts[comm.rank], p.kv)
         for kv in 0..<s.kvHeads {  // this rank's own K/V rows, as its k/v projections would give them
             var row = 0
             for chunk in mine {
-                let from = (kv * n + chunk.lowerBound) * d, to = (kv * myTokens + row) * d
-                (sendKeys.pointer + to).update(from: p.inputs.keys.pointer + from, count: chunk.count * d)
-                (sendValues.pointer + to).update(from: p.inputs.values.pointer + from, count: chunk.count * d)
+                let from = (kv * n + chunk.lowerBound) * d * e, to = (kv * myTokens + row) * d * e
+                (raw(sendKeys) + to).copyMemory(from: p.keys + from, byteCount: chunk.count * d * e)
+                (raw(sendValues) + to).copyMemory(from: p.values + from, byteCount: chunk.count * d * e)
                 row += chunk.count
             }
         }
-        received = try FloatBuffer(count: s.kvHeads * n * d)
-        cacheKeys = try FloatBuffer(count: s.kvHeads * n * d)
-        cacheValues = try FloatBuffer(count: s.kvHeads * n * d)
+        received = try cacheBuffer(s.kvHeads * n * d, p.kv)
+        cacheKeys = try cacheBuffer(s.kvHeads * n * d, p.kv)
+        cacheValues = try cacheBuffer(s.kvHeads * n * d, p.kv)
         localOut = try FloatBuffer(count: myTokens * s.heads * d)
         let most = mine.map {
             AttentionKernels.scratchFloats(kind, tokens: $0.count, pos0: $0.lowerBound, headDim: d,
@@ -126,38 +135,39 @@ final class SequencePrefill: SplitPlan {
     }
 
     func step() {
-        let s = p.shape, d = s.headDim
+        let s = p.shape, d = s.headDim, e = p.kv.elementBytes
         for (send, cache) in [(sendKeys, cacheKeys), (sendValues, cacheValues)] {
-            comm.allGather(send.pointer, into: received.pointer, counts: kvCounts)
-            scatter(received.pointer, rowFloats: d, rowsPerHead: s.kvHeads, into: cache.pointer) { kv, chunkStart in
-                (kv * p.seqLen + chunkStart) * d
+            comm.allGather(bytes: raw(send), into: raw(received), counts: kvCounts.map { $0 * e })
+            scatter(raw(received), rowBytes: d * e, rowsPerHead: s.kvHeads, into: raw(cache)) { kv, chunkStart in
+                (kv * p.seqLen + chunkStart) * d * e
             }
         }
         var row = 0
         for chunk in split.ranges(of: comm.rank) {
             kernels.run(kind, q: p.query + chunk.lowerBound * s.heads * d, keys: cacheKeys.pointer,
-                        values: cacheValues.pointer, out: localOut.pointer + row * s.heads * d, tokens: chunk.count,
+                        values: cacheValues.pointer, kv: p.kv, out: localOut.pointer + row * s.heads * d, tokens: chunk.count,
                         pos0: chunk.lowerBound, heads: s.heads, kvHeads: s.kvHeads, headDim: d, capacity: p.seqLen,
                         scale: p.scale, scratch: scratch.pointer, slots: threads)
             row += chunk.count
         }
     }
 
-    /// Copies gathered rows (rank, outer, its tokens, rowFloats) to their places: `destination(outer, chunk start)`.
-    private func scatter(_ gathered: UnsafePointer<Float>, rowFloats: Int, rowsPerHead outer: Int,
-                         into target: UnsafeMutablePointer<Float>, destination: (Int, Int) -> Int) {
+    /// Copies gathered rows (rank, outer, its tokens, rowBytes) to their places: the byte offset
+    /// `destination(outer, chunk start)`.
+    private func scatter(_ gathered: UnsafeRawPointer, rowBytes: Int, rowsPerHead outer: Int,
+                         into target: UnsafeMutableRawPointer, destination: (Int, Int) -> Int) {
         var offset = 0
         for rank in 0..<split.ranks {
             let tokens = split.count(of: rank)
             for o in 0..<outer {
                 var row = 0
                 for chunk in split.ranges(of: rank) {
-                    (target + destination(o, chunk.lowerBound)).update(from: gathered + offset + (o * tokens + row) * rowFloats,
-                                                                       count: chunk.count * rowFloats)
+                    (target + destination(o, chunk.lowerBound)).copyMemory(
+                        from: gathered + offset + (o * tokens + row) * rowBytes, byteCount: chunk.count * rowBytes)
                     row += chunk.count
                 }
             }
-            offset += outer * tokens * rowFloats
+            offset += outer * tokens * rowBytes
         }
     }
 
@@ -165,7 +175,7 @@ final class SequencePrefill: SplitPlan {
         let s = p.shape, rowFloats = s.heads * s.headDim
         let gathered = try FloatBuffer(count: p.outputFloats), out = try FloatBuffer(count: p.outputFloats)
         comm.allGather(localOut.pointer, into: gathered.pointer, counts: split.counts.map { $0 * rowFloats })
-        scatter(gathered.pointer, rowFloats: rowFloats, rowsPerHead: 1, into: out.pointer) { _, start in start * rowFloats }
+        scatter(raw(gathered), rowBytes: 4 * rowFloats, rowsPerHead: 1, into: raw(out)) { _, start in 4 * start * rowFloats }
         retained = out
         return UnsafePointer(out.pointer)
     }
@@ -205,7 +215,7 @@ final class SequenceDecode: SplitPlan {
 
     func step() {
         let s = p.shape
-        kernels.partial(q: p.query, keys: p.inputs.keys.pointer, values: p.inputs.values.pointer, keyRange: slice,
+        kernels.partial(q: p.query, keys: p.keys, values: p.values, kv: p.kv, keyRange: slice,
                         state: state.pointer, tokens: p.tokens, pos0: p.pos0, heads: s.heads, kvHeads: s.kvHeads,
                         headDim: s.headDim, capacity: p.seqLen, scale: p.scale, qBlock: qBlock, kvBlock: kvBlock,
                         scratch: scratch.pointer, slots: threads)

@@ -16,14 +16,22 @@ struct BenchmarkQwen3: ParsableCommand {
         $XDG_CACHE_HOME/qwen3-bench, else ~/.cache/qwen3-bench, and loaded like a real one. \
         With --weights f32 (the default) weights are converted to float32 at load and all compute \
         is float32; with --weights bf16 the linear layers keep bfloat16 weights and round their \
-        inputs to bfloat16 (float32 sums), everything else stays float32; with --weights q8_0 or         q4_0 every linear layer (lm_head included) is quantized at load to GGUF's blocks of 32         weights with a float16 scale (a layer whose input dimension is not a multiple of 32 keeps         float32), each matmul quantizes its input to int8 per block of 32, and the block sums are         exact int32 (vpdpbusd with AVX512_VNNI, vpmaddubsw with AVX2). --accuracy adds, per row, the         max |dlogit|, mean KL and top-1 agreement against the float32 model on the same tokens.
+        inputs to bfloat16 (float32 sums), everything else stays float32; with --weights q8_0 or \
+        q4_0 every linear layer (lm_head included) is quantized at load to GGUF's blocks of 32 \
+        weights with a float16 scale (a layer whose input dimension is not a multiple of 32 keeps \
+        float32), each matmul quantizes its input to int8 per block of 32, and the block sums are \
+        exact int32 (vpdpbusd with AVX512_VNNI, vpmaddubsw with AVX2). --accuracy adds, per row, the \
+        max |dlogit|, mean KL and top-1 agreement against the float32 model on the same tokens. \
+        --kv-dtype bf16 stores the KV cache as bfloat16 (rounded when stored) and runs attention on \
+        it with q and the softmax weights rounded to bfloat16 (float32 softmax and sums); the \
+        default f32 is exact.
 
         Prefill times one forward pass over the prompt with logits for the last position only; \
         decode times --gen-len single-token steps through the KV cache that follow a prefill of the \
         prompt (the prefill is timed and reported separately). Sampling is never timed: decode \
         feeds seeded synthetic token ids.
 
-        Sweeps: --method, --weights, --parallel, --attention, --q-block, --kv-block, --prompt-len, \
+        Sweeps: --method, --weights, --kv-dtype, --parallel, --attention, --q-block, --kv-block, --prompt-len, \
         --threads, --gen-len and --phase take comma-separated lists, and one run measures every \
         combination (block sizes only with streaming, --gen-len only with decode); the model is loaded \
         once per method, weights and parallel mode. Every combination is checked before anything runs. \
@@ -55,6 +63,8 @@ struct BenchmarkQwen3: ParsableCommand {
 
     @Flag(help: "After each test, also run the float32 model of the same method on the prompt's tokens and add to the row how far this test's logits are from it over all positions: max_abs_dlogit, kl_mean (mean KL divergence of the next-token distribution, f32 || this) and top1_agreement.")
     var accuracy = false
+    @Option(help: "KV cache elements: f32 (exact) or bf16 (keys and values rounded to nearest even when stored, half the bytes; avx512 then runs attention with vdpbf16ps and needs AVX512_BF16, avx2 widens the cache to f32 on load); or a list.")
+    var kvDtype: String = "f32"
 
     @Option(help: "Parallel mode, as in the original tool: omp (one process) or mpi (turns --method baseline/avx2 into mpi/mpi+avx2). Default: implied by --method.")
     var mode: String?

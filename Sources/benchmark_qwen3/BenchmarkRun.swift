@@ -137,7 +137,8 @@ struct BenchmarkRun {
         let comm = model.communicator
         let tokens = settings.prompt
         let session = try agree(comm) {
-            try InferenceSession(model: model, attention: settings.attention, capacity: tokens.count, maxTokens: k, allLogits: true)
+            try InferenceSession(model: model, attention: settings.attention, capacity: tokens.count, maxTokens: k, allLogits: true,
+                                 kvPrecision: settings.kvPrecision)
         }
         let vocab = model.config.vocabSize
         var all = [Float](repeating: 0, count: tokens.count * vocab)
@@ -160,7 +161,7 @@ struct BenchmarkRun {
         let decoding = settings.phase == .decode
         let session = try agree(comm) {
             try InferenceSession(model: model, attention: settings.attention, capacity: settings.capacity,
-                                 maxTokens: prompt.count, allLogits: false)
+                                 maxTokens: prompt.count, allLogits: false, kvPrecision: settings.kvPrecision)
         }
         var generator = SplitMix64(seed: settings.seed &+ 1)
         let decodeTokens = (0..<settings.genLen).map { _ in Int32(generator.next() % UInt64(model.config.vocabSize)) }

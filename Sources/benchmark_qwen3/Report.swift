@@ -125,7 +125,7 @@ struct ReportHeader {
         lines += [
             "Config: \(config.numLayers) layers, hidden \(config.hiddenSize), heads \(config.numHeads)/\(config.numKVHeads) (q/kv), head_dim \(config.headDim), intermediate \(config.intermediateSize), vocab \(config.vocabSize)",
             "Method: \(s.method.rawValue) (\(s.methodSource))",
-            "Attention: \(attentionDescription)",
+            "Attention: \(attentionDescription), KV cache \(s.kvPrecision.rawValue)",
             "Phase: \(s.phase.rawValue)",
             "Processes: \(processes)\(parallelDescription)   Threads per process: \(s.threads.count) (\(s.threads.source)), \(s.binding)",
             "CPU: \(cpu) [\(RunEnvironment.cpuFeatures)]; kernels: \(isaDescription)",
@@ -287,8 +287,8 @@ struct Report {
             "flop_per_weight_byte": flops / (passes * Double(Swift.max(weightsRead, 1))),
             "model": h.modelPath, "model_name": h.identity.name, "config_hash": h.identity.configHash,
             "synthetic": h.synthetic, "checkpoint_dtype": h.checkpointDType.rawValue,
-            "weights": s.weights.rawValue, "isa": s.method.isa.rawValue, "kernels": h.isaDescription,
-            "bytes_per_weight": s.weights.bytesPerWeight,
+            "weights": s.weights.rawValue, "kv_dtype": s.kvPrecision.rawValue, "isa": s.method.isa.rawValue,
+            "kernels": h.isaDescription, "bytes_per_weight": s.weights.bytesPerWeight,
             "linear_layers_in_format": "\(h.linearLayers.count)/\(h.linearLayers.of)",
             "cpu": h.cpu, "cpu_features": RunEnvironment.cpuFeatures, "commit": h.commit,
             "build": RunEnvironment.buildConfiguration, "host": RunEnvironment.hostname,
@@ -333,7 +333,7 @@ struct Report {
     /// The summary table of a sweep (Markdown, and the end of the text output).
     static let summaryColumns: [Column] = [
         Column("test", "test"), Column("method", "method"), Column("weights", "weights"),
-        Column("attention", "attention"), Column("q_block", "q block"), Column("kv_block", "kv block"),
+        Column("kv_dtype", "kv"), Column("attention", "attention"), Column("q_block", "q block"), Column("kv_block", "kv block"),
         Column("parallel", "parallel"), Column("procs", "procs"), Column("threads", "threads"),
         Column("prompt_len", "prompt"), Column("median_ms", "median ms", format: Column.fixed(2)),
         Column("stddev_ms", "± stddev", format: Column.fixed(2)), Column("min_ms", "min ms", format: Column.fixed(2)),
@@ -343,7 +343,7 @@ struct Report {
 
     /// Every scalar of a row, one column each, and the samples (separated by ';').
     static let csvColumns: [Column] = [
-        "test", "phase", "method", "isa", "weights", "attention", "q_block", "kv_block", "parallel", "procs", "threads",
+        "test", "phase", "method", "isa", "weights", "kv_dtype", "attention", "q_block", "kv_block", "parallel", "procs", "threads",
         "binding", "prompt_len", "gen_len", "iters", "warmup", "mean_ms", "median_ms", "stddev_ms", "min_ms", "max_ms",
         "tokens_per_s", "ttft_ms", "gflop_per_token", "gflops", "flop_per_weight_byte", "bytes_per_weight",
         "max_abs_dlogit", "kl_mean", "top1_agreement", "samples_ms", "model_name",

@@ -25,6 +25,7 @@ struct RunSettings {
     var binding = "unbound"
     var profile: Bool
     var decodeFrom: Int?
+    var kvPrecision: KVPrecision = .f32
 
     static let defaultQBlock = AttentionKind.defaultQBlock
     static let defaultKVBlock = AttentionKind.defaultKVBlock
@@ -92,6 +93,7 @@ struct SweepPlan {
             }
         }
         let weights = try list(o.weights, "--weights", "f32, bf16, q8_0 or q4_0") { WeightPrecision(rawValue: $0) }
+        let kvPrecisions = try list(o.kvDtype, "--kv-dtype", "f32 or bf16") { KVPrecision(rawValue: $0) }
         var parallels: [Parallelism] = [.heads]
         if let text = o.parallel {
             parallels = try list(text, "--parallel", "heads or sequence") { Parallelism(rawValue: $0) }
@@ -163,19 +165,21 @@ struct SweepPlan {
             let threadChoices = try threadCounts.map { $0.map { ThreadChoice(count: $0, source: "--threads") } }
                 ?? [ThreadChoice.resolve(option: nil, localRanks: method.isDistributed ? launch?.localSize ?? 1 : 1)]
             for weight in weights {
-                try method.isa.check(weights: weight)
+                for kv in kvPrecisions { try method.isa.check(weights: weight, kv: kv) }
                 for parallelism in (method.isDistributed ? parallels : [.heads]) {
                     for attention in attentionKinds {
-                        for prompt in prompts {
-                            for threads in threadChoices {
-                                for phase in phases {
-                                    for genLen in (phase == .decode ? genLens : [genLens[0]]) {
-                                        tests.append(RunSettings(
-                                            method: method, methodSource: methodSource, weights: weight,
-                                            parallelism: parallelism, attention: attention, phase: phase,
-                                            prompt: prompt.tokens, promptSource: prompt.source, iterations: iterations,
-                                            warmup: warmup, genLen: genLen, seed: seed, threads: threads,
-                                            profile: o.profile, decodeFrom: o.decodeFrom))
+                        for kv in kvPrecisions {
+                            for prompt in prompts {
+                                for threads in threadChoices {
+                                    for phase in phases {
+                                        for genLen in (phase == .decode ? genLens : [genLens[0]]) {
+                                            tests.append(RunSettings(
+                                                method: method, methodSource: methodSource, weights: weight,
+                                                parallelism: parallelism, attention: attention, phase: phase,
+                                                prompt: prompt.tokens, promptSource: prompt.source, iterations: iterations,
+                                                warmup: warmup, genLen: genLen, seed: seed, threads: threads,
+                                                profile: o.profile, decodeFrom: o.decodeFrom, kvPrecision: kv))
+                                        }
                                     }
                                 }
                             }

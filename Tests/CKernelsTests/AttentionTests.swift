@@ -44,7 +44,7 @@ final class AttentionTests: XCTestCase {
                     q: Array(q[t0 * Hq * D..<(t0 + count) * Hq * D]), k: k, v: v)
         }
 
-        private init(T: Int, pos0: Int, Hq: Int, Hkv: Int, D: Int, cap: Int, q: [Float],
+        init(T: Int, pos0: Int, Hq: Int, Hkv: Int, D: Int, cap: Int, q: [Float],
                      k: [Float], v: [Float]) {
             (self.T, self.pos0, self.Hq, self.Hkv, self.D, self.cap) = (T, pos0, Hq, Hkv, D, cap)
             (self.q, self.k, self.v) = (q, k, v)
@@ -57,7 +57,10 @@ final class AttentionTests: XCTestCase {
         /// rescale by exp(m_old - m_new) per KV block (at most n blocks, total shift of m at most
         /// 2 max|s|). Relative errors eps in the weights move a convex combination of values by at
         /// most 2 eps max|v|; the weighted sum itself adds (n + 4) u sum p |v|.
-        func naive() -> (want: [Double], tol: [Double]) {
+        /// `rounding` > 0 adds the bf16 kernels' rounding points, each a relative error of at most
+        /// `rounding`: q entering the scores (scale |q|·|k_j| more error in s_j) and each weight
+        /// entering P·V (rounding sum p |v| more in the output; l sums the unrounded weights).
+        func naive(rounding: Double = 0) -> (want: [Double], tol: [Double]) {
             var want = [Double](repeating: 0, count: T * Hq * D), tol = want
             let group = Hq / Hkv, sc = Double(scale)
             for t in 0..<T {
@@ -79,7 +82,7 @@ final class AttentionTests: XCTestCase {
                     let z = w.reduce(0, +)
                     var eps = 0.0
                     for j in 0..<n {
-                        eps = max(eps, sc * Double(D + 1) * u * a[j] + u * abs(s[j] - m))
+                        eps = max(eps, sc * (Double(D + 1) * u + rounding) * a[j] + u * abs(s[j] - m))
                     }
                     eps += u * (8 + 5 * Double(n) + 2 * maxAbsS)
                     for d in 0..<D {
@@ -91,7 +94,7 @@ final class AttentionTests: XCTestCase {
                             maxV = max(maxV, abs(vj))
                         }
                         want[qo + d] = o
-                        tol[qo + d] = 2 * eps * maxV + Double(n + 4) * u * absSum
+                        tol[qo + d] = 2 * eps * maxV + (Double(n + 4) * u + rounding) * absSum
                     }
                 }
             }

@@ -232,6 +232,39 @@ final class AttentionToolTests: ToolTestCase {
         }
     }
 
+    /// --kv-dtype f32,bf16: a kv_dtype per row, the bf16 rows' splits (K/V moved as bf16, decode
+    /// states from the bf16 partial kernels) matching one process on the same bf16 cache, and bf16
+    /// outputs close to, but not equal to, the f32 ones (inputs in [-1, 1): the rounding of K, V, q
+    /// and the weights moves an output by well under 2^-8 x 4).
+    func testBF16CacheRowsAndSplitsMatchOneProcess() throws {
+        for split in ["heads", "sequence"] {
+            let result = try mpirun(2, ["--seq-len", "9,40", "--phase", "prefill,decode", "--heads", "4", "--kv-heads", "2",
+                                        "--head-dim", "32", "--kv-dtype", "f32,bf16", "--parallel", split, "--iters", "1",
+                                        "--warmup", "0", "--threads", "1", "-o", "jsonl", "--quiet"])
+            XCTAssertEqual(result.status, 0, "\(split): \(result.stderr)")
+            let rows = try records(result.stdout)
+            XCTAssertEqual(rows.count, 2 * 2 * 2 * 2, "lengths x phases x kv dtypes x kernels")
+            for row in rows {
+                // A split of the keys rounds each weight against its own part's running max before the
+                // merge rescales it, so bf16 outputs differ by the rounding of the weights entering P·V:
+                // at most 2^-8 of sum p|v| <= 1 (values in [-1, 1)) on each side. f32 differs by sum order.
+                let bf16 = row["kv_dtype"] as? String == "bf16"
+                let label = "\(split) \(row["kv_dtype"]!) \(row["phase"]!) S=\(row["seq_len"]!) \(row["kernel"]!)"
+                XCTAssertLessThanOrEqual(try XCTUnwrap(row["max_abs_diff"] as? Double, label), bf16 ? 2 * 0x1p-8 : 1e-5, label)
+            }
+            for row in rows where row["kv_dtype"] as? String == "bf16" {
+                let twin = try XCTUnwrap(rows.first {
+                    $0["kv_dtype"] as? String == "f32" && $0["phase"] as? String == row["phase"] as? String
+                        && $0["seq_len"] as? Int == row["seq_len"] as? Int && $0["kernel"] as? String == row["kernel"] as? String
+                })
+                let (a, b) = (try XCTUnwrap(row["output_sum"] as? Double), try XCTUnwrap(twin["output_sum"] as? Double))
+                XCTAssertNotEqual(a, b, "\(split) \(row["phase"]!) S=\(row["seq_len"]!): bf16 rows must read the bf16 cache")
+                let outputs = Double((row["tokens"] as? Int ?? 1) * 4 * 32)
+                XCTAssertLessThanOrEqual(abs(a - b), outputs * 4 * 0x1p-8, "\(split) bf16 vs f32 output sum")
+            }
+        }
+    }
+
     func testBothSplitsAndShapesInOneMPIRun() throws {
         let result = try mpirun(2, ["--seq-len", "9", "--phase", "prefill,decode", "--heads", "4", "--kv-heads", "2,4",
                                     "--head-dim", "16", "--parallel", "heads,sequence", "--iters", "1", "--warmup", "0",

@@ -6,7 +6,7 @@ import XCTest
 final class SweepTests: ToolTestCase {
     static let requiredKeys = ["test", "method", "attention", "prompt_len", "threads", "procs", "tokens_per_s", "samples_ms",
                                "mean_ms", "median_ms", "stddev_ms", "min_ms", "max_ms", "commit", "build", "cpu", "isa",
-                               "kernels", "binding", "weights", "model_name", "config_hash", "synthetic", "timestamp",
+                               "kernels", "binding", "weights", "kv_dtype", "model_name", "config_hash", "synthetic", "timestamp",
                                "parallel", "gflop_per_token", "ttft_ms"]
 
     /// Two kernel methods this CPU runs.
@@ -89,6 +89,25 @@ final class SweepTests: ToolTestCase {
         let appended = try rows(String(contentsOf: path, encoding: .utf8))
         XCTAssertEqual(appended.count, 16)
         for (a, b) in zip(appended, records) { XCTAssertEqual(Set(a.keys), Set(b.keys)) }
+    }
+
+    /// --kv-dtype is a list like the others: decode rows of each cache type, named in kv_dtype, the
+    /// bf16 cache's session half the f32 one's cache bytes; a bad item fails up front.
+    func testKVDtypeListRunsBothCaches() throws {
+        let model = try makeTinyModel()
+        let result = try run(["--model", model.path, "--method", "avx2", "--kv-dtype", "f32,bf16", "--phase", "decode",
+                              "--prompt-len", "8", "--gen-len", "4", "--attention", "standard,streaming", "--iters", "1",
+                              "--warmup", "0", "-o", "jsonl"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let records = try rows(result.stdout)
+        XCTAssertEqual(records.count, 4)
+        XCTAssertEqual(Set(records.map { "\($0["kv_dtype"]!) \($0["attention"]!)" }).count, 4)
+        let sessions = Dictionary(grouping: records) { $0["kv_dtype"] as! String }.mapValues { $0[0]["session_bytes"] as! Int }
+        XCTAssertLessThan(try XCTUnwrap(sessions["bf16"]), try XCTUnwrap(sessions["f32"]))
+        let bad = try run(["--model", model.path, "--kv-dtype", "f32,f16"])
+        XCTAssertEqual(bad.status, 1, bad.stderr)
+        XCTAssertTrue(bad.stderr.contains("--kv-dtype"), bad.stderr)
+        XCTAssertEqual(bad.stderr.split(separator: "\n").count, 1, bad.stderr)
     }
 
     func testListsExpandOnlyWhereTheyApply() throws {

@@ -1,6 +1,7 @@
 // WidthReferenceTests.swift — the whole model at Qwen3-0.6B's width against Hugging Face's logits, so
 // the GEMMs run with their real K, M and N blocking (the committed checkpoints are at most 64 wide).
 import Foundation
+import Qwen3
 import XCTest
 
 /// A 2-layer checkpoint with hidden 1024, 16 query and 8 KV heads of 128 and intermediate 3072, made
@@ -16,7 +17,7 @@ import XCTest
 /// by heads, 2 ranks take 8 query heads and 1536 MLP columns each, 3 ranks take 6/5/5 heads (query
 /// groups straddle ranks, o_proj's K is 768 or 640, a ragged AVX2 KC block) and 1024 MLP columns.
 final class WidthReferenceTests: ToolTestCase {
-    /// Tolerance: 2e-6 of the largest |logit| (591 here, so 1.18e-3), about 34 u * max|logit| with
+    /// Tolerance: 2e-6 of the largest |logit| (589 here, so 1.18e-3), about 34 u * max|logit| with
     /// u = 2^-24 the float32 unit roundoff.
     ///
     /// The engine and transformers both compute in float32 and differ only in the order of their
@@ -147,8 +148,8 @@ final class WidthReferenceTests: ToolTestCase {
     /// of the same method on the same tokens (itself within 2.4e-4 of Hugging Face, above).
     /// Weight rounding alone: q8_0's step max|w| / 127 is an rms error of ~0.4% of a uniform weight's
     /// rms, q4_0's step max|w| / 8 about 16 times that; through 2 layers and lm_head the logits move
-    /// by a comparable fraction. Measured: max |dlogit| 0.64 (q8_0) and 8.7 (q4_0) of a largest
-    /// |logit| of 591 (0.11%, 1.5%), at every rank count. Bounds: 0.5% and 5% of the largest
+    /// by a comparable fraction. Measured: max |dlogit| 0.64 (q8_0) and 7.5 (q4_0) of a largest
+    /// |logit| of 589 (0.11%, 1.3%), at every rank count. Bounds: 0.5% and 5% of the largest
     /// |logit|, 3-4 times that. These logits are far apart (std 25.7), so the next-token
     /// distributions are nearly one-hot: measured KL ~1e-175 and top-1 100%. Bounds: KL <= 1e-3
     /// and top-1 >= 99% (q8_0's error is far below a typical top-2 gap) or 95% (q4_0's 8.7 can flip
@@ -175,5 +176,54 @@ final class WidthReferenceTests: ToolTestCase {
                 XCTAssertGreaterThanOrEqual(top1, top1Bound, "\(format) -np \(processes) top-1")
             }
         }
+    }
+
+    /// Logits of the reference tokens (prefill, then decode steps) with `arguments` under `launch`.
+    func logits(_ arguments: [String], launch: ([String]) throws -> Output) throws -> [Float] {
+        let reference = try reference()
+        let out = try temporary().appendingPathComponent("logits.npy")
+        let result = try launch(["--model", try checkpoint(reference).path, "--tokens", reference.tokens.joined(separator: ","),
+                                 "--decode-from", String(reference.prefill), "--dump-logits", out.path] + arguments)
+        XCTAssertEqual(result.status, 0, "\(arguments): \(result.stderr)")
+        return try readNPY(out).values
+    }
+
+    /// A bf16 KV cache at full width (16/8 heads of 128: the vdpbf16ps tiles of 16-row groups, the
+    /// AVX2 widening tiles for decode) against the f32 cache, both attentions. Bound: 0.1% of the
+    /// largest |logit|. Here the token's own embedding dominates the residual stream (max |logit|
+    /// ~589, see relativeTolerance) and attention's share of a logit is small, so the cache's 2^-8
+    /// roundings (K, V, q and the weights entering P·V) move logits far less than on the fixtures
+    /// (bound 1.5% there): measured at most 0.1 of 589 (0.017%), the bound is six times that; a cache
+    /// read as the wrong type moves logits by O(100%).
+    /// Every row whose f32 top-1 leads by more than twice max |Δlogit| keeps it.
+    func testBF16CacheAgainstF32Cache() throws {
+        let scale = try reference().logits.values.reduce(Float(0)) { max($0, abs($1)) }
+        var methods = ["avx2"]
+        if (try? KernelISA.avx512.check(weights: .f32, kv: .bf16)) != nil { methods.append("avx512") }
+        for method in methods {
+            for attention in ["standard", "streaming"] {
+                let base = ["--method", method, "--attention", attention]
+                let f32 = try logits(base + ["--kv-dtype", "f32"]) { try run($0) }
+                let bf16 = try logits(base + ["--kv-dtype", "bf16"]) { try run($0) }
+                let a = try LogitsAgreement(bf16, reference: f32, vocab: try reference().logits.shape[1])
+                print("width-1024 kv bf16 vs f32 \(method) \(attention): \(a); max |logit| \(scale)")
+                XCTAssertLessThanOrEqual(a.maxAbsDiff, 0.001 * Double(scale), "\(method) \(attention)")
+                XCTAssertGreaterThan(a.maxAbsDiff, 0, "\(method) \(attention): the bf16 cache must round something")
+                XCTAssertEqual(a.top1DecidedAgreeing, a.top1Decided, "\(method) \(attention)")
+            }
+        }
+    }
+
+    /// Sequence parallel with a bf16 cache: the ranks exchange their keys and values as bf16, already
+    /// rounded as the cache holds them, so 2 ranks give one process's bf16-cache logits up to the
+    /// order of float sums (the f32 relative tolerance).
+    func testSequenceParallelBF16CacheMatchesOneProcess() throws {
+        let scale = try reference().logits.values.reduce(Float(0)) { max($0, abs($1)) }
+        let one = try logits(["--method", "avx2", "--attention", "streaming", "--kv-dtype", "bf16"]) { try run($0) }
+        let two = try logits(["--method", "mpi+avx2", "--parallel", "sequence", "--attention", "streaming", "--kv-dtype", "bf16"]) {
+            try mpirun(2, $0 + ["--threads", "1"])
+        }
+        let diff = zip(one, two).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
+        XCTAssertLessThanOrEqual(diff, Self.relativeTolerance * scale, "2 ranks vs 1, bf16 cache")
     }
 }

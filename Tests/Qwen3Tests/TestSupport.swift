@@ -64,10 +64,11 @@ func maxAbsDiff(_ a: some Collection<Float>, _ b: some Collection<Float>) -> Flo
     return zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1)) }
 }
 
-/// Runs prefill over tokens[0..<k] then decode steps for the rest; returns logits (tokens, vocab).
-func runLogits(model: Qwen3Model, tokens: [Int32], attention: AttentionKind, decodeFrom k: Int) throws -> [Float] {
+/// Runs prefill over tokens[0..<k] then decode steps for the rest, the cache in `kv`; returns logits (tokens, vocab).
+func runLogits(model: Qwen3Model, tokens: [Int32], attention: AttentionKind, decodeFrom k: Int,
+               kv: KVPrecision = .f32) throws -> [Float] {
     let session = try InferenceSession(model: model, attention: attention, capacity: tokens.count,
-                                       maxTokens: k, allLogits: true)
+                                       maxTokens: k, allLogits: true, kvPrecision: kv)
     var out = Array(try session.forward(Array(tokens[0..<k]), allLogits: true))
     for t in k..<tokens.count {
         out += try session.forward([tokens[t]])

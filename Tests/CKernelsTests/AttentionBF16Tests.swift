@@ -1,0 +1,171 @@
+// AttentionBF16Tests.swift — attention over a bfloat16 KV cache: the reference, the AVX2 kernels
+// (cache widened to f32, f32 FMAs) and the AVX512_BF16 kernels (vdpbf16ps), all at the reference's
+// rounding points, standard and streaming, against
+// the naive attention of AttentionTests on the same bf16-valued keys and values, with the bound
+// of the bf16 rounding points derived there; partial states and flash-decoding splits too.
+import CKernels
+import Foundation
+import XCTest
+
+final class AttentionBF16Tests: XCTestCase {
+    typealias Problem = AttentionTests.Problem
+
+    /// Relative error of round-to-nearest-even to bfloat16 (8 significant bits): 2^-8. The
+    /// kernels round q (times scale) and the softmax weights entering P·V to it.
+    let bf16Rounding = 0x1p-8
+
+    /// p with its keys and values rounded to bf16 (the cache holds what the kernels read), and
+    /// those as uint16_t; NaN past the filled positions stays NaN.
+    func rounded(_ p: Problem) -> (Problem, k: [UInt16], v: [UInt16]) {
+        var k = [UInt16](repeating: 0, count: p.k.count), v = k
+        ck_convert_f32_to_bf16(p.k, &k, k.count)
+        ck_convert_f32_to_bf16(p.v, &v, v.count)
+        var kf = [Float](repeating: 0, count: k.count), vf = kf
+        ck_convert_bf16_to_f32(k, &kf, k.count)
+        ck_convert_bf16_to_f32(v, &vf, v.count)
+        let r = Problem(T: p.T, pos0: p.pos0, Hq: p.Hq, Hkv: p.Hkv, D: p.D, cap: p.cap, q: p.q, k: kf, v: vf)
+        return (r, k, v)
+    }
+
+    enum ISA: CaseIterable { case ref, avx2, avx512 }
+    enum Algorithm { case standard, streaming(qBlock: Int, kvBlock: Int) }
+
+    /// ISAs this CPU runs on a bf16 cache.
+    var isas: [ISA] {
+        ISA.allCases.filter { isa in
+            switch isa {
+            case .ref: return true
+            case .avx2: return ck_cpu_has_avx2_fma() != 0
+            case .avx512: return ck_cpu_has_avx512() != 0 && ck_cpu_has_avx512_bf16() != 0
+            }
+        }
+    }
+
+    /// Every bf16 kernel has the reference's rounding points (AVX2 keeps them with f32 FMAs).
+    func rounding(_ isa: ISA) -> Double { bf16Rounding }
+
+    private let guardFloats = 64
+    private let sentinel = Float(bitPattern: 0x7fc0_dead)
+
+    /// One kernel with exactly the scratch its size function asks for and a guard band after it.
+    func run(_ p: Problem, k: [UInt16], v: [UInt16], _ isa: ISA, _ algorithm: Algorithm, slots: Int32 = 2,
+             file: StaticString = #filePath, line: UInt = #line) -> [Float] {
+        let needed = switch algorithm {
+        case .standard: ck_attention_standard_scratch(p.T, p.pos0, slots)
+        case let .streaming(qb, kvb): ck_attention_streaming_scratch(qb, kvb, p.D, slots)
+        }
+        var scratch = [Float](repeating: .nan, count: needed + guardFloats)
+        for i in needed..<scratch.count { scratch[i] = sentinel }
+        var out = [Float](repeating: .nan, count: p.T * p.Hq * p.D)
+        switch algorithm {
+        case .standard:
+            let f = switch isa {
+            case .ref: ck_attention_standard_bf16_ref
+            case .avx2: ck_attention_standard_bf16_avx2
+            case .avx512: ck_attention_standard_bf16_avx512
+            }
+            f(p.q, k, v, &out, p.T, p.pos0, p.Hq, p.Hkv, p.D, p.cap, p.scale, &scratch, slots)
+        case let .streaming(qb, kvb):
+            let f = switch isa {
+            case .ref: ck_attention_streaming_bf16_ref
+            case .avx2: ck_attention_streaming_bf16_avx2
+            case .avx512: ck_attention_streaming_bf16_avx512
+            }
+            f(p.q, k, v, &out, p.T, p.pos0, p.Hq, p.Hkv, p.D, p.cap, p.scale, qb, kvb, &scratch, slots)
+        }
+        let touched = scratch[needed...].contains { $0.bitPattern != sentinel.bitPattern }
+        XCTAssertFalse(touched, "\(isa) \(algorithm) wrote past its scratch", file: file, line: line)
+        return out
+    }
+
+    static let blocks = [(8, 16), (5, 7), (64, 128), (1, 1), (24, 9), (17, 33), (32, 3)]
+
+    /// Every bf16 kernel against the naive attention of its rounded cache, within the f32 bound
+    /// plus its rounding points; the SIMD ones also against the bf16 reference (both within the
+    /// bound, so within twice it of each other): GQA 1, 2, 4, head sizes odd, small and 128,
+    /// prefill, decode, a chunk after a cache, tiles of 8 or more rows (the vdpbf16ps tile) and
+    /// fewer, odd numbers of keys in a block (a key pair's partner is padding).
+    func testEveryKernelAgainstNaive() {
+        var seed: UInt64 = 900
+        for (Hq, Hkv) in [(2, 2), (4, 2), (8, 2)] {
+            for D in [2, 17, 34, 128] {
+                for (T, pos0) in [(37, 0), (1, 50), (13, 20), (1, 0)] {
+                    seed += 1
+                    let (p, k, v) = rounded(Problem(T: T, pos0: pos0, Hq: Hq, Hkv: Hkv, D: D, seed: seed))
+                    let reference = run(p, k: k, v: v, .ref, .standard)
+                    for isa in isas {
+                        let (want, tol) = p.naive(rounding: rounding(isa))
+                        let algorithms = [Algorithm.standard] + Self.blocks.map { .streaming(qBlock: $0.0, kvBlock: $0.1) }
+                        for algorithm in algorithms {
+                            let what = "\(isa) \(algorithm) Hq=\(Hq) Hkv=\(Hkv) D=\(D) T=\(T) pos0=\(pos0)"
+                            let out = run(p, k: k, v: v, isa, algorithm)
+                            assertClose(out, want, tol: tol, what)
+                            assertClose(out, reference.map(Double.init), tol: tol.map { 2 * $0 }, "\(what) vs ref")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A long prompt at the benchmark's blocks (many KV blocks per tile, several tiles per KV
+    /// head) and decode steps over a long cache split over 1 to 4 threads (flash decoding, and
+    /// standard attention's split of keys and columns).
+    func testLongPromptAndSplitDecode() {
+        let (p, k, v) = rounded(Problem(T: 301, pos0: 20, Hq: 4, Hkv: 2, D: 128, seed: 950))
+        let (d, dk, dv) = rounded(Problem(T: 1, pos0: 700, Hq: 2, Hkv: 1, D: 128, seed: 951))
+        withThreads(4) {
+            for isa in isas {
+                let (want, tol) = p.naive(rounding: rounding(isa))
+                let (dwant, dtol) = d.naive(rounding: rounding(isa))
+                for algorithm in [Algorithm.standard, .streaming(qBlock: 64, kvBlock: 128), .streaming(qBlock: 40, kvBlock: 96)] {
+                    for slots in Int32(1)...4 {
+                        let what = "\(isa) \(algorithm) \(slots) slots"
+                        assertClose(run(p, k: k, v: v, isa, algorithm, slots: slots), want, tol: tol, what)
+                        assertClose(run(d, k: dk, v: dv, isa, algorithm, slots: slots), dwant, tol: dtol, "decode \(what)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Partial states over slices of the keys (empty ones, ones past a row's causal end, ones off
+    /// block bounds), merged by ck_attention_merge_f32, against the naive attention.
+    func testPartialStatesMerged() {
+        var seed: UInt64 = 970
+        let cases: [(T: Int, pos0: Int, Hq: Int, Hkv: Int, D: Int)] = [
+            (1, 150, 4, 1, 16), (17, 0, 8, 2, 24), (6, 40, 4, 2, 128), (20, 3, 16, 2, 64),
+        ]
+        withThreads(3) {
+            for c in cases {
+                seed += 1
+                let (p, k, v) = rounded(Problem(T: c.T, pos0: c.pos0, Hq: c.Hq, Hkv: c.Hkv, D: c.D, seed: seed))
+                let n = p.pos0 + p.T, rows = p.T * p.Hq, stateFloats = ck_attention_state_floats(rows, p.D)
+                for isa in isas {
+                    let (want, tol) = p.naive(rounding: rounding(isa))
+                    let partial = switch isa {
+                    case .ref: ck_attention_partial_bf16_ref
+                    case .avx2: ck_attention_partial_bf16_avx2
+                    case .avx512: ck_attention_partial_bf16_avx512
+                    }
+                    for cuts in [[n / 2], [0, n / 3], [5, 5, n - 3], [n, n]] {
+                        for slots in [Int32(1), 3] {
+                            let bounds = [0] + cuts.map { min($0, n) } + [n]
+                            var states = [Float](repeating: .nan, count: (bounds.count - 1) * stateFloats)
+                            var scratch = [Float](repeating: .nan, count: ck_attention_streaming_scratch(16, 16, p.D, slots))
+                            for i in 0..<(bounds.count - 1) {
+                                states.withUnsafeMutableBufferPointer { all in
+                                    partial(p.q, k, v, all.baseAddress! + i * stateFloats, p.T, p.pos0, p.Hq, p.Hkv, p.D,
+                                            p.cap, p.scale, bounds[i], bounds[i + 1], 16, 16, &scratch, slots)
+                                }
+                            }
+                            var out = [Float](repeating: .nan, count: rows * p.D)
+                            ck_attention_merge_f32(states, bounds.count - 1, rows, p.D, &out)
+                            assertClose(out, want, tol: tol, "\(isa) \(c) cuts \(cuts) \(slots) slots")
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# attention_vs_torch.sh — causal prefill attention alone, ours (f32 and bf16 caches, standard and
+# streaming) against PyTorch's scaled_dot_product_attention (float32 and bfloat16), in alternating
+# rounds so that a busy machine's noise falls on every column alike; prints the median over rounds
+# of each one's per-round median, as a Markdown table.
+#
+#   SEQ=2048,4096 ROUNDS=3 THREADS=2 bench/attention_vs_torch.sh [path/to/benchmark_mpi_attention]
+set -euo pipefail
+tool=${1:-"$(dirname "$0")/../.build/release/benchmark_mpi_attention"}
+seq=${SEQ:-512,2048,4096,8192}
+rounds=${ROUNDS:-3}
+threads=${THREADS:-2}
+iters=${ITERS:-3}
+kernels=${KERNELS:-standard,streaming}
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+for round in $(seq 1 "$rounds"); do
+    "$tool" --seq-len "$seq" --phase prefill --kernel "$kernels" --kv-dtype f32,bf16 --threads "$threads" \
+        --iters "$iters" --warmup 1 -o jsonl --quiet >> "$out/ours.jsonl"
+    python3 "$(dirname "$0")/torch_sdpa.py" --seq-len "$seq" --phase prefill --threads "$threads" \
+        --iters "$iters" --jsonl >> "$out/torch.jsonl"
+done
+python3 - "$out" "$rounds" <<'EOF'
+import collections, json, statistics, sys
+out, rounds = sys.argv[1], sys.argv[2]
+runs = collections.defaultdict(list)
+for line in open(f"{out}/ours.jsonl"):
+    r = json.loads(line)
+    runs[(r["seq_len"], f"ours {r['kernel']} {r['kv_dtype']}")].append(r["median_ms"])
+for line in open(f"{out}/torch.jsonl"):
+    r = json.loads(line)
+    runs[(r["seq_len"], f"torch sdpa {r['dtype']}")].append(r["median_ms"])
+columns = ["ours standard f32", "ours streaming f32", "ours standard bf16", "ours streaming bf16",
+           "torch sdpa float32", "torch sdpa bfloat16"]
+print(f"Causal prefill attention, ms (median over {rounds} alternating rounds)")
+print("| S | " + " | ".join(columns) + " | bf16/f32 streaming | bf16 streaming vs torch bf16 |")
+print("|---" * (len(columns) + 3) + "|")
+for s in sorted({k[0] for k in runs}):
+    m = {c: statistics.median(runs[(s, c)]) for c in columns if runs.get((s, c))}
+    cells = [f"{m[c]:.1f}" if c in m else "" for c in columns]
+    ratio = lambda a, b: f"{m[a] / m[b]:.2f}x" if a in m and b in m else ""
+    print(f"| {s} | " + " | ".join(cells) + f" | {ratio('ours streaming f32', 'ours streaming bf16')} | "
+          f"{ratio('torch sdpa bfloat16', 'ours streaming bf16')} |")
+EOF
