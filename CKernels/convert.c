@@ -8,12 +8,6 @@
 // Below this many elements a parallel region costs more than it saves.
 #define PARALLEL_MIN 65536
 
-static inline float f32_from_bits(uint32_t u) {
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
 static inline uint32_t bits_from_f32(float f) {
     uint32_t u;
     memcpy(&u, &f, sizeof u);
@@ -26,25 +20,10 @@ void ck_convert_bf16_to_f32(const uint16_t *src, float *dst, size_t n) {
     for (size_t i = 0; i < n; i++) dst[i] = ck_f32_from_bf16(src[i]);
 }
 
-// One IEEE binary16 value, exactly. Normal numbers re-bias the exponent (15 -> 127); subnormals
-// are mantissa * 2^-24, exact in float32; exponent 31 is inf or NaN (the payload is kept, so a
-// NaN stays NaN).
-static inline float half_to_float(uint16_t h) {
-    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    const uint32_t exp = (h >> 10) & 0x1fu;
-    const uint32_t mant = h & 0x3ffu;
-    if (exp == 0x1fu) return f32_from_bits(sign | 0x7f800000u | (mant << 13));
-    if (exp == 0) {
-        const float mag = (float)mant * 0x1p-24f;
-        return sign ? -mag : mag;
-    }
-    return f32_from_bits(sign | ((exp + 112u) << 23) | (mant << 13));
-}
-
 // src, dst: (n)
 void ck_convert_f16_to_f32(const uint16_t *src, float *dst, size_t n) {
 #pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
-    for (size_t i = 0; i < n; i++) dst[i] = half_to_float(src[i]);
+    for (size_t i = 0; i < n; i++) dst[i] = ck_f16_to_f32(src[i]);
 }
 
 // src, dst: (n), rounded to nearest even (bf16_scalar.h)

@@ -3,6 +3,7 @@
 // per output over W in its checkpoint layout, no blocking, no intrinsics; and of the quantized
 // weights (q8_0, q4_0): int32 block sums, scaled and summed in float in k order.
 #include "ckernels.h"
+#include "bf16_scalar.h"
 #include "quant_internal.h"
 
 #include <string.h>
@@ -23,24 +24,6 @@ void ck_matmul_f32_ref(const float *x, const float *w, float *y, size_t M, size_
     }
 }
 
-static inline float f32_from_bf16(uint16_t h) {
-    const uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-// x rounded as vcvtne2ps2bf16 rounds it: NaN stays a (quiet) NaN, zero and denormal inputs
-// become a zero of their sign, anything else rounds to nearest even (up to inf on overflow).
-// Only the denormal case differs from ck_convert_f32_to_bf16.
-static inline uint16_t bf16_from_f32(float f) {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x0040u);
-    if ((u & 0x7f800000u) == 0) return (uint16_t)((u >> 16) & 0x8000u);
-    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-}
-
 // x: (M, K)  w: (N, K) bfloat16  y: (M, N)
 // One float sum per output in k order of bf16(x[k]) * w[k] (each product exact in float).
 // OpenMP over the M x N outputs together, so decode (M = 1) still splits across threads.
@@ -53,7 +36,7 @@ void ck_matmul_bf16_ref(const float *x, const uint16_t *w, float *y, size_t M, s
             const uint16_t *wn = w + n * K;
             float acc = 0.0f;
             for (size_t k = 0; k < K; k++)
-                acc += f32_from_bf16(bf16_from_f32(xm[k])) * f32_from_bf16(wn[k]);
+                acc += ck_f32_from_bf16(ck_bf16_from_f32_ftz(xm[k])) * ck_f32_from_bf16(wn[k]);
             y[m * N + n] = acc;
         }
     }

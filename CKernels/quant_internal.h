@@ -4,6 +4,8 @@
 #ifndef CK_QUANT_INTERNAL_H
 #define CK_QUANT_INTERNAL_H
 
+#include "bf16_scalar.h"
+
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -25,23 +27,6 @@ _Static_assert(sizeof(struct ck_block_q4_0) == 18, "q4_0 block is 18 bytes");
 // term that removes the unsigned offset vpdpbusd needs on the weight side (128 for q8_0, 8 for
 // q4_0's nibbles): x_block · w_block = dw * (d * sum(q * (w_q + offset)) - e).
 #define CK_QA_UNIT_BYTES 40
-
-static inline float ck_f16_to_f32(uint16_t h) {
-    const uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff;
-    uint32_t u;
-    if (exp == 0x1f) u = sign | 0x7f800000u | (man << 13);
-    else if (exp != 0) u = sign | ((exp + 112) << 23) | (man << 13);
-    else if (man == 0) u = sign;
-    else {  // subnormal: normalise
-        int e = -1;
-        uint32_t m = man;
-        do { e++; m <<= 1; } while (!(m & 0x400));
-        u = sign | ((uint32_t)(112 - e) << 23) | ((m & 0x3ff) << 13);
-    }
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
 
 // Round to nearest even; scales are finite and non-negative or negative (q4_0), far below the
 // float16 maximum for any sane weight (|d| <= 65504 means |w| <= 8.3e6), saturating above.
