@@ -14,8 +14,12 @@
 // size) but never below 3. The fit is least squares weighted by 1/t^2 (relative residuals), so
 // 4-byte latencies and 64 MiB transfers count alike; its quality is the RMS relative residual.
 //
+// With --gap-us N the ranks do N us of busy work (rank r: N(1 + r/10)) before each call instead of
+// meeting at a barrier, so they arrive apart as in a forward pass; the time is still the slowest
+// rank's call.
+//
 // usage: mpirun -np P bench_comm [--min-bytes N] [--max-bytes N] [--step 2|4] [--iters N]
-//            [--warmup N] [--budget-ms N] [--sizes N,N,...] [--collectives pingpong,allreduce,allgather,bcast]
+//            [--warmup N] [--budget-ms N] [--gap-us N] [--sizes N,N,...] [--collectives pingpong,allreduce,allgather,bcast]
 //            [-o text|csv|jsonl] [--json PATH]
 // Sizes may carry K/M suffixes (KiB, MiB). --sizes replaces the power-of-step range.
 #include <math.h>
@@ -34,6 +38,7 @@ struct options {
     int step;
     int iters, warmup;
     double budget_ms;               // time per size after which repetitions stop (at least 3)
+    double gap_us;                  // busy work between calls instead of a barrier (the model's pattern)
     int enabled[COLLECTIVES];
     size_t sizes[64];
     int n_sizes;                    // 0: the min..max range
@@ -109,6 +114,13 @@ static void run_once(enum collective c, size_t floats, float *send, float *recv,
     }
 }
 
+// Busy work standing for the compute between two collectives of a forward pass.
+static void spin_us(double us) {
+    double end = MPI_Wtime() + us * 1e-6;
+    while (MPI_Wtime() < end) {
+    }
+}
+
 // Times one size: warm-up, then repetitions until iters or the budget (at least 3); each
 // repetition's time is the slowest rank's.
 static struct sample measure(enum collective c, size_t bytes, const struct options *o, float *send, float *recv,
@@ -119,7 +131,8 @@ static struct sample measure(enum collective c, size_t bytes, const struct optio
     int reps = 0;
     double spent = 0;
     while (reps < o->iters) {
-        MPI_Barrier(MPI_COMM_WORLD);
+        if (o->gap_us > 0) spin_us(o->gap_us * (1 + 0.1 * rank));  // ranks arrive a little apart
+        else MPI_Barrier(MPI_COMM_WORLD);
         double t0 = MPI_Wtime();
         run_once(c, floats, send, recv, counts, displs);
         double mine = MPI_Wtime() - t0, slowest;
@@ -195,7 +208,7 @@ static void emit_fit(const struct options *o, FILE *json, const char *name, stru
 
 static void usage(void) {
     die("usage: bench_comm [--min-bytes N] [--max-bytes N] [--step 2|4] [--iters N] [--warmup N] [--budget-ms N] "
-        "[--sizes N,N,...] [--collectives pingpong,allreduce,allgather,bcast] [-o text|csv|jsonl] [--json PATH]");
+        "[--gap-us N] [--sizes N,N,...] [--collectives pingpong,allreduce,allgather,bcast] [-o text|csv|jsonl] [--json PATH]");
 }
 
 static void parse(int argc, char **argv, struct options *o) {
@@ -210,6 +223,7 @@ static void parse(int argc, char **argv, struct options *o) {
         else if (!strcmp(a, "--iters")) o->iters = atoi(v);
         else if (!strcmp(a, "--warmup")) o->warmup = atoi(v);
         else if (!strcmp(a, "--budget-ms")) o->budget_ms = atof(v);
+        else if (!strcmp(a, "--gap-us")) o->gap_us = atof(v);
         else if (!strcmp(a, "--json")) o->json_path = v;
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
             if (!strcmp(v, "text")) o->format = TEXT;
