@@ -33,9 +33,9 @@ final class CostModelTests: ToolTestCase {
             XCTAssertGreaterThan(gbps, 0, "\(fit)")
             XCTAssertEqual(fit["procs"] as? Int, 2)
         }
-        // 4 B to 256 KiB in x4 steps: 10 sizes per collective, each with a positive median and best <= median.
+        // 4 B to 256 KiB in x4 steps: 9 sizes per collective, each with a positive median and best <= median.
         let samples = rows.filter { $0["kind"] as? String == "sample" }
-        XCTAssertEqual(samples.count, 40)
+        XCTAssertEqual(samples.count, 36)
         for s in samples {
             let median = s["median_us"] as! Double, best = s["best_us"] as! Double
             XCTAssertGreaterThan(median, 0)
