@@ -7,11 +7,11 @@ import os
 import subprocess
 import sys
 
-here = os.path.dirname(os.path.abspath(__file__))
-root = os.path.dirname(os.path.dirname(os.path.dirname(here)))
+root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+# make_table.py [DIR] [RATE...]: DIR holds the rows (default: this folder).
+args = sys.argv[1:]
+here = args.pop(0) if args and os.path.isdir(args[0]) else os.path.dirname(os.path.abspath(__file__))
 model = os.path.join(root, "bench", "scaling_model")
-twin_for = {"1gbit": "profile-twin-a.jsonl", "10gbit": "profile-twin-a.jsonl",
-            "2gbit": "profile-twin-2gbit-a.jsonl", "5gbit": "profile-twin-5gbit-a.jsonl"}
 command = {
     "prefill": "LINK_RATE={r} Tests/multihost/run-two-hosts.sh benchmark_qwen3 --method mpi+avx2 --threads 1 "
                "--parallel heads,sequence --phase prefill --prompt-len 128,512 --iters 3 --warmup 1 --profile",
@@ -38,10 +38,13 @@ def compare(rows, rate):
 print("| link | test | split | measured ms (samples) | predicted, solo rows | predicted, twin rows | error (twin) "
       "| compute meas/pred (twin) | comm meas/pred | excess wait per collective | command |")
 print("|---|---|---|---|---|---|---|---|---|---|---|")
-for rate in sys.argv[1:] or ["1gbit", "2gbit", "5gbit", "10gbit"]:
+for rate in args or ["1gbit", "2gbit", "5gbit", "10gbit"]:
     if not os.path.exists(os.path.join(here, f"measured-{rate}.jsonl")):
         continue
-    twin = twin_for[rate] if os.path.exists(os.path.join(here, twin_for[rate])) else "profile-twin-a.jsonl"
+    # The twin rows taken right after this rate's runs, else the folder's one set.
+    twin = f"profile-twin-{rate}-a.jsonl"
+    if not os.path.exists(os.path.join(here, twin)):
+        twin = "profile-twin-a.jsonl"
     for solo, tw in zip(compare("profile-1proc.jsonl", rate), compare(twin, rate)):
         scale = 1 / 16 if tw["phase"] == "decode" else 1
         samples = ", ".join(f"{s * scale:.0f}" for s in tw["measured_samples_ms"])
@@ -51,6 +54,6 @@ for rate in sys.argv[1:] or ["1gbit", "2gbit", "5gbit", "10gbit"]:
               f"| {excess(tw)} | {tw['phase']}@{rate} |")
 
 print()
-for rate in sys.argv[1:] or ["1gbit", "2gbit", "5gbit", "10gbit"]:
+for rate in args or ["1gbit", "2gbit", "5gbit", "10gbit"]:
     for phase in ("prefill", "decode"):
         print(f"- {phase}@{rate}: `{command[phase].format(r=rate)}`")
