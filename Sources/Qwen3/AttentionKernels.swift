@@ -83,23 +83,13 @@ public struct AttentionKernels {
         let rows = qBlock * (heads / kvHeads), (lo, hi) = (keyRange.lowerBound, keyRange.upperBound)
         switch kv {
         case .f32:
-            let partial = switch isa {
-            case .baseline: ck_attention_partial_f32_ref
-            case .avx2: ck_attention_partial_f32_avx2
-            case .avx512: ck_attention_partial_f32_avx512
-            }
-            partial(q, keys.assumingMemoryBound(to: Float.self), values.assumingMemoryBound(to: Float.self),
-                    state, tokens, pos0, heads, kvHeads, headDim, capacity, scale, lo, hi, rows, kvBlock, scratch,
-                    Int32(slots))
+            kernels.partialAttention(q, keys.assumingMemoryBound(to: Float.self), values.assumingMemoryBound(to: Float.self),
+                                     state, tokens, pos0, heads, kvHeads, headDim, capacity, scale, lo, hi, rows,
+                                     kvBlock, scratch, Int32(slots))
         case .bf16:
-            let partial = switch isa {
-            case .baseline: ck_attention_partial_bf16_ref
-            case .avx2: ck_attention_partial_bf16_avx2
-            case .avx512: ck_attention_partial_bf16_avx512
-            }
-            partial(q, keys.assumingMemoryBound(to: UInt16.self), values.assumingMemoryBound(to: UInt16.self),
-                    state, tokens, pos0, heads, kvHeads, headDim, capacity, scale, lo, hi, rows, kvBlock, scratch,
-                    Int32(slots))
+            kernels.partialAttentionBF16(q, keys.assumingMemoryBound(to: UInt16.self),
+                                         values.assumingMemoryBound(to: UInt16.self), state, tokens, pos0, heads,
+                                         kvHeads, headDim, capacity, scale, lo, hi, rows, kvBlock, scratch, Int32(slots))
         }
     }
 

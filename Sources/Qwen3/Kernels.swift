@@ -165,6 +165,12 @@ struct Kernels {
     typealias StreamingAttentionBF16 = @convention(c) (
         UnsafePointer<Float>?, UnsafePointer<UInt16>?, UnsafePointer<UInt16>?, UnsafeMutablePointer<Float>?,
         Int, Int, Int, Int, Int, Int, Float, Int, Int, UnsafeMutablePointer<Float>?, Int32) -> Void
+    typealias PartialAttention = @convention(c) (
+        UnsafePointer<Float>?, UnsafePointer<Float>?, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?,
+        Int, Int, Int, Int, Int, Int, Float, Int, Int, Int, Int, UnsafeMutablePointer<Float>?, Int32) -> Void
+    typealias PartialAttentionBF16 = @convention(c) (
+        UnsafePointer<Float>?, UnsafePointer<UInt16>?, UnsafePointer<UInt16>?, UnsafeMutablePointer<Float>?,
+        Int, Int, Int, Int, Int, Int, Float, Int, Int, Int, Int, UnsafeMutablePointer<Float>?, Int32) -> Void
 
     let isa: KernelISA
     let precision: WeightPrecision
@@ -183,6 +189,9 @@ struct Kernels {
     /// Over a bf16 cache (only called once `isa.check(weights:kv: .bf16)` passed).
     let standardAttentionBF16: StandardAttentionBF16
     let streamingAttentionBF16: StreamingAttentionBF16
+    /// The streaming tiles' partial softmax states over a key range, f32 and bf16 cache.
+    let partialAttention: PartialAttention
+    let partialAttentionBF16: PartialAttentionBF16
 
     init(_ isa: KernelISA, precision: WeightPrecision = .f32) throws {
         try isa.check(weights: precision)
@@ -221,6 +230,8 @@ struct Kernels {
             streamingAttention = ck_attention_streaming_f32_ref
             standardAttentionBF16 = ck_attention_standard_bf16_ref
             streamingAttentionBF16 = ck_attention_streaming_bf16_ref
+            partialAttention = ck_attention_partial_f32_ref
+            partialAttentionBF16 = ck_attention_partial_bf16_ref
         case .avx2, .avx512:
             rmsnorm = ck_rmsnorm_f32_avx2
             rope = ck_rope_f32_avx2
@@ -235,6 +246,9 @@ struct Kernels {
                                                    : ck_attention_standard_bf16_avx2
             streamingAttentionBF16 = isa == .avx512 ? ck_attention_streaming_bf16_avx512
                                                     : ck_attention_streaming_bf16_avx2
+            partialAttention = isa == .avx512 ? ck_attention_partial_f32_avx512 : ck_attention_partial_f32_avx2
+            partialAttentionBF16 = isa == .avx512 ? ck_attention_partial_bf16_avx512
+                                                  : ck_attention_partial_bf16_avx2
         }
     }
 
