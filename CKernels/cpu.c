@@ -1,8 +1,11 @@
-// cpu.c — runtime CPU-feature detection and the OpenMP thread controls.
+// cpu.c — runtime CPU-feature detection, the OpenMP thread controls and returning freed heap memory.
 #define _GNU_SOURCE  // sched_getaffinity, CPU_COUNT
 #include "ckernels.h"
 
 #include <sched.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <cpuid.h>
 #include <omp.h>
@@ -70,4 +73,10 @@ int ck_cpu_has_avx512_vnni(void) {
     unsigned a, b, c, d;
     if (!ck_cpu_has_avx512() || !__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
     return (c & bit_AVX512VNNI) != 0;
+}
+
+void ck_release_free_memory(void) {
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
 }

@@ -44,6 +44,9 @@ int ck_get_max_threads(void);
 int ck_affinity_cores(void);
 // Number of threads an OpenMP parallel region really starts (proves the runtime is not serial).
 int ck_parallel_region_threads(void);
+// Returns the heap's freed memory to the OS (glibc's malloc_trim; a no-op elsewhere), so that the
+// resident memory after loading is the weights, not the temporaries the loading freed.
+void ck_release_free_memory(void);
 
 // ---------------------------------------------------------------------------------------------
 // Conversion (weights are converted once, at load)
