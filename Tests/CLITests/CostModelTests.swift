@@ -46,20 +46,22 @@ final class CostModelTests: ToolTestCase {
     /// A model of 2 layers, hidden 64, 4 query heads and 2 KV heads of 16, intermediate 128, vocab 256,
     /// f32 weights. Prefill rates (8 tokens): every GEMM 10 GFLOP/s, attention 5 GFLOP/s, every other op
     /// 10 GB/s; decode rates: GEMMs and attention 20 GB/s. Medians equal the profiled sums, so nothing
-    /// is "unprofiled".
-    func handmadeRows() -> String {
+    /// is "unprofiled". Every decode op takes `decodeOpMs` per iteration of 4 tokens: its cheapest call
+    /// (the norms, 3 x 2 layers + 1 calls per token) sets the call floor, decodeOpMs / 28; the default
+    /// keeps it at 3.6 ns, below every op of the tests that do not test it.
+    func handmadeRows(decodeOpMs: Double = 0.0001) -> String {
         let config = #""config":{"layers":2,"hidden":64,"heads":4,"kv_heads":2,"head_dim":16,"intermediate":128,"vocab":256}"#
         let gemms = ["gemm q/k/v", "gemm o_proj", "gemm gate/up", "gemm down", "gemm lm_head"]
         let others = ["embedding", "rmsnorm (input, q/k, final)", "rope", "kv cache store", "silu * up", "residual add"]
-        func profile(gemm: String, attention: String) -> String {
-            (gemms.map { "\"\($0)\":{\"ms_per_iter\":0.1,\(gemm)}" } + ["\"attention\":{\"ms_per_iter\":0.1,\(attention)}"]
-                + others.map { "\"\($0)\":{\"ms_per_iter\":0.1,\"gbps\":10}" }).joined(separator: ",")
+        func profile(ms: Double, gemm: String, attention: String) -> String {
+            (gemms.map { "\"\($0)\":{\"ms_per_iter\":\(ms),\(gemm)}" } + ["\"attention\":{\"ms_per_iter\":\(ms),\(attention)}"]
+                + others.map { "\"\($0)\":{\"ms_per_iter\":\(ms),\"gbps\":10}" }).joined(separator: ",")
         }
-        let prefill = profile(gemm: "\"gflops\":10,\"gbps\":1", attention: "\"gflops\":5,\"gbps\":1")
-        let decode = profile(gemm: "\"gflops\":1,\"gbps\":20", attention: "\"gflops\":1,\"gbps\":20")
+        let prefill = profile(ms: 0.1, gemm: "\"gflops\":10,\"gbps\":1", attention: "\"gflops\":5,\"gbps\":1")
+        let decode = profile(ms: decodeOpMs, gemm: "\"gflops\":1,\"gbps\":20", attention: "\"gflops\":1,\"gbps\":20")
         return """
         {"test":"pp8","phase":"prefill","procs":1,"threads":1,"prompt_len":8,"weights":"f32","median_ms":1.2,\(config),"profile":{"prefill":{\(prefill)}}}
-        {"test":"tg4","phase":"decode","procs":1,"threads":1,"prompt_len":8,"gen_len":4,"weights":"f32","median_ms":1.2,\(config),"profile":{"decode":{\(decode)}}}
+        {"test":"tg4","phase":"decode","procs":1,"threads":1,"prompt_len":8,"gen_len":4,"weights":"f32","median_ms":\(12 * decodeOpMs),\(config),"profile":{"decode":{\(decode)}}}
 
         """
     }
@@ -109,5 +111,52 @@ final class CostModelTests: ToolTestCase {
         let sequence = try scalingModel(["--rows", rows.path, "--procs", "2", "--threads", "1", "--parallel", "sequence",
                                          "--phase", "prefill", "--prompt-len", "8"] + link)
         XCTAssertEqual((sequence["comm_ms_by_collective"] as! [String: Double])["allgather 2048 B x 2"]!, 0.022048, accuracy: 1e-9)
+    }
+
+    /// The node rule, from the same 1-thread rows: gain(n) = (min(n, 1) + E max(0, n - 1)) / 1 for the
+    /// n threads an op can use (a GEMM: at most its 6 x 16 tiles, the f32 AVX2 row of gemm.c), memory-bound
+    /// rates also capped at --node-gbs / 20 GB/s (the rows' fastest decode GEMM); and the call floor.
+    func testScalingModelNodeRuleMatchesHandComputation() throws {
+        let dir = try temporary()
+        let rows = dir.appendingPathComponent("rows.jsonl")
+        try handmadeRows().write(to: rows, atomically: true, encoding: .utf8)
+        let link = ["--link-gbps", "8", "--latency-us", "10"]
+        func ops(_ arguments: [String]) throws -> [String: Double] {
+            try scalingModel(["--rows", rows.path, "--procs", "2"] + arguments + link)["ops_ms"] as! [String: Double]
+        }
+
+        // 4 threads at E = 0.5: gain 1 + 0.5 x 3 = 2.5. Heads prefill of 8 tokens, q/k/v of rank 0:
+        // 8 x 64 columns is 2 x 4 tiles, so all 4 threads work; 131072 flops at 25 GFLOP/s = 5242.88 ns.
+        let prefill = try ops(["--threads", "4", "--compute-efficiency", "0.5", "--parallel", "heads", "--phase", "prefill",
+                               "--prompt-len", "8"])
+        XCTAssertEqual(prefill["gemm q/k/v"]!, 0.00524288, accuracy: 1e-9)
+
+        // The same node with 30 GB/s: memory-bound rates capped at 30 / 20 = 1.5 (below the gain 2.5).
+        // Decode, whole step: q/k/v's 2 x 33536 B at 30 GB/s = 2235.733 ns, above its 32768 flops at
+        // 25 GFLOP/s (1310.72 ns).
+        let capped = try ops(["--threads", "4", "--compute-efficiency", "0.5", "--node-gbs", "30", "--parallel", "sequence",
+                              "--phase", "decode", "--prompt-len", "8"])
+        XCTAssertEqual(capped["gemm q/k/v"]!, 0.0022357333, accuracy: 1e-9)
+
+        // 16 threads, E = 1, no cap: q/k/v at one token has 128 columns = 8 tiles, so 8 threads work:
+        // 67072 B at 160 GB/s = 419.2 ns. gate/up (256 columns, 16 tiles) uses all 16: 133632 B at
+        // 320 GB/s = 417.6 ns; rope (not a GEMM) too: 1792 B at 160 GB/s = 11.2 ns.
+        let wide = try ops(["--threads", "16", "--parallel", "sequence", "--phase", "decode", "--prompt-len", "8"])
+        XCTAssertEqual(wide["gemm q/k/v"]!, 0.0004192, accuracy: 1e-10)
+        XCTAssertEqual(wide["gemm gate/up"]!, 0.0004176, accuracy: 1e-10)
+        XCTAssertEqual(wide["rope"]!, 0.0000112, accuracy: 1e-10)
+
+        // The call floor: with every decode op at 0.1 ms per iteration, the cheapest call is a norm's,
+        // 0.1 ms / (4 tokens x 7 calls) = 3571.4 ns, and no op class takes less than its calls times
+        // that: rope (2 calls per step) 7142.9 ns instead of 11.2 ns, q/k/v (2) 7142.9 ns instead of
+        // 419.2 ns, lm_head (1) 3571.4 ns.
+        try handmadeRows(decodeOpMs: 0.1).write(to: rows, atomically: true, encoding: .utf8)
+        let floored = try scalingModel(["--rows", rows.path, "--procs", "2", "--threads", "16", "--parallel", "sequence",
+                                        "--phase", "decode", "--prompt-len", "8"] + link)
+        XCTAssertEqual(floored["call_floor_us"] as! Double, 3.5714286, accuracy: 1e-6)
+        let flooredOps = floored["ops_ms"] as! [String: Double]
+        XCTAssertEqual(flooredOps["rope"]!, 0.0071428571, accuracy: 1e-9)
+        XCTAssertEqual(flooredOps["gemm q/k/v"]!, 0.0071428571, accuracy: 1e-9)
+        XCTAssertEqual(flooredOps["gemm lm_head"]!, 0.0035714286, accuracy: 1e-9)
     }
 }
