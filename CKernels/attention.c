@@ -445,8 +445,9 @@ void ck_attention_partial_f32_avx512(const float *q, const float *k, const float
 
 // A bf16 cache: the reference with the bf16 rounding points; AVX2 widens each KV block to f32
 // (f32 FMAs at the same rounding points: the bytes halve, the arithmetic does not); AVX512_BF16
-// tiles with vdpbf16ps, whose tiles of fewer than CK_ATTENTION_AVX512_MIN_ROWS rows (decode) are
-// AVX2's.
+// tiles with vdpbf16ps, and its tiles of fewer than CK_ATTENTION_AVX512_MIN_ROWS rows (decode)
+// with a row-major decode tile that reads the cache in place (for head size
+// CK_ATTENTION_AVX512_ROWS_D; AVX2's for others).
 void ck_attention_streaming_bf16_ref(const float *q, const uint16_t *k, const uint16_t *v,
                                     float *out, size_t T, size_t pos0, size_t Hq, size_t Hkv,
                                     size_t D, size_t cap, float scale, size_t q_block,

@@ -85,8 +85,8 @@ AVX2_INLINE __m256 load_q(const float *q, __m256i mask, size_t valid, __m256 sca
 // (16 KB), and P·V's first column pass the V row as far ahead: one thread 10.3 -> 12.0 GB/s,
 // two 17.0 -> 22.2 and 17.6 -> 17.7 (means of 40 calls in two alternations on a noisy host;
 // 8 keys ahead gave less, 64 no more). The rest is latency: QK^T, softmax and P·V of a block
-// run one after another, and one pass over P·V reads a quarter of each V row (a deeper fix is a
-// decode tile that keeps a whole output row in registers, on AVX-512's 32).
+// run one after another, and one pass over P·V reads a quarter of each V row (attention_avx512.c's
+// decode tile keeps whole output rows in AVX-512's 32 registers and reads each V row once).
 enum { PREFETCH_KEYS = 32 };
 
 // Row j of a (n, D) block of keys or values, prefetched into L1 if it exists (j < n).

@@ -18,8 +18,11 @@
     static inline __attribute__((always_inline, target("avx512f,avx512bw,avx512vl")))
 
 
-// Below CK_ATTENTION_AVX512_MIN_ROWS rows a tile is computed row-major by the AVX2 tile (decode,
-// where attention streams K and V from memory once and the instruction set hardly matters).
+// Below CK_ATTENTION_AVX512_MIN_ROWS rows (decode) a tile is computed row-major, by the decode
+// tile at the end of this file for head size ROWS_D (each K and V row read once, whole output
+// rows in registers), by the AVX2 tile for other head sizes.
+#define ROWS_D CK_ATTENTION_AVX512_ROWS_D
+AVX512 static void tile_rows_f32_avx512(const struct attn_tile *w);
 
 // Keys of one S^T micro-tile: 8 keys x 32 rows = 16 accumulators plus 2 query vectors; each
 // key element is a broadcast memory operand of its FMAs.
@@ -354,7 +357,8 @@ AVX512 __attribute__((noinline)) static void pv_block_avx512(const struct attn_t
 
 AVX512 void ck_attn_tile_avx512(const struct attn_tile *w) {
     if (w->nr < CK_ATTENTION_AVX512_MIN_ROWS) {
-        ck_attn_tile_avx2(w);
+        if (w->D == ROWS_D) tile_rows_f32_avx512(w);
+        else ck_attn_tile_avx2(w);
         return;
     }
     const struct attn_slot b = attn_slot_of(w);
@@ -695,9 +699,16 @@ AVX512BF16 __attribute__((noinline)) static void pv_block_bf16(const struct attn
     }
 }
 
+AVX512BF16 static void tile_rows_bf16_avx512(const struct attn_tile *w);
+
 // ck_attn_tile_avx512's key-major tile on a bf16 cache: per KV block S^T with vdpbf16ps, the
-// same f32 online softmax, P^T and V paired, and P·V with vdpbf16ps.
+// same f32 online softmax, P^T and V paired, and P·V with vdpbf16ps. Tiles of fewer rows are
+// the decode tile's, for head size ROWS_D.
 AVX512BF16 void ck_attn_tile_bf16_avx512(const struct attn_tile *w) {
+    if (w->nr < CK_ATTENTION_AVX512_MIN_ROWS && w->D == ROWS_D) {
+        tile_rows_bf16_avx512(w);
+        return;
+    }
     if (w->nr < CK_ATTENTION_AVX512_MIN_ROWS || !bf16_pairs_fit(w->D)) {
         ck_attn_tile_avx2(w);
         return;
@@ -742,4 +753,275 @@ AVX512BF16 void ck_attn_tile_bf16_avx512(const struct attn_tile *w) {
             _mm512_mask_storeu_ps(o + d, mk, _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, b.acc + i * D + d), inv));
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The row-major decode tile: tiles of fewer than CK_ATTENTION_AVX512_MIN_ROWS rows
+// ---------------------------------------------------------------------------------------------
+
+// Decode (one token, the G heads of a group as the tile's rows) reads every K and V row once and
+// is bound by memory latency, not arithmetic. This tile reads each row once, in order, straight
+// from the cache (a bf16 one widened in registers, never into the slot), keeps its rows' whole
+// output rows in zmm accumulators so that P·V is one pass over V, and prefetches the K and V
+// rows ROWS_PREFETCH_KEYS ahead of the one in use (as the AVX2 tile, which measured 32 best).
+// Rows go in groups of up to ROWS_MAX: a group of 3 holds 3 x 8 accumulators, its 3 weights and
+// a vector of V in 32 registers; 4 rows go as 2 + 2 and more as 3s and 2s (every group reads
+// the block again, from L2). Head size ROWS_D only, whole rows in registers being the point;
+// other head sizes take the AVX2 tile.
+#define ROWS_NV (ROWS_D / 16)  // zmm per row
+#define ROWS_MAX 3
+#define ROWS_KEYS 4  // keys per step of QK^T: 3 rows x 4 keys = 12 accumulators, 4 key vectors
+enum { ROWS_PREFETCH_KEYS = 32 };
+
+// Rows of the next group when `left` rows remain.
+static inline size_t rows_group(size_t left) { return left == 4 ? 2 : attn_min(left, ROWS_MAX); }
+
+// Row j of a (n, ROWS_D) block of `esize`-byte elements prefetched into L1, if it exists (j < n).
+static inline void rows_prefetch(const void *x, size_t j, size_t n, size_t esize) {
+    if (j >= n) return;
+    const char *row = (const char *)x + j * ROWS_D * esize;
+    for (size_t b = 0; b < ROWS_D * esize; b += 64) _mm_prefetch(row + b, _MM_HINT_T0);
+}
+
+// The four horizontal sums of a[0..3], in order.
+AVX512_INLINE __m128 hsum4_512(const __m512 a[ROWS_KEYS]) {
+    __m256 h[ROWS_KEYS];
+    for (int c = 0; c < ROWS_KEYS; c++)
+        h[c] = _mm256_add_ps(_mm512_castps512_ps256(a[c]),
+                             _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a[c]), 1)));
+    const __m256 s = _mm256_hadd_ps(_mm256_hadd_ps(h[0], h[1]), _mm256_hadd_ps(h[2], h[3]));
+    return _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+}
+
+// s_r[j] = q_r · k_j for rows r < R and keys j < n, over a float cache.
+// q_r: qp + r ROWS_D (scale q)  k: (n, ROWS_D)  s_r: s + r lds, (n)
+// pf_n: keys that exist from k on (>= n), whose rows ROWS_PREFETCH_KEYS ahead are prefetched.
+AVX512_INLINE void rows_scores_f32(const int R, const float *qp, const float *k, size_t n,
+                                   float *s, size_t lds, size_t pf_n) {
+    size_t j = 0;
+    for (; j + ROWS_KEYS <= n; j += ROWS_KEYS) {
+        for (int c = 0; c < ROWS_KEYS; c++) rows_prefetch(k, j + c + ROWS_PREFETCH_KEYS, pf_n, 4);
+        __m512 a[ROWS_MAX][ROWS_KEYS];
+        for (int r = 0; r < R; r++)
+            for (int c = 0; c < ROWS_KEYS; c++) a[r][c] = _mm512_setzero_ps();
+        for (int u = 0; u < ROWS_NV; u++) {
+            __m512 kv[ROWS_KEYS];
+            for (int c = 0; c < ROWS_KEYS; c++)
+                kv[c] = _mm512_loadu_ps(k + (j + c) * ROWS_D + 16 * u);
+            for (int r = 0; r < R; r++) {
+                const __m512 qv = _mm512_loadu_ps(qp + r * ROWS_D + 16 * u);
+                for (int c = 0; c < ROWS_KEYS; c++) a[r][c] = _mm512_fmadd_ps(qv, kv[c], a[r][c]);
+            }
+        }
+        for (int r = 0; r < R; r++) _mm_storeu_ps(s + r * lds + j, hsum4_512(a[r]));
+    }
+    for (; j < n; j++) {
+        rows_prefetch(k, j + ROWS_PREFETCH_KEYS, pf_n, 4);
+        __m512 a[ROWS_MAX];
+        for (int r = 0; r < R; r++) a[r] = _mm512_setzero_ps();
+        for (int u = 0; u < ROWS_NV; u++) {
+            const __m512 kv = _mm512_loadu_ps(k + j * ROWS_D + 16 * u);
+            for (int r = 0; r < R; r++)
+                a[r] = _mm512_fmadd_ps(_mm512_loadu_ps(qp + r * ROWS_D + 16 * u), kv, a[r]);
+        }
+        for (int r = 0; r < R; r++) s[r * lds + j] = _mm512_reduce_add_ps(a[r]);
+    }
+}
+
+// rows_scores_f32 over a bf16 cache with vdpbf16ps: q_r = qb + r ROWS_D is bf16(scale q), and
+// 32 elements of a key row, as they are in the cache, multiply 32 of q_r pairwise.
+AVX512BF16_INLINE void rows_scores_bf16(const int R, const uint16_t *qb, const uint16_t *k,
+                                        size_t n, float *s, size_t lds, size_t pf_n) {
+    size_t j = 0;
+    for (; j + ROWS_KEYS <= n; j += ROWS_KEYS) {
+        for (int c = 0; c < ROWS_KEYS; c++) rows_prefetch(k, j + c + ROWS_PREFETCH_KEYS, pf_n, 2);
+        __m512 a[ROWS_MAX][ROWS_KEYS];
+        for (int r = 0; r < R; r++)
+            for (int c = 0; c < ROWS_KEYS; c++) a[r][c] = _mm512_setzero_ps();
+        for (int u = 0; u < ROWS_D / 32; u++) {
+            __m512bh kv[ROWS_KEYS];
+            for (int c = 0; c < ROWS_KEYS; c++)
+                kv[c] = (__m512bh)_mm512_loadu_si512(k + (j + c) * ROWS_D + 32 * u);
+            for (int r = 0; r < R; r++) {
+                const __m512bh qv = (__m512bh)_mm512_loadu_si512(qb + r * ROWS_D + 32 * u);
+                for (int c = 0; c < ROWS_KEYS; c++) a[r][c] = _mm512_dpbf16_ps(a[r][c], qv, kv[c]);
+            }
+        }
+        for (int r = 0; r < R; r++) _mm_storeu_ps(s + r * lds + j, hsum4_512(a[r]));
+    }
+    for (; j < n; j++) {
+        rows_prefetch(k, j + ROWS_PREFETCH_KEYS, pf_n, 2);
+        __m512 a[ROWS_MAX];
+        for (int r = 0; r < R; r++) a[r] = _mm512_setzero_ps();
+        for (int u = 0; u < ROWS_D / 32; u++) {
+            const __m512bh kv = (__m512bh)_mm512_loadu_si512(k + j * ROWS_D + 32 * u);
+            for (int r = 0; r < R; r++)
+                a[r] = _mm512_dpbf16_ps(
+                    a[r], (__m512bh)_mm512_loadu_si512(qb + r * ROWS_D + 32 * u), kv);
+        }
+        for (int r = 0; r < R; r++) s[r * lds + j] = _mm512_reduce_add_ps(a[r]);
+    }
+}
+
+// Elements 16 u .. 16 u + 15 of a value row: float, or bf16 widened exactly (zero-extend, shift).
+AVX512_INLINE __m512 rows_load_v(const void *row, int u, const int bf16) {
+    if (!bf16) return _mm512_loadu_ps((const float *)row + 16 * u);
+    const __m256i h = _mm256_loadu_si256((const __m256i *)((const uint16_t *)row + 16 * u));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+// acc_r = alpha_r acc_r + sum_j p_r[j] v_j for rows r < R and keys j < n: one pass over the
+// value rows, each read whole (8 zmm of f32, or 8 widened from bf16) and used by every row,
+// whose 8 accumulators stay in registers across the block.
+// acc: (R, ROWS_D)  p_r: p + r ldp, (n)  v: (n, ROWS_D)  pf_n as in rows_scores_f32.
+AVX512_INLINE void rows_pv(const int R, const int bf16, float *acc, const float *alpha,
+                           const float *p, size_t ldp, size_t n, const void *v, size_t pf_n) {
+    const size_t esize = bf16 ? 2 : 4;
+    __m512 a[ROWS_MAX][ROWS_NV];
+    for (int r = 0; r < R; r++) {
+        const __m512 al = _mm512_set1_ps(alpha[r]);
+        for (int u = 0; u < ROWS_NV; u++)
+            a[r][u] = _mm512_mul_ps(al, _mm512_loadu_ps(acc + r * ROWS_D + 16 * u));
+    }
+    for (size_t j = 0; j < n; j++) {
+        rows_prefetch(v, j + ROWS_PREFETCH_KEYS, pf_n, esize);
+        const void *row = (const char *)v + j * ROWS_D * esize;
+        __m512 pj[ROWS_MAX];
+        for (int r = 0; r < R; r++) pj[r] = _mm512_set1_ps(p[r * ldp + j]);
+        for (int u = 0; u < ROWS_NV; u++) {
+            const __m512 vv = rows_load_v(row, u, bf16);
+            for (int r = 0; r < R; r++) a[r][u] = _mm512_fmadd_ps(pj[r], vv, a[r][u]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int u = 0; u < ROWS_NV; u++) _mm512_storeu_ps(acc + r * ROWS_D + 16 * u, a[r][u]);
+}
+
+// The building blocks for a group of R = 1 .. ROWS_MAX rows, each its own function with R a
+// constant in each case, so the accumulators stay in registers and the loops get the general
+// registers to themselves.
+AVX512 __attribute__((noinline)) static void rows_scores_f32_n(size_t R, const float *qp,
+                                                               const float *k, size_t n, float *s,
+                                                               size_t lds, size_t pf_n) {
+    switch (R) {
+    case 3: rows_scores_f32(3, qp, k, n, s, lds, pf_n); break;
+    case 2: rows_scores_f32(2, qp, k, n, s, lds, pf_n); break;
+    default: rows_scores_f32(1, qp, k, n, s, lds, pf_n); break;
+    }
+}
+
+AVX512BF16 __attribute__((noinline)) static void rows_scores_bf16_n(size_t R, const uint16_t *qb,
+                                                                    const uint16_t *k, size_t n,
+                                                                    float *s, size_t lds,
+                                                                    size_t pf_n) {
+    switch (R) {
+    case 3: rows_scores_bf16(3, qb, k, n, s, lds, pf_n); break;
+    case 2: rows_scores_bf16(2, qb, k, n, s, lds, pf_n); break;
+    default: rows_scores_bf16(1, qb, k, n, s, lds, pf_n); break;
+    }
+}
+
+AVX512 __attribute__((noinline)) static void rows_pv_n(size_t R, const int bf16, float *acc,
+                                                       const float *alpha, const float *p,
+                                                       size_t ldp, size_t n, const void *v,
+                                                       size_t pf_n) {
+    if (bf16) {
+        switch (R) {
+        case 3: rows_pv(3, 1, acc, alpha, p, ldp, n, v, pf_n); break;
+        case 2: rows_pv(2, 1, acc, alpha, p, ldp, n, v, pf_n); break;
+        default: rows_pv(1, 1, acc, alpha, p, ldp, n, v, pf_n); break;
+        }
+    } else {
+        switch (R) {
+        case 3: rows_pv(3, 0, acc, alpha, p, ldp, n, v, pf_n); break;
+        case 2: rows_pv(2, 0, acc, alpha, p, ldp, n, v, pf_n); break;
+        default: rows_pv(1, 0, acc, alpha, p, ldp, n, v, pf_n); break;
+        }
+    }
+}
+
+// x rounded to the nearest bfloat16 (ties to even), as floats; x finite. Integer arithmetic, so
+// subnormal weights round as the reference rounds them (vcvtneps2bf16 flushes them).
+AVX512_INLINE __m512 rows_round_bf16(__m512 x) {
+    const __m512i u = _mm512_castps_si512(x);
+    const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    const __m512i r = _mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), odd);
+    return _mm512_castsi512_ps(_mm512_and_si512(r, _mm512_set1_epi32((int)0xffff0000u)));
+}
+
+// Online softmax of one row over a block of n > 0 scores s (online_softmax_ref): m' = max(m,
+// max s), alpha = exp(m - m'), s <- exp(s - m'), l <- alpha l + sum s; with bf16 the weights are
+// then rounded to bf16 for P·V (l sums them unrounded, as the reference). Returns alpha.
+AVX512_INLINE float rows_softmax(float *s, size_t n, float *m, float *l, const int bf16) {
+    const float bmax = max_avx512(s, n);
+    const float mnew = bmax > *m ? bmax : *m;
+    const float alpha = expf(*m - mnew);
+    *l = alpha * *l + exp_shift_sum_avx512(s, n, mnew);
+    *m = mnew;
+    if (bf16)
+        for (size_t c = 0; c < n; c += 16) {
+            const __mmask16 mk = first_lanes((long)(n - c));
+            _mm512_mask_storeu_ps(s + c, mk, rows_round_bf16(_mm512_maskz_loadu_ps(mk, s + c)));
+        }
+    return alpha;
+}
+
+// The tile: queries once into qp, scale q (f32) or bf16(scale q) (bf16), (nr, ROWS_D) row-major;
+// then per KV block, per group of rows, the scores (R, kv_block) row-major in s, each row's online
+// softmax, and P·V into acc. A group goes as far as the keys of its last row; an earlier row's
+// weights past its own keys are zeroed, so those keys add nothing to it (a row that sees none of
+// the block keeps alpha = 1).
+AVX512_INLINE void tile_rows_avx512(const struct attn_tile *w, const int bf16) {
+    const struct attn_slot b = attn_slot_of(w);
+    const size_t kvb = w->kv_block, nr = w->nr;
+    for (size_t i = 0; i < attn_lanes(w->q_block); i++) {
+        b.m[i] = -INFINITY;
+        b.l[i] = 0.0f;
+    }
+    memset(b.acc, 0, nr * ROWS_D * sizeof *b.acc);
+    uint16_t *qb = (uint16_t *)b.qp;
+    for (size_t i = 0; i < nr; i++) {
+        const float *qi = w->q + attn_row_offset(w, i);
+        for (size_t d = 0; d < ROWS_D; d++) {
+            if (bf16) qb[i * ROWS_D + d] = ck_bf16_from_f32(w->scale * qi[d]);
+            else b.qp[i * ROWS_D + d] = w->scale * qi[d];
+        }
+    }
+    const size_t kv_end = attn_row_key_end(w, w->r0 + nr - 1);
+    for (size_t j0 = w->key_lo; j0 < kv_end; j0 += kvb) {
+        const size_t jn = attn_min(kvb, kv_end - j0), pf_n = kv_end - j0;
+        const void *kb = bf16 ? (const void *)(w->kh16 + j0 * ROWS_D)
+                              : (const void *)(w->kh + j0 * ROWS_D);
+        const void *vb = bf16 ? (const void *)(w->vh16 + j0 * ROWS_D)
+                              : (const void *)(w->vh + j0 * ROWS_D);
+        for (size_t i = 0, R; i < nr; i += R) {
+            R = rows_group(nr - i);
+            const size_t n = attn_row_keys(w, i + R - 1, j0, jn);
+            if (n == 0) continue;
+            float *si = b.s + i * kvb;
+            if (bf16) rows_scores_bf16_n(R, qb + i * ROWS_D, kb, n, si, kvb, pf_n);
+            else rows_scores_f32_n(R, b.qp + i * ROWS_D, kb, n, si, kvb, pf_n);
+            float alpha[ROWS_MAX];
+            for (size_t r = 0; r < R; r++) {
+                const size_t nrow = attn_row_keys(w, i + r, j0, jn);
+                float *sr = si + r * kvb;
+                alpha[r] = nrow > 0 ? rows_softmax(sr, nrow, b.m + i + r, b.l + i + r, bf16) : 1.0f;
+                memset(sr + nrow, 0, (n - nrow) * sizeof *sr);
+            }
+            rows_pv_n(R, bf16, b.acc + i * ROWS_D, alpha, si, kvb, n, vb, pf_n);
+        }
+    }
+    if (w->partial) return;
+    for (size_t i = 0; i < nr; i++) {
+        float *o = w->out + attn_row_offset(w, i);
+        const __m512 inv = _mm512_set1_ps(1.0f / b.l[i]);
+        for (size_t d = 0; d < ROWS_D; d += 16)
+            _mm512_storeu_ps(o + d, _mm512_mul_ps(_mm512_loadu_ps(b.acc + i * ROWS_D + d), inv));
+    }
+}
+
+AVX512 static void tile_rows_f32_avx512(const struct attn_tile *w) { tile_rows_avx512(w, 0); }
+
+AVX512BF16 static void tile_rows_bf16_avx512(const struct attn_tile *w) {
+    tile_rows_avx512(w, 1);
 }

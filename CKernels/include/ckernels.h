@@ -244,8 +244,10 @@ void ck_attention_streaming_f32_avx2(const float *q, const float *k, const float
                                      float *scratch, int slots);
 // AVX-512 F/BW/VL tiles (caller checks ck_cpu_has_avx512()); same scratch as the others.
 // A tile of fewer than CK_ATTENTION_AVX512_MIN_ROWS query rows (decode with a small group) runs
-// the AVX2 row-major tile: it streams K and V once and the instruction set hardly matters.
+// a row-major decode tile that reads each K and V row once, keeping whole output rows in
+// registers, for head size CK_ATTENTION_AVX512_ROWS_D, and the AVX2 row-major tile for others.
 #define CK_ATTENTION_AVX512_MIN_ROWS 8
+#define CK_ATTENTION_AVX512_ROWS_D 128
 void ck_attention_streaming_f32_avx512(const float *q, const float *k, const float *v, float *out,
                                        size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D,
                                        size_t cap, float scale, size_t q_block, size_t kv_block,
@@ -287,7 +289,9 @@ void ck_attention_partial_f32_avx512(const float *q, const float *k, const float
 //            P·V with vdpbf16ps, at _ref's rounding points. Standard attention's P·V multiplies
 //            bf16(p) by V widened in f32 (the same products: its V rows serve too few query rows
 //            to pay for pairing keys). Streaming tiles of fewer than CK_ATTENTION_AVX512_MIN_ROWS
-//            rows (decode) and head sizes that are odd or above CK_ATTENTION_BF16_MAX_D run the
+//            rows (decode) run the decode tile (QK^T with vdpbf16ps, V widened in registers and
+//            multiplied by bf16(p) in f32) for head size CK_ATTENTION_AVX512_ROWS_D, the _avx2
+//            tile for others; head sizes that are odd or above CK_ATTENTION_BF16_MAX_D run the
 //            _avx2 pieces.
 #define CK_ATTENTION_BF16_MAX_D 512
 void ck_attention_standard_bf16_ref(const float *q, const uint16_t *k, const uint16_t *v,

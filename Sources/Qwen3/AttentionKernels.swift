@@ -59,12 +59,15 @@ public struct AttentionKernels {
     }
 
     /// The instruction set `kind`'s kernel really runs for tiles of `tokens` tokens with `group`
-    /// query heads per KV head: the AVX-512 streaming kernel hands tiles of fewer than
-    /// CK_ATTENTION_AVX512_MIN_ROWS query rows (decode with a small group) to the AVX2 tile, on
-    /// either cache (over bf16, the tile that widens the cache to f32).
-    public func instructionSet(_ kind: AttentionKind, tokens: Int, group: Int) -> KernelISA {
+    /// query heads per KV head and head size `headDim`: the AVX-512 streaming kernel computes
+    /// tiles of fewer than CK_ATTENTION_AVX512_MIN_ROWS query rows (decode with a small group)
+    /// with its row-major decode tile for head size CK_ATTENTION_AVX512_ROWS_D, and hands them to
+    /// the AVX2 tile for other head sizes, on either cache (over bf16, the tile that widens the
+    /// cache to f32).
+    public func instructionSet(_ kind: AttentionKind, tokens: Int, group: Int, headDim: Int) -> KernelISA {
         guard isa == .avx512, case .streaming(let qBlock, _) = kind else { return isa }
-        return Swift.min(tokens, qBlock) * group < Int(CK_ATTENTION_AVX512_MIN_ROWS) ? .avx2 : .avx512
+        let fewRows = Swift.min(tokens, qBlock) * group < Int(CK_ATTENTION_AVX512_MIN_ROWS)
+        return fewRows && headDim != Int(CK_ATTENTION_AVX512_ROWS_D) ? .avx2 : .avx512
     }
 
     /// Floats of one partial state (tokens, heads, headDim + 2): per query row the unnormalised

@@ -172,7 +172,8 @@ struct Runner {
         let outputSum = reference.map { out in (0..<p.outputFloats).reduce(0.0) { $0 + Double(out.pointer[$1]) } }
         guard comm.size > 1, let split else {
             return Measurement(samples: single, scratchBytes: 4 * scratchFloats, outputSum: outputSum,
-                               kernelISA: kernels.instructionSet(kind, tokens: p.tokens, group: p.shape.group))
+                               kernelISA: kernels.instructionSet(kind, tokens: p.tokens, group: p.shape.group,
+                                                                      headDim: p.shape.headDim))
         }
         sleepingBarrier(comm)
         let plan: SplitPlan

@@ -39,7 +39,7 @@ final class HeadSplit: SplitPlan {
     let scratch: FloatBuffer, gathered: FloatBuffer, out: FloatBuffer
     var localKernel: String? { nil }
     var scratchFloats: Int { scratch.count }
-    var instructionSet: KernelISA { kernels.instructionSet(kind, tokens: p.tokens, group: localGroup) }
+    var instructionSet: KernelISA { kernels.instructionSet(kind, tokens: p.tokens, group: localGroup, headDim: p.shape.headDim) }
     private var localGroup: Int { shard.queryHeads.count / shard.kvHeads.count }
 
     init(problem p: Problem, kind: AttentionKind, threads: Int, comm: Communicator, kernels: AttentionKernels) throws {
@@ -102,7 +102,7 @@ final class SequencePrefill: SplitPlan {
     var scratchFloats: Int { scratch.count }
     var instructionSet: KernelISA {
         let shortest = split.ranges(of: comm.rank).map(\.count).min() ?? p.tokens
-        return kernels.instructionSet(kind, tokens: shortest, group: p.shape.group)
+        return kernels.instructionSet(kind, tokens: shortest, group: p.shape.group, headDim: p.shape.headDim)
     }
 
     init(problem p: Problem, kind: AttentionKind, threads: Int, comm: Communicator, kernels: AttentionKernels) throws {
@@ -195,7 +195,8 @@ final class SequenceDecode: SplitPlan {
     var localKernel: String? { "streaming partial q\(qBlock)/kv\(kvBlock) + merge" }
     var scratchFloats: Int { scratch.count + state.count + states.count }
     var instructionSet: KernelISA {
-        kernels.instructionSet(.streaming(qBlock: qBlock, kvBlock: kvBlock), tokens: p.tokens, group: p.shape.group)
+        kernels.instructionSet(.streaming(qBlock: qBlock, kvBlock: kvBlock), tokens: p.tokens, group: p.shape.group,
+                               headDim: p.shape.headDim)
     }
 
     init(problem p: Problem, kind: AttentionKind, threads: Int, comm: Communicator, kernels: AttentionKernels) throws {

@@ -92,14 +92,15 @@ struct ReportHeader {
     }
 
     /// The instructions the attention kernel runs: streaming tiles of too few query rows (a decode
-    /// step's) run the AVX2 tile under avx512.
+    /// step's) run the AVX2 tile under avx512 unless the head size is the AVX-512 decode tile's.
     var attentionISA: String {
         let name: (KernelISA) -> String = { [.avx512: "AVX-512", .avx2: "AVX2", .baseline: "plain C"][$0] ?? $0.rawValue }
         guard let kernels = try? AttentionKernels(settings.method.isa) else { return name(settings.method.isa) }
-        let group = identity.config.groupSize
-        let prefill = kernels.instructionSet(settings.attention, tokens: settings.prompt.count, group: group)
+        let group = identity.config.groupSize, headDim = identity.config.headDim
+        let prefill = kernels.instructionSet(settings.attention, tokens: settings.prompt.count, group: group,
+                                             headDim: headDim)
         guard settings.phase == .decode else { return name(prefill) }
-        let decode = kernels.instructionSet(settings.attention, tokens: 1, group: group)
+        let decode = kernels.instructionSet(settings.attention, tokens: 1, group: group, headDim: headDim)
         return decode == prefill ? name(prefill) : "\(name(prefill)) prefill / \(name(decode)) decode"
     }
 

@@ -108,6 +108,35 @@ final class AttentionBF16Tests: XCTestCase {
         }
     }
 
+    /// The row-major decode tile on a bf16 cache (tiles of fewer than
+    /// CK_ATTENTION_AVX512_MIN_ROWS rows, head size 128) at every group size it takes in a tile,
+    /// 1 to 7 rows, against the naive attention at the bf16 rounding points and the bf16
+    /// reference: decode and short chunks, partial blocks and steps of keys, 1 and 2 slots.
+    func testDecodeTileEveryGroupSize() {
+        var seed: UInt64 = 980
+        withThreads(2) {
+            for G in 1...7 {
+                for (T, pos0) in [(1, 0), (1, 6), (1, 301), (2, 45), (3, 130)] {
+                    seed += 1
+                    let (p, k, v) = rounded(Problem(T: T, pos0: pos0, Hq: 2 * G, Hkv: 2, D: 128, seed: seed))
+                    let reference = run(p, k: k, v: v, .ref, .streaming(qBlock: 8, kvBlock: 16))
+                    for isa in isas {
+                        let (want, tol) = p.naive(rounding: rounding(isa))
+                        for (qb, kvb) in Self.blocks {
+                            for slots in Int32(1)...2 {
+                                let algorithm = Algorithm.streaming(qBlock: qb, kvBlock: kvb)
+                                let what = "\(isa) \(algorithm) G=\(G) T=\(T) pos0=\(pos0) \(slots) slots"
+                                let out = run(p, k: k, v: v, isa, algorithm, slots: slots)
+                                assertClose(out, want, tol: tol, what)
+                                assertClose(out, reference.map(Double.init), tol: tol.map { 2 * $0 }, "\(what) vs ref")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// A long prompt at the benchmark's blocks (many KV blocks per tile, several tiles per KV
     /// head) and decode steps over a long cache split over 1 to 4 threads (flash decoding, and
     /// standard attention's split of keys and columns).
@@ -135,6 +164,7 @@ final class AttentionBF16Tests: XCTestCase {
         var seed: UInt64 = 970
         let cases: [(T: Int, pos0: Int, Hq: Int, Hkv: Int, D: Int)] = [
             (1, 150, 4, 1, 16), (17, 0, 8, 2, 24), (6, 40, 4, 2, 128), (20, 3, 16, 2, 64),
+            (1, 150, 3, 1, 128), (2, 61, 4, 1, 128),
         ]
         withThreads(3) {
             for c in cases {

@@ -210,6 +210,30 @@ final class AttentionTests: XCTestCase {
         }
     }
 
+    /// The row-major decode tile (tiles of fewer than CK_ATTENTION_AVX512_MIN_ROWS rows, head
+    /// size 128) at every group size it takes in a tile, 1 to 7 rows: decode and short chunks
+    /// whose tiles hold rows of different positions, key counts that leave partial blocks and
+    /// partial steps of keys, one KV block or many, 1 and 2 slots (2 splits decode keys).
+    func testDecodeTileEveryGroupSize() {
+        var seed: UInt64 = 500
+        let streaming = kernels.filter { !$0.isStandard }
+        withThreads(2) {
+            for G in 1...7 {
+                for (T, pos0) in [(1, 0), (1, 6), (1, 301), (2, 45), (3, 130)] {
+                    seed += 1
+                    let p = Problem(T: T, pos0: pos0, Hq: 2 * G, Hkv: 2, D: 128, seed: seed)
+                    let (want, tol) = p.naive()
+                    for kernel in streaming {
+                        for slots in Int32(1)...2 {
+                            let what = "\(kernel) G=\(G) T=\(T) pos0=\(pos0) \(slots) slots"
+                            assertClose(run(p, kernel, slots: slots), want, tol: tol, what)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Attention of token t computed within a prefill equals a decode step at pos0 = t, and a
     /// prefill split into two chunks equals the whole prefill.
     func testPrefillThenDecodeConsistency() {
@@ -254,7 +278,7 @@ final class AttentionTests: XCTestCase {
         var seed: UInt64 = 300
         let cases: [(T: Int, pos0: Int, Hq: Int, Hkv: Int, D: Int)] = [
             (1, 300, 1, 1, 128), (1, 200, 4, 1, 34), (1, 97, 4, 2, 16), (3, 150, 2, 1, 24),
-            (3, 0, 2, 1, 8),
+            (3, 0, 2, 1, 8), (1, 260, 3, 1, 128), (2, 170, 5, 1, 128),
         ]
         let streaming = kernels.filter { !$0.isStandard }
         withThreads(4) {
@@ -409,6 +433,7 @@ final class AttentionTests: XCTestCase {
         var seed: UInt64 = 700
         let cases: [(T: Int, pos0: Int, Hq: Int, Hkv: Int, D: Int)] = [
             (1, 90, 2, 1, 34), (1, 150, 4, 1, 16), (17, 0, 4, 2, 24), (6, 40, 2, 2, 128),
+            (1, 150, 3, 1, 128), (2, 61, 4, 1, 128),
         ]
         withThreads(3) {
             for c in cases {

@@ -325,17 +325,21 @@ final class AttentionToolTests: ToolTestCase {
 
     /// kernel_isa names the instructions each kernel ran: under avx512 standard attention is
     /// AVX-512 too, and so are streaming tiles of 8 or more query rows; a decode step of a 2-head
-    /// group (2 rows) runs the AVX2 tile. Under avx2 everything is AVX2.
+    /// group (2 rows) runs the AVX-512 decode tile at head size 128 and the AVX2 tile at others.
+    /// Under avx2 everything is AVX2.
     func testRowsNameTheInstructionSetEachKernelRan() throws {
         let isas = hasAVX512 ? "avx2,avx512" : "avx2"
-        let result = try run(["--seq-len", "16", "--phase", "prefill,decode", "--heads", "4", "--kv-heads", "2",
-                              "--head-dim", "16", "--isa", isas, "--iters", "1", "--warmup", "0", "--threads", "1",
-                              "-o", "jsonl"])
-        XCTAssertEqual(result.status, 0, result.stderr)
-        for row in try records(result.stdout) {
-            let isa = row["isa"] as! String
-            let smallTiles = row["kernel"] as? String == "streaming" && row["phase"] as? String == "decode"
-            XCTAssertEqual(row["kernel_isa"] as? String, isa == "avx512" && smallTiles ? "avx2" : isa, "\(row)")
+        for headDim in [16, 128] {
+            let result = try run(["--seq-len", "16", "--phase", "prefill,decode", "--heads", "4", "--kv-heads", "2",
+                                  "--head-dim", "\(headDim)", "--isa", isas, "--iters", "1", "--warmup", "0",
+                                  "--threads", "1", "-o", "jsonl"])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            for row in try records(result.stdout) {
+                let isa = row["isa"] as! String
+                let smallTiles = row["kernel"] as? String == "streaming" && row["phase"] as? String == "decode"
+                let avx2Tile = isa == "avx512" && smallTiles && headDim != 128
+                XCTAssertEqual(row["kernel_isa"] as? String, avx2Tile ? "avx2" : isa, "\(row)")
+            }
         }
     }
 }
