@@ -77,30 +77,22 @@ AVX2_INLINE __m256 load_q(const float *q, __m256i mask, size_t valid, __m256 sca
     return bf16 ? round_bf16(_mm256_mul_ps(scale, x)) : x;
 }
 
-// Keys ahead of the one in use whose rows are prefetched, when the rows are read from the cache
-// itself (a float cache; a bf16 cache is widened into the slot first). Decode reads each K and V
-// row once, so it is bound by memory latency, not FMAs: at S = 4096 (33.5 MB of f32 K/V, from
-// DRAM) one thread streamed 11 GB/s with only the hardware prefetchers, against 32 GB/s for a plain
-// read of the same bytes. Each 4-key step of QK^T then prefetches the rows PREFETCH_KEYS ahead
-// (16 KB), and P·V's first column pass the V row as far ahead: one thread 10.3 -> 12.0 GB/s,
-// two 17.0 -> 22.2 and 17.6 -> 17.7 (means of 40 calls in two alternations on a noisy host;
-// 8 keys ahead gave less, 64 no more). The rest is latency: QK^T, softmax and P·V of a block
-// run one after another, and one pass over P·V reads a quarter of each V row (attention_avx512.c's
-// decode tile keeps whole output rows in AVX-512's 32 registers and reads each V row once).
-enum { PREFETCH_KEYS = 32 };
-
-// Row j of a (n, D) block of keys or values, prefetched into L1 if it exists (j < n).
+// The row-major tile reads a float cache in place and prefetches its rows ATTN_PREFETCH_KEYS ahead
+// (attention_internal.h): at S = 4096 (33.5 MB of f32 K/V, from DRAM) one thread streamed 11 GB/s
+// with only the hardware prefetchers, against 32 GB/s for a plain read of the same bytes, and
+// 12 GB/s with them (two threads 17 -> 22). The rest is latency: QK^T, softmax and P·V of a block
+// run one after another, and P·V walks each V block in four column passes (AVX-512's decode tile
+// keeps whole output rows in its 32 registers instead).
 AVX2_INLINE void prefetch_row(const void *x, size_t j, size_t n, size_t D, const int bf16) {
-    if (j >= n) return;
-    const char *row = (const char *)x + j * D * (bf16 ? 2 : 4);
-    for (size_t b = 0; b < D * (bf16 ? 2 : 4); b += 64) _mm_prefetch(row + b, _MM_HINT_T0);
+    attn_prefetch_row(x, j, n, D * (bf16 ? 2 : 4));
 }
 
 // s_r[j] = scale * (q_r · k_j) for rows r < nq and keys j < n.
 // q_r: q + r ldq, (D)  k: (n, D)  s_r: s + r lds, (n)
 // 2 rows x 4 keys = 8 accumulators (8 FMA chains: the FMA latency times two pipes) for
 // 6 loads; each accumulator holds 8 partial sums over d, added up at the end.
-// pf_n: keys that exist from k on (>= n), whose rows PREFETCH_KEYS ahead are prefetched; 0: none.
+// pf_n: keys that exist from k on (>= n), whose rows ATTN_PREFETCH_KEYS ahead are prefetched
+// (0: none).
 AVX2_INLINE void scores_avx2(const int nq, const int bf16, const float *q, size_t ldq,
                              const void *k, size_t n, size_t D, float scale, float *s,
                              size_t lds, size_t pf_n) {
@@ -112,7 +104,8 @@ AVX2_INLINE void scores_avx2(const int nq, const int bf16, const float *q, size_
     size_t j = 0;
     for (; j + 4 <= n; j += 4) {
         const size_t kj = j * D;
-        for (size_t c = 0; c < 4 && pf_n; c++) prefetch_row(k, j + c + PREFETCH_KEYS, pf_n, D, bf16);
+        for (size_t c = 0; c < 4 && pf_n; c++)
+            prefetch_row(k, j + c + ATTN_PREFETCH_KEYS, pf_n, D, bf16);
         __m256 a[2][4];
         for (int r = 0; r < nq; r++)
             for (int c = 0; c < 4; c++) a[r][c] = _mm256_setzero_ps();
@@ -164,7 +157,7 @@ AVX2_INLINE __m256 load_p(const float *p, const int bf16) {
 // The rows of o stay in registers across all n keys, 64 / nq floats of each at a time (8
 // accumulators, 8 FMA chains); what is left of D goes 8 floats at a time, the last one masked.
 // pf_n: values that exist from v on (>= n); the first pass over the keys prefetches the rows
-// PREFETCH_KEYS ahead (0: none).
+// ATTN_PREFETCH_KEYS ahead (0: none).
 AVX2_INLINE void pv_avx2(const int nq, const int bf16, float *o, size_t ldo, const float *alpha,
                          const float *p, size_t ldp, size_t n, const void *v, size_t D,
                          size_t pf_n) {
@@ -180,7 +173,7 @@ AVX2_INLINE void pv_avx2(const int nq, const int bf16, float *o, size_t ldo, con
                 a[r][u] = _mm256_mul_ps(va, _mm256_loadu_ps(o + r * ldo + d + 8 * u));
         }
         for (size_t j = 0; j < n; j++) {
-            if (d == 0 && pf_n) prefetch_row(v, j + PREFETCH_KEYS, pf_n, D, bf16);
+            if (d == 0 && pf_n) prefetch_row(v, j + ATTN_PREFETCH_KEYS, pf_n, D, bf16);
             __m256 vv[8];
             for (int u = 0; u < nv; u++)
                 vv[u] = load_kv(v, j * D + d + 8 * u, 8, _mm256_setzero_si256(), bf16);
@@ -386,7 +379,7 @@ AVX2 static void tile_rows_avx2(const struct attn_tile *w, const struct attn_slo
         const size_t jn = attn_min(kvb, kv_end - j0);
         const float *kb, *vb;
         block_f32(w, b, j0, jn, &kb, &vb);
-        // A float cache is read in place, its rows prefetched PREFETCH_KEYS ahead as they are
+        // A float cache is read in place, its rows prefetched ATTN_PREFETCH_KEYS ahead as they are
         // used (pf_n keys exist from kb on); a bf16 block is widened into the slot by one
         // sequential pass, which the whole next block prefetched here keeps fed (without it,
         // two threads streamed 14 GB/s instead of 17.5 at S = 4096).

@@ -763,7 +763,7 @@ AVX512BF16 void ck_attn_tile_bf16_avx512(const struct attn_tile *w) {
 // is bound by memory latency, not arithmetic. This tile reads each row once, in order, straight
 // from the cache (a bf16 one widened in registers, never into the slot), keeps its rows' whole
 // output rows in zmm accumulators so that P·V is one pass over V, and prefetches the K and V
-// rows ROWS_PREFETCH_KEYS ahead of the one in use (as the AVX2 tile, which measured 32 best).
+// rows ATTN_PREFETCH_KEYS ahead of the one in use (as the AVX2 tile, which measured 32 best).
 // Rows go in groups of up to ROWS_MAX: a group of 3 holds 3 x 8 accumulators, its 3 weights and
 // a vector of V in 32 registers; 4 rows go as 2 + 2 and more as 3s and 2s (every group reads
 // the block again, from L2). Head size ROWS_D only, whole rows in registers being the point;
@@ -771,16 +771,13 @@ AVX512BF16 void ck_attn_tile_bf16_avx512(const struct attn_tile *w) {
 #define ROWS_NV (ROWS_D / 16)  // zmm per row
 #define ROWS_MAX 3
 #define ROWS_KEYS 4  // keys per step of QK^T: 3 rows x 4 keys = 12 accumulators, 4 key vectors
-enum { ROWS_PREFETCH_KEYS = 32 };
 
 // Rows of the next group when `left` rows remain.
 static inline size_t rows_group(size_t left) { return left == 4 ? 2 : attn_min(left, ROWS_MAX); }
 
 // Row j of a (n, ROWS_D) block of `esize`-byte elements prefetched into L1, if it exists (j < n).
 static inline void rows_prefetch(const void *x, size_t j, size_t n, size_t esize) {
-    if (j >= n) return;
-    const char *row = (const char *)x + j * ROWS_D * esize;
-    for (size_t b = 0; b < ROWS_D * esize; b += 64) _mm_prefetch(row + b, _MM_HINT_T0);
+    attn_prefetch_row(x, j, n, ROWS_D * esize);
 }
 
 // The four horizontal sums of a[0..3], in order.
@@ -795,12 +792,12 @@ AVX512_INLINE __m128 hsum4_512(const __m512 a[ROWS_KEYS]) {
 
 // s_r[j] = q_r · k_j for rows r < R and keys j < n, over a float cache.
 // q_r: qp + r ROWS_D (scale q)  k: (n, ROWS_D)  s_r: s + r lds, (n)
-// pf_n: keys that exist from k on (>= n), whose rows ROWS_PREFETCH_KEYS ahead are prefetched.
+// pf_n: keys that exist from k on (>= n), whose rows ATTN_PREFETCH_KEYS ahead are prefetched.
 AVX512_INLINE void rows_scores_f32(const int R, const float *qp, const float *k, size_t n,
                                    float *s, size_t lds, size_t pf_n) {
     size_t j = 0;
     for (; j + ROWS_KEYS <= n; j += ROWS_KEYS) {
-        for (int c = 0; c < ROWS_KEYS; c++) rows_prefetch(k, j + c + ROWS_PREFETCH_KEYS, pf_n, 4);
+        for (int c = 0; c < ROWS_KEYS; c++) rows_prefetch(k, j + c + ATTN_PREFETCH_KEYS, pf_n, 4);
         __m512 a[ROWS_MAX][ROWS_KEYS];
         for (int r = 0; r < R; r++)
             for (int c = 0; c < ROWS_KEYS; c++) a[r][c] = _mm512_setzero_ps();
@@ -816,7 +813,7 @@ AVX512_INLINE void rows_scores_f32(const int R, const float *qp, const float *k,
         for (int r = 0; r < R; r++) _mm_storeu_ps(s + r * lds + j, hsum4_512(a[r]));
     }
     for (; j < n; j++) {
-        rows_prefetch(k, j + ROWS_PREFETCH_KEYS, pf_n, 4);
+        rows_prefetch(k, j + ATTN_PREFETCH_KEYS, pf_n, 4);
         __m512 a[ROWS_MAX];
         for (int r = 0; r < R; r++) a[r] = _mm512_setzero_ps();
         for (int u = 0; u < ROWS_NV; u++) {
@@ -834,7 +831,7 @@ AVX512BF16_INLINE void rows_scores_bf16(const int R, const uint16_t *qb, const u
                                         size_t n, float *s, size_t lds, size_t pf_n) {
     size_t j = 0;
     for (; j + ROWS_KEYS <= n; j += ROWS_KEYS) {
-        for (int c = 0; c < ROWS_KEYS; c++) rows_prefetch(k, j + c + ROWS_PREFETCH_KEYS, pf_n, 2);
+        for (int c = 0; c < ROWS_KEYS; c++) rows_prefetch(k, j + c + ATTN_PREFETCH_KEYS, pf_n, 2);
         __m512 a[ROWS_MAX][ROWS_KEYS];
         for (int r = 0; r < R; r++)
             for (int c = 0; c < ROWS_KEYS; c++) a[r][c] = _mm512_setzero_ps();
@@ -850,7 +847,7 @@ AVX512BF16_INLINE void rows_scores_bf16(const int R, const uint16_t *qb, const u
         for (int r = 0; r < R; r++) _mm_storeu_ps(s + r * lds + j, hsum4_512(a[r]));
     }
     for (; j < n; j++) {
-        rows_prefetch(k, j + ROWS_PREFETCH_KEYS, pf_n, 2);
+        rows_prefetch(k, j + ATTN_PREFETCH_KEYS, pf_n, 2);
         __m512 a[ROWS_MAX];
         for (int r = 0; r < R; r++) a[r] = _mm512_setzero_ps();
         for (int u = 0; u < ROWS_D / 32; u++) {
@@ -884,7 +881,7 @@ AVX512_INLINE void rows_pv(const int R, const int bf16, float *acc, const float 
             a[r][u] = _mm512_mul_ps(al, _mm512_loadu_ps(acc + r * ROWS_D + 16 * u));
     }
     for (size_t j = 0; j < n; j++) {
-        rows_prefetch(v, j + ROWS_PREFETCH_KEYS, pf_n, esize);
+        rows_prefetch(v, j + ATTN_PREFETCH_KEYS, pf_n, esize);
         const void *row = (const char *)v + j * ROWS_D * esize;
         __m512 pj[ROWS_MAX];
         for (int r = 0; r < R; r++) pj[r] = _mm512_set1_ps(p[r * ldp + j]);
