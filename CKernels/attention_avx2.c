@@ -78,9 +78,9 @@ AVX2_INLINE __m256 load_q(const float *q, __m256i mask, size_t valid, __m256 sca
 }
 
 // The row-major tile reads a float cache in place and prefetches its rows ATTN_PREFETCH_KEYS ahead
-// (attention_internal.h): at S = 4096 (33.5 MB of f32 K/V, from DRAM) one thread streamed 11 GB/s
-// with only the hardware prefetchers, against 32 GB/s for a plain read of the same bytes, and
-// 12 GB/s with them (two threads 17 -> 22). The rest is latency: QK^T, softmax and P·V of a block
+// (attention_internal.h): at S = 4096 (33.5 MB of f32 K/V, from DRAM) one thread streamed
+// 10.3 GB/s with only the hardware prefetchers and 12.0 with them, where a plain read of the same
+// bytes does 29-32 (`bench_decode_stream attention 4096 f32 avx2|read`). The rest is latency: QK^T, softmax and P·V of a block
 // run one after another, and P·V walks each V block in four column passes (AVX-512's decode tile
 // keeps whole output rows in its 32 registers instead).
 AVX2_INLINE void prefetch_row(const void *x, size_t j, size_t n, size_t D, const int bf16) {
