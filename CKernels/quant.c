@@ -126,3 +126,40 @@ void ck_pack_q8_0(const void *blocks, void *packed, size_t N, size_t K) {
 void ck_pack_q4_0(const void *blocks, void *packed, size_t N, size_t K) {
     pack_panels_quant(blocks, packed, N, K, CK_Q4_0_BLOCK_BYTES, CK_Q_NR * CK_QK / 2, pack_column_q4_0);
 }
+
+// ---------------------------------------------------------------------------------------------
+// One output row read back out of a packed matrix: the embedding lookup of a tied model whose
+// lm_head holds the table in its matmul layout (so the table is not held twice). Scalar: a
+// lookup reads K values per token, nothing next to the matmuls that follow.
+// ---------------------------------------------------------------------------------------------
+
+void ck_packed_row_q8_0(const void *packed, size_t n, size_t K, float *dst) {
+    const size_t units = K / CK_QK, j = n % CK_Q_NR, row = CK_Q_NR * CK_Q8_0_BLOCK_BYTES;
+    const uint8_t *panel = (const uint8_t *)packed + n / CK_Q_NR * units * row;
+    for (size_t u = 0; u < units; u++) {
+        const uint8_t *unit = panel + u * row;
+        uint16_t h;
+        memcpy(&h, unit + CK_Q_NR * CK_QK + 2 * j, sizeof h);
+        const float d = ck_f16_to_f32(h);
+        for (size_t k = 0; k < CK_QK; k++) {
+            const int q = (int)unit[(k / 4) * 128 + (j / 16) * 64 + (j % 16) * 4 + k % 4] - 128;
+            dst[u * CK_QK + k] = (float)q * d;
+        }
+    }
+}
+
+void ck_packed_row_q4_0(const void *packed, size_t n, size_t K, float *dst) {
+    const size_t units = K / CK_QK, j = n % CK_Q_NR, row = CK_Q_NR * CK_Q4_0_BLOCK_BYTES;
+    const uint8_t *panel = (const uint8_t *)packed + n / CK_Q_NR * units * row;
+    for (size_t u = 0; u < units; u++) {
+        const uint8_t *unit = panel + u * row;
+        uint16_t h;
+        memcpy(&h, unit + CK_Q_NR * CK_QK / 2 + 2 * j, sizeof h);
+        const float d = ck_f16_to_f32(h);
+        for (size_t k = 0; k < 16; k++) {
+            const uint8_t b = unit[(k / 4) * 128 + (j / 16) * 64 + (j % 16) * 4 + k % 4];
+            dst[u * CK_QK + k] = (float)((int)(b & 15) - 8) * d;
+            dst[u * CK_QK + k + 16] = (float)((int)(b >> 4) - 8) * d;
+        }
+    }
+}

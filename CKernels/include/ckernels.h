@@ -109,6 +109,10 @@ void ck_matmul_bf16_avx512(const float *x, const uint16_t *packed, float *y, siz
                            size_t K);
 // Reference: y = bf16(x) · W^T, float32 sums, W in its checkpoint layout. x: (M, K)  w: (N, K)
 void ck_matmul_bf16_ref(const float *x, const uint16_t *w, float *y, size_t M, size_t N, size_t K);
+// Row n of a packed matrix as float32, exactly the weight's values: the embedding lookup of a tied
+// model reads its lm_head's packed rows rather than a second copy. packed: from ck_pack_bf16 (N, K)
+// dst: (K)
+void ck_packed_row_bf16(const uint16_t *packed, size_t n, size_t K, float *dst);
 
 // Quantized weights, GGUF's Q8_0 and Q4_0 block semantics: each weight row is cut along K into
 // blocks of 32 with one float16 scale d each. q8_0: 34 bytes per block (d, then 32 int8 q;
@@ -140,6 +144,10 @@ size_t ck_pack_q4_0_size(size_t N, size_t K);
 // blocks: (N, K / 32) from ck_quantize_*  packed: (ceil(N/NR), K / 32, unit row of NR columns)
 void ck_pack_q8_0(const void *blocks, void *packed, size_t N, size_t K);
 void ck_pack_q4_0(const void *blocks, void *packed, size_t N, size_t K);
+// Row n of a packed q8_0 / q4_0 matrix dequantized: what ck_dequantize_* gives for its blocks.
+// packed: from ck_pack_*_0 (N, K)  dst: (K)
+void ck_packed_row_q8_0(const void *packed, size_t n, size_t K, float *dst);
+void ck_packed_row_q4_0(const void *packed, size_t n, size_t K, float *dst);
 // x: (M, K) float  packed: from ck_pack_*  y: (M, N). _avx512 needs ck_cpu_has_avx512_vnni();
 // _avx2 needs ck_cpu_has_avx2_fma() (and F16C, which every AVX2 CPU with FMA has).
 void ck_matmul_q8_0_avx512(const float *x, const void *packed, float *y, size_t M, size_t N, size_t K);

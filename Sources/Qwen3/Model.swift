@@ -33,9 +33,9 @@ public final class Qwen3Model {
         self.precision = precision
         self.communicator = communicator
         // Refuse up front what cannot fit: this rank's share of the weights, in memory precision,
-        // plus the replicated float32 embedding.
+        // plus the replicated embedding table in the same format (at most).
         let needed = config.parameterEstimate / Double(plan.shard.size) * precision.bytesPerWeight
-            + Double(config.vocabSize) * Double(config.hiddenSize) * 4
+            + Double(config.vocabSize) * Double(config.hiddenSize) * precision.bytesPerWeight
         let available = Self.physicalMemory()
         if needed > Double(available) * 0.9 {
             let bytes = needed < 9e18 ? String(Int(needed)) : String(format: "%.3g", needed)
@@ -66,6 +66,9 @@ public final class Qwen3Model {
         let all = weights.linears
         return (precision == .f32 ? all.count : all.filter { !$0.weight.isF32 }.count, all.count)
     }
+
+    /// What the token embedding table is held as: its format, or the tied lm_head's rows it reads.
+    public var embeddingFormat: String { weights.embedding.summary }
 
     /// Bytes of weights this rank holds in memory.
     public var weightBytes: Int { weights.byteCount }

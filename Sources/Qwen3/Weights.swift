@@ -22,31 +22,69 @@ struct LayerWeights {
     }
 }
 
-/// The token embedding table (vocab, hidden), replicated: row t is token t's embedding. float32,
-/// or, for quantized linear weights from a bfloat16 checkpoint, the checkpoint's bfloat16 values
-/// (exact, half of the model's largest tensor) widened to float32 row by row at lookup.
+/// The token embedding table (vocab, hidden), replicated: row t is token t's embedding, read a
+/// row at a time into float32. It is held in the format of the model's lm_head, as a GGUF file
+/// holds token_embd: float32, bfloat16, or q8_0 / q4_0 blocks dequantized at lookup; a tied model
+/// whose lm_head holds the whole vocabulary on this rank reads that lm_head's own rows (`shared`),
+/// so the largest tensor is held once.
 enum EmbeddingTable {
     case f32(FloatBuffer)
+    /// (vocab, hidden) bfloat16.
     case bf16(BFloat16Buffer)
+    /// (vocab, hidden / 32) GGUF blocks of `format` (q8_0 or q4_0).
+    case blocks(AlignedBuffer<UInt8>, WeightPrecision)
+    /// The rows of a tied lm_head in the layout its matmul reads: `isa` says whether packed.
+    case shared(Linear, WeightPrecision, KernelISA)
 
     /// dst[0..<width] = row `token`.
     func copyRow(_ token: Int, width: Int, into dst: UnsafeMutablePointer<Float>) {
         switch self {
         case .f32(let b): dst.update(from: b.pointer + token * width, count: width)
         case .bf16(let b): ck_convert_bf16_to_f32(b.pointer + token * width, dst, width)
+        case .blocks(let b, let format): Self.dequantizeRow(b.pointer, format, token, width, dst)
+        case .shared(let head, let format, let isa):
+            switch head.weight {
+            case .bf16(let b) where isa == .baseline: ck_convert_bf16_to_f32(b.pointer + token * width, dst, width)
+            case .bf16(let b): ck_packed_row_bf16(b.pointer, token, width, dst)
+            case .quantized(let b) where isa == .baseline: Self.dequantizeRow(b.pointer, format, token, width, dst)
+            case .quantized(let b) where format == .q8_0: ck_packed_row_q8_0(b.pointer, token, width, dst)
+            case .quantized(let b): ck_packed_row_q4_0(b.pointer, token, width, dst)
+            case .f32: preconditionFailure("a float32 lm_head is not shared with the embedding")
+            }
         }
     }
 
+    /// Row `token` of (vocab, width / 32) blocks.
+    private static func dequantizeRow(_ blocks: UnsafeMutablePointer<UInt8>, _ format: WeightPrecision, _ token: Int,
+                                      _ width: Int, _ dst: UnsafeMutablePointer<Float>) {
+        let rowBytes = width / Int(CK_QK) * Int(format == .q8_0 ? CK_Q8_0_BLOCK_BYTES : CK_Q4_0_BLOCK_BYTES)
+        if format == .q8_0 { ck_dequantize_q8_0(blocks + token * rowBytes, dst, 1, width) }
+        else { ck_dequantize_q4_0(blocks + token * rowBytes, dst, 1, width) }
+    }
+
+    /// Bytes this table adds to the model's (none when it shares the lm_head's).
     var byteCount: Int {
         switch self {
         case .f32(let b): return b.byteCount
         case .bf16(let b): return b.byteCount
+        case .blocks(let b, _): return b.byteCount
+        case .shared: return 0
         }
     }
 
     var f32: FloatBuffer? {
         if case .f32(let b) = self { return b }
         return nil
+    }
+
+    /// What the table holds, for the report.
+    var summary: String {
+        switch self {
+        case .f32: return "float32"
+        case .bf16: return "bfloat16"
+        case .blocks(_, let format): return "\(format.rawValue) blocks"
+        case .shared(_, let format, _): return "the tied lm_head's \(format.rawValue) rows, not a second copy"
+        }
     }
 }
 
@@ -80,7 +118,6 @@ struct WeightLoader {
     func load() throws -> ModelWeights {
         try checkNames()
         let c = config, d = c.headDim
-        let embedding = try embeddingTable(shape: [c.vocabSize, c.hiddenSize])
         var layers: [LayerWeights] = []
         for i in 0..<c.numLayers {
             let p = "model.layers.\(i)."
@@ -103,16 +140,28 @@ struct WeightLoader {
                 downProj: try rowParallel(p + "mlp.down_proj.weight", columns: plan.intermediate, total: inter)))
         }
         let finalNorm = try full("model.norm.weight", shape: [c.hiddenSize])
-        let lmHead: Linear
-        // As Hugging Face does: a stored lm_head.weight is used even when the config says tied
-        // (it is normally an identical copy); otherwise the embedding doubles as the output layer.
-        if checkpoint.tensor("lm_head.weight") != nil {
-            lmHead = try vocabularyShard(of: "lm_head.weight", embedding: nil)
-        } else {
-            lmHead = try vocabularyShard(of: "model.embed_tokens.weight", embedding: embedding.f32)
-        }
+        let (embedding, lmHead) = try embeddingAndOutput()
         return ModelWeights(embedding: embedding, layers: layers, finalNorm: finalNorm, lmHead: lmHead,
                             checkpointDType: try lookup("model.embed_tokens.weight").dtype)
+    }
+
+    /// The embedding table and this rank's vocabulary rows of the output projection. As Hugging
+    /// Face does, a stored lm_head.weight is used even when the config says tied (it is normally an
+    /// identical copy); otherwise the embedding doubles as the output layer, and a tied lm_head
+    /// that holds every row in the model's format is also the table the lookup reads.
+    private func embeddingAndOutput() throws -> (EmbeddingTable, Linear) {
+        let name = "model.embed_tokens.weight", shape = [config.vocabSize, config.hiddenSize]
+        let tied = checkpoint.tensor("lm_head.weight") == nil
+        let precision = kernels.precision
+        if precision == .f32 {
+            let table = try full(name, shape: shape)
+            return (.f32(table), try vocabularyShard(of: tied ? name : "lm_head.weight", embedding: tied ? table : nil))
+        }
+        let lmHead = try vocabularyShard(of: tied ? name : "lm_head.weight", embedding: nil)
+        if tied, lmHead.outFeatures == config.vocabSize, !lmHead.weight.isF32 {
+            return (.shared(lmHead, precision, kernels.isa), lmHead)
+        }
+        return (try embeddingTable(shape: shape, matching: lmHead), lmHead)
     }
 
     /// Every tensor the config implies is present, and nothing else is.
@@ -161,20 +210,28 @@ struct WeightLoader {
         return t
     }
 
-    /// The embedding: bfloat16 when the linear weights are quantized and the checkpoint holds
-    /// bfloat16 (kept as is, so the lookup is exact and the q4_0 model's memory is not dominated by
-    /// a float32 copy of the largest tensor); float32 otherwise.
-    private func embeddingTable(shape: [Int]) throws -> EmbeddingTable {
+    /// A table of its own (an untied model, or a tied one whose lm_head is split over the ranks):
+    /// in the format of `lmHead`, bfloat16 rounded to nearest even (exact from a bfloat16
+    /// checkpoint) or GGUF blocks quantized as the linear layers are; float32 where the lm_head
+    /// stays float32 (a hidden size that is not a multiple of 32).
+    private func embeddingTable(shape: [Int], matching lmHead: Linear) throws -> EmbeddingTable {
         let name = "model.embed_tokens.weight"
-        let t = try tensor(name, shape: shape)
-        guard kernels.precision.isQuantized, t.dtype == .bf16 else { return .f32(try full(name, shape: shape)) }
-        let table = try BFloat16Buffer(count: t.elementCount)
-        UnsafeMutableRawPointer(table.pointer).copyMemory(from: t.data, byteCount: t.elementCount * 2)
-        let floats = try FloatBuffer(count: shape[1])
-        for row in 0..<shape[0] {  // refuse NaN and infinity as the float32 path does, a row at a time
-            try Self.convert(t, from: row * shape[1], count: shape[1], into: floats.pointer)
+        let table = try full(name, shape: shape)
+        if lmHead.weight.isF32 { return .f32(table) }
+        let (n, k) = (shape[0], shape[1])
+        switch kernels.precision {
+        case .bf16:
+            let halves = try BFloat16Buffer(count: n * k)
+            ck_convert_f32_to_bf16(table.pointer, halves.pointer, n * k)
+            return .bf16(halves)
+        case .q8_0, .q4_0:
+            let q8 = kernels.precision == .q8_0
+            let blocks = try AlignedBuffer<UInt8>(count: n * k / Int(CK_QK) * Int(q8 ? CK_Q8_0_BLOCK_BYTES : CK_Q4_0_BLOCK_BYTES))
+            if q8 { ck_quantize_q8_0(table.pointer, blocks.pointer, n, k) } else { ck_quantize_q4_0(table.pointer, blocks.pointer, n, k) }
+            return .blocks(blocks, kernels.precision)
+        case .f32:
+            return .f32(table)
         }
-        return .bf16(table)
     }
 
     /// A whole tensor as float32.

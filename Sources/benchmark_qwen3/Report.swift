@@ -40,6 +40,8 @@ struct ReportHeader {
     let weightBytes: Int
     /// Linear layers (lm_head included) held in the requested precision, of all of them (rank 0).
     let linearLayers: (count: Int, of: Int)
+    /// What the token embedding table is held as (rank 0).
+    let embedding: String
     let commit: String
     let cpu: String
     let processes: Int
@@ -56,6 +58,7 @@ struct ReportHeader {
         checkpointDType = model.checkpointDType
         weightBytes = model.weightBytes
         linearLayers = model.linearLayersInPrecision
+        embedding = model.embeddingFormat
         commit = RunEnvironment.commit
         cpu = RunEnvironment.cpuModel
         processes = model.communicator.size
@@ -107,11 +110,11 @@ struct ReportHeader {
     var precisionDescription: String {
         switch settings.weights {
         case .f32: return "float32 in memory and compute"
-        case .bf16: return "bf16 linear weights, activations rounded to bf16 at each matmul, f32 sums and f32 elsewhere"
+        case .bf16: return "bf16 linear weights, activations rounded to bf16 at each matmul, f32 sums and f32 elsewhere; embedding: \(embedding)"
         case .q8_0, .q4_0:
             let w = settings.weights
             let kept = linearLayers.count == linearLayers.of ? "" : "; the other \(linearLayers.of - linearLayers.count) keep float32 weights (input dimension not a multiple of 32)"
-            return "\(w.rawValue) linear weights (\(linearLayers.count) of \(linearLayers.of) linear layers, lm_head included, \(w.bytesPerWeight) bytes per weight: blocks of 32 with a float16 scale\(kept)), activations quantized to int8 per block of 32 at each matmul, int32 block sums; embedding and norms float32"
+            return "\(w.rawValue) linear weights (\(linearLayers.count) of \(linearLayers.of) linear layers, lm_head included, \(w.bytesPerWeight) bytes per weight: blocks of 32 with a float16 scale\(kept)), activations quantized to int8 per block of 32 at each matmul, int32 block sums; embedding: \(embedding); norms float32"
         }
     }
 
@@ -290,7 +293,7 @@ struct Report {
             "synthetic": h.synthetic, "checkpoint_dtype": h.checkpointDType.rawValue,
             "weights": s.weights.rawValue, "kv_dtype": s.kvPrecision.rawValue, "isa": s.method.isa.rawValue,
             "kernels": h.isaDescription, "bytes_per_weight": s.weights.bytesPerWeight,
-            "linear_layers_in_format": "\(h.linearLayers.count)/\(h.linearLayers.of)",
+            "linear_layers_in_format": "\(h.linearLayers.count)/\(h.linearLayers.of)", "embedding": h.embedding,
             "cpu": h.cpu, "cpu_features": RunEnvironment.cpuFeatures, "commit": h.commit,
             "build": RunEnvironment.buildConfiguration, "host": RunEnvironment.hostname,
             "timestamp": Report.timestamp(),

@@ -148,6 +148,21 @@ final class MatmulAVX512Tests: XCTestCase {
         }
     }
 
+    /// ck_packed_row_bf16 reads row n of the packed matrix back as floats: W's bits widened.
+    func testPackedRowBF16() {
+        for (N, K) in [(1, 1), (33, 3), (70, 257)] {
+            var rng = Rng(UInt64(N * 7 + K))
+            let w = (0..<N * K).map { _ in UInt16(truncatingIfNeeded: rng.next()) }
+            var p = [UInt16](repeating: 0xffff, count: ck_pack_bf16_size(N, K))
+            ck_pack_bf16(w, &p, N, K)
+            for n in 0..<N {
+                var row = [Float](repeating: 0, count: K)
+                ck_packed_row_bf16(p, n, K, &row)
+                XCTAssertEqual(row.map { UInt16($0.bitPattern >> 16) }, Array(w[(n * K)..<((n + 1) * K)]), "N=\(N) K=\(K) row \(n)")
+            }
+        }
+    }
+
     // MARK: results against the exact product
 
     /// Odd shapes: M around the 14-row tile, N around the 32-column panel, K around the pair,

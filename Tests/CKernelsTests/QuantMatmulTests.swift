@@ -207,4 +207,21 @@ final class QuantMatmulTests: XCTestCase {
         XCTAssertEqual(packed[1 * 1088 + 1024 + 17 * 2], blocks[(17 * 2 + 1) * 34])
         XCTAssertEqual(packed[(2 + 1) * 1088 + 1024 + 31 * 2], 0)
     }
+
+    /// A row read back out of the packed layout (a tied model's embedding lookup) is the row of
+    /// dequantize(blocks), bit for bit, for every row of N around the panel and K of 1-3 blocks.
+    func testPackedRowsEqualDequantizedRows() {
+        for format in Format.allCases {
+            for (n, k) in [(1, 32), (31, 64), (33, 96), (70, 32)] {
+                var rng = Rng(UInt64(n * 100 + k))
+                let blocks = format.quantize(rng.floats(n * k), n, k)
+                let want = format.dequantize(blocks, n, k), packed = format.pack(blocks, n, k)
+                for row in 0..<n {
+                    var got = [Float](repeating: .nan, count: k)
+                    if format == .q8_0 { ck_packed_row_q8_0(packed, row, k, &got) } else { ck_packed_row_q4_0(packed, row, k, &got) }
+                    XCTAssertEqual(got, Array(want[(row * k)..<((row + 1) * k)]), "\(format) N=\(n) K=\(k) row \(row)")
+                }
+            }
+        }
+    }
 }

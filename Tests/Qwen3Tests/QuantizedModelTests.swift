@@ -16,9 +16,8 @@ final class QuantizedModelTests: XCTestCase {
     }
 
     /// The fixture at `folder` with every linear weight whose input dimension is a multiple of 32
-    /// (the ones the model quantizes) replaced by dequantize(quantize(w)), written as float32. A
-    /// tied checkpoint gains an lm_head.weight (the model reads a stored one even when tied), so the
-    /// embedding lookup keeps the original values, as the quantized model's does.
+    /// (the ones the model quantizes) and the embedding table (held in the lm_head's format, shared
+    /// with a tied lm_head) replaced by dequantize(quantize(w)), written as float32.
     static func dequantizedCheckpoint(_ folder: URL, _ format: WeightPrecision, in out: URL) throws -> URL {
         let checkpoint = try SafetensorsCheckpoint(path: folder.path)
         var values: [String: (shape: [Int], data: [Float])] = [:]
@@ -27,8 +26,7 @@ final class QuantizedModelTests: XCTestCase {
             data.withUnsafeMutableBufferPointer { WeightLoader.convertUnchecked(t, from: 0, count: t.elementCount, into: $0.baseAddress!) }
             values[name] = (t.shape, data)
         }
-        if values["lm_head.weight"] == nil { values["lm_head.weight"] = values["model.embed_tokens.weight"] }
-        for (name, v) in values where name.hasSuffix("_proj.weight") || name == "lm_head.weight" {
+        for (name, v) in values where name.hasSuffix("_proj.weight") || name == "lm_head.weight" || name == "model.embed_tokens.weight" {
             let (n, k) = (v.shape[0], v.shape[1])
             guard k % 32 == 0 else { continue }
             let bytes = n * k / 32 * (format == .q8_0 ? 34 : 18)
@@ -88,11 +86,15 @@ final class QuantizedModelTests: XCTestCase {
     /// units apart), so small perturbations move the distributions and flip near-ties; the
     /// full-width checkpoint (WidthReferenceTests) is the realistic case. q4_0's weight step
     /// (max|w| / 8) is 16 times q8_0's (max|w| / 127), and KL grows with the square of the logit
-    /// error, so q4_0's KL is expected ~100-250 times q8_0's. Measured over the fixtures (those with
-    /// widths of 40 and 48 quantize only o_proj): q8_0 mean KL at most 0.0033, top-1 at least 87.5%;
-    /// q4_0 KL at most 0.37, top-1 at least 43.75%. Bounds: q8_0 KL <= 0.02 (six times the worst)
-    /// and top-1 >= 80%; q4_0 KL <= 0.5 and top-1 >= 25%: a broken quantizer (wrong scale or nibble
-    /// order) gives KL of several nats and chance-level top-1 (1/vocab).
+    /// error, so q4_0's KL is expected ~100-250 times q8_0's. The embedding table is quantized too
+    /// (held in the lm_head's format, as GGUF holds token_embd), and in models this narrow its
+    /// rounding enters the residual stream at full size: that raised q4_0's worst KL from 0.37 to
+    /// 0.54 and lowered its worst top-1 from 44% to 25% (tied-f32, 16 positions). Measured over the
+    /// fixtures (those with widths of 40 and 48 quantize only o_proj): q8_0 mean KL at most 0.0038,
+    /// top-1 at least 92.9%; q4_0 KL at most 0.54, top-1 at least 25%. Bounds: q8_0 KL <= 0.02 (five
+    /// times the worst) and top-1 >= 80%; q4_0 KL <= 1.0 and top-1 >= 12.5% (2 of 16): a broken
+    /// quantizer (wrong scale or nibble order) gives KL of several nats and chance-level top-1
+    /// (1/vocab). The tight check of the kernels is the dequantized-weights test above.
     func testKLAndTop1AgainstFloat32OnFixtures() throws {
         let isa = paths.last!
         for name in Fixtures.names {
@@ -101,7 +103,7 @@ final class QuantizedModelTests: XCTestCase {
                 let model = try Qwen3Model(path: reference.folder.path, isa: isa, precision: format)
                 let got = try runLogits(model: model, tokens: reference.tokens, attention: .standard, decodeFrom: reference.tokens.count)
                 let (kl, top1) = Self.klAndTop1(reference: reference.logits, got: got, vocab: reference.vocab)
-                let (klBound, top1Bound) = format == .q8_0 ? (0.02, 0.8) : (0.5, 0.25)
+                let (klBound, top1Bound) = format == .q8_0 ? (0.02, 0.8) : (1.0, 0.125)
                 XCTAssertLessThanOrEqual(kl, klBound, "\(name) \(format) mean KL")
                 XCTAssertGreaterThanOrEqual(top1, top1Bound, "\(name) \(format) top-1 agreement")
             }
@@ -136,6 +138,28 @@ final class QuantizedModelTests: XCTestCase {
         }
         XCTAssertEqual(ShardPlan.intermediateUnit(for: .q8_0), 32)
         XCTAssertEqual(ShardPlan.intermediateUnit(for: .bf16), 16)
+    }
+
+    /// The embedding table is held in the lm_head's format: a tied model on one rank reads the
+    /// lm_head's own rows (its weight bytes are the layers' alone), an untied one keeps a table of
+    /// blocks; and the lookup gives dequantize(quantize(row)) either way (the dequantized-weights
+    /// test above checks the logits).
+    func testEmbeddingSharesTheTiedLMHeadInItsFormat() throws {
+        let tied = try Fixtures.load("tied-f32"), untied = try Fixtures.load("untied-sharded-f32")
+        for format in Self.formats + [.bf16] {
+            let isas: [KernelISA] = format == .bf16 ? [.baseline] : paths
+            for isa in isas {
+                let model = try Qwen3Model(path: tied.folder.path, isa: isa, precision: format)
+                guard case .shared = model.weights.embedding else {
+                    XCTFail("tied \(format) \(isa): embedding is \(model.embeddingFormat)"); continue
+                }
+                let w = model.weights
+                let layerBytes = w.layers.reduce(0) { $0 + $1.byteCount } + w.finalNorm.byteCount + w.lmHead.byteCount
+                XCTAssertEqual(model.weightBytes, layerBytes, "tied \(format) \(isa)")
+                let other = try Qwen3Model(path: untied.folder.path, isa: isa, precision: format)
+                if case .shared = other.weights.embedding { XCTFail("untied \(format) \(isa) shares its lm_head") }
+            }
+        }
     }
 
     func testGPTQCheckpointIsRefusedInOneLine() throws {
