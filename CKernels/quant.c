@@ -83,13 +83,16 @@ size_t ck_pack_q4_0_size(size_t N, size_t K) {
     return (N + CK_Q_NR - 1) / CK_Q_NR * (K / CK_QK) * CK_Q_NR * CK_Q4_0_BLOCK_BYTES;
 }
 
+// The byte of the layout above holding element k (q8_0) or elements k and k + 16 (q4_0) of column j.
+static size_t packed_byte(size_t j, size_t k) { return (k / 4) * 128 + (j / 16) * 64 + (j % 16) * 4 + k % 4; }
+
 // Column j of a panel's unit row from one block (or a zero column when blk is NULL): the values
 // at dst as the layout above says, the scale at scales[j].
 static void pack_column_q8_0(const void *blk_, uint8_t *dst, uint16_t *scales, size_t j) {
     const struct ck_block_q8_0 *blk = blk_;
     scales[j] = blk ? blk->d : 0;
     for (size_t k = 0; k < CK_QK; k++)
-        dst[(k / 4) * 128 + (j / 16) * 64 + (j % 16) * 4 + k % 4] = (uint8_t)((blk ? blk->q[k] : 0) + 128);
+        dst[packed_byte(j, k)] = (uint8_t)((blk ? blk->q[k] : 0) + 128);
 }
 
 static void pack_column_q4_0(const void *blk_, uint8_t *dst, uint16_t *scales, size_t j) {
@@ -97,7 +100,7 @@ static void pack_column_q4_0(const void *blk_, uint8_t *dst, uint16_t *scales, s
     scales[j] = blk ? blk->d : 0;
     for (size_t k = 0; k < 16; k++) {  // elements k (low nibble) and k + 16 (high) of the block
         const uint8_t lo = blk ? blk->q[k] & 15 : 0, hi = blk ? blk->q[k] >> 4 : 0;
-        dst[(k / 4) * 128 + (j / 16) * 64 + (j % 16) * 4 + k % 4] = (uint8_t)(lo | hi << 4);
+        dst[packed_byte(j, k)] = (uint8_t)(lo | hi << 4);
     }
 }
 
@@ -133,33 +136,33 @@ void ck_pack_q4_0(const void *blocks, void *packed, size_t N, size_t K) {
 // lookup reads K values per token, nothing next to the matmuls that follow.
 // ---------------------------------------------------------------------------------------------
 
-void ck_packed_row_q8_0(const void *packed, size_t n, size_t K, float *dst) {
-    const size_t units = K / CK_QK, j = n % CK_Q_NR, row = CK_Q_NR * CK_Q8_0_BLOCK_BYTES;
-    const uint8_t *panel = (const uint8_t *)packed + n / CK_Q_NR * units * row;
-    for (size_t u = 0; u < units; u++) {
+// Row n of either format: its panel holds K / 32 unit rows; column j = n % 32 of each has its
+// values where packed_byte says and its float16 scale after the unit's `values` bytes.
+static void packed_row(const void *packed, size_t n, size_t K, float *dst, const int q4) {
+    const size_t row = CK_Q_NR * (q4 ? CK_Q4_0_BLOCK_BYTES : CK_Q8_0_BLOCK_BYTES);
+    const size_t values = q4 ? CK_Q_NR * CK_QK / 2 : CK_Q_NR * CK_QK, j = n % CK_Q_NR;
+    const uint8_t *panel = (const uint8_t *)packed + n / CK_Q_NR * (K / CK_QK) * row;
+    for (size_t u = 0; u < K / CK_QK; u++) {
         const uint8_t *unit = panel + u * row;
         uint16_t h;
-        memcpy(&h, unit + CK_Q_NR * CK_QK + 2 * j, sizeof h);
+        memcpy(&h, unit + values + 2 * j, sizeof h);
         const float d = ck_f16_to_f32(h);
-        for (size_t k = 0; k < CK_QK; k++) {
-            const int q = (int)unit[(k / 4) * 128 + (j / 16) * 64 + (j % 16) * 4 + k % 4] - 128;
-            dst[u * CK_QK + k] = (float)q * d;
+        float *out = dst + u * CK_QK;
+        for (size_t k = 0; k < (q4 ? 16 : CK_QK); k++) {
+            const uint8_t b = unit[packed_byte(j, k)];
+            if (q4) {
+                out[k] = (float)((int)(b & 15) - 8) * d;
+                out[k + 16] = (float)((int)(b >> 4) - 8) * d;
+            } else {
+                out[k] = (float)((int)b - 128) * d;
+            }
         }
     }
 }
 
+void ck_packed_row_q8_0(const void *packed, size_t n, size_t K, float *dst) {
+    packed_row(packed, n, K, dst, 0);
+}
 void ck_packed_row_q4_0(const void *packed, size_t n, size_t K, float *dst) {
-    const size_t units = K / CK_QK, j = n % CK_Q_NR, row = CK_Q_NR * CK_Q4_0_BLOCK_BYTES;
-    const uint8_t *panel = (const uint8_t *)packed + n / CK_Q_NR * units * row;
-    for (size_t u = 0; u < units; u++) {
-        const uint8_t *unit = panel + u * row;
-        uint16_t h;
-        memcpy(&h, unit + CK_Q_NR * CK_QK / 2 + 2 * j, sizeof h);
-        const float d = ck_f16_to_f32(h);
-        for (size_t k = 0; k < 16; k++) {
-            const uint8_t b = unit[(k / 4) * 128 + (j / 16) * 64 + (j % 16) * 4 + k % 4];
-            dst[u * CK_QK + k] = (float)((int)(b & 15) - 8) * d;
-            dst[u * CK_QK + k + 16] = (float)((int)(b >> 4) - 8) * d;
-        }
-    }
+    packed_row(packed, n, K, dst, 1);
 }

@@ -15,6 +15,8 @@
 # prefill of DEPTH tokens (reported apart); llama-bench fills its cache once per test (untimed) and
 # keeps it in f16 (its default), so KV=bf16 is the like-for-like 16-bit cache. Our q4_0 is compared
 # with llama.cpp's Q4_0 --pure (every matrix q4_0, as ours) and its default mix (output q6_K).
+# LOCK=/tmp/cpu.lock runs each command under flock on that file, so that on a shared machine other
+# timed jobs wait for the command in flight rather than for the whole comparison.
 set -euo pipefail
 out=${1:?usage: bench/vs_llama_cpp.sh OUT [benchmark_qwen3]}
 tool=${2:-"$(dirname "$0")/../.build/release/benchmark_qwen3"}
@@ -43,6 +45,7 @@ run() {  # log the command, then run it with stdout appended to the file given f
     local file=$1
     shift
     echo "$*" >> "$out/commands"
+    if [ -n "${LOCK:-}" ]; then set -- flock "$LOCK" "$@"; fi
     if ! "$@" >> "$file" 2>> "$out/stderr.log"; then
         tail -5 "$out/stderr.log" >&2
         exit 1
