@@ -272,13 +272,16 @@ AVX512_INLINE void scores_t_keys_avx512(const int ng, const float *qp, size_t la
 // -inf in st; then m' = max(m, max s), stored with alpha = exp(m - m'). Returns the shift every
 // score is exponentiated at: m', or 0 for a row that has seen only masked keys (m' = -inf).
 // st: the block's scores from lane i0, (n, lanes)
+// block_max: the rows' maxima over the block if the caller has them (not in the diagonal
+// block), else NULL.
 AVX512_INLINE __m512 softmax_max_t(const struct attn_tile *w, const struct attn_slot *b,
-                                   float *st, size_t i0, size_t j0, size_t n, int diagonal) {
+                                   float *st, size_t i0, size_t j0, size_t n, int diagonal,
+                                   const float *block_max) {
     const size_t lanes = attn_lanes(w->q_block);
     const __m512 minus_inf = _mm512_set1_ps(-INFINITY);
     const __m512 mold = _mm512_loadu_ps(b->m + i0);
-    __m512 bmax = minus_inf;
-    for (size_t c = 0; c < n; c++) {
+    __m512 bmax = block_max != NULL ? _mm512_loadu_ps(block_max) : minus_inf;
+    for (size_t c = 0; block_max == NULL && c < n; c++) {
         __m512 s = _mm512_loadu_ps(st + c * lanes);
         if (diagonal) {
             const long lim = (long)w->G * ((long)(j0 + c) - (long)w->pos0) - (long)w->r0;
@@ -307,7 +310,7 @@ AVX512_INLINE void softmax_t_avx512(const struct attn_tile *w, const struct attn
                                     size_t i0, size_t j0, size_t n, size_t jn, int diagonal) {
     const size_t lanes = attn_lanes(w->q_block);
     float *st = b->s + i0;
-    const __m512 shift = softmax_max_t(w, b, st, i0, j0, n, diagonal);
+    const __m512 shift = softmax_max_t(w, b, st, i0, j0, n, diagonal, NULL);
     __m512 sum = _mm512_setzero_ps();
     for (size_t c = 0; c < n; c++) {
         const __m512 p = exp512_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(st + c * lanes), shift));
@@ -604,7 +607,7 @@ AVX512BF16 static void pack_q_pairs(const struct attn_tile *w, float *qf, size_t
 // st[c][0 .. 16 ng) = sum_e qp[e][..] · (k_c[2e], k_c[2e+1]) for keys c < nk: the shape of
 // scores_t_avx512 with half the steps over D.  qp: (D/2, lanes)  k: (nk, D)  st: (nk, lanes)
 AVX512BF16_INLINE void scores_t_bf16(const int nk, const int ng, const uint32_t *qp, size_t lanes,
-                                     const uint16_t *k, size_t D, float *st) {
+                                     const uint16_t *k, size_t D, float *st, float *mx) {
     __m512 a[TILE_KEYS][2];
     for (int c = 0; c < nk; c++)
         for (int g = 0; g < ng; g++) a[c][g] = _mm512_setzero_ps();
@@ -621,23 +624,29 @@ AVX512BF16_INLINE void scores_t_bf16(const int nk, const int ng, const uint32_t 
     }
     for (int c = 0; c < nk; c++)
         for (int g = 0; g < ng; g++) _mm512_storeu_ps(st + c * lanes + 16 * g, a[c][g]);
+    for (int g = 0; g < ng; g++) {
+        __m512 m = _mm512_loadu_ps(mx + 16 * g);
+        for (int c = 0; c < nk; c++) m = _mm512_max_ps(m, a[c][g]);
+        _mm512_storeu_ps(mx + 16 * g, m);
+    }
 }
 
 AVX512BF16_INLINE void scores_t_keys_bf16(const int ng, const uint32_t *qp, size_t lanes,
-                                          const uint16_t *k, size_t n, size_t D, float *st) {
+                                          const uint16_t *k, size_t n, size_t D, float *st,
+                                          float *mx) {
     size_t c = 0;
     for (; c + TILE_KEYS <= n; c += TILE_KEYS)
-        scores_t_bf16(TILE_KEYS, ng, qp, lanes, k + c * D, D, st + c * lanes);
+        scores_t_bf16(TILE_KEYS, ng, qp, lanes, k + c * D, D, st + c * lanes, mx);
     k += c * D;
     st += c * lanes;
     switch (n - c) {
-    case 7: scores_t_bf16(7, ng, qp, lanes, k, D, st); break;
-    case 6: scores_t_bf16(6, ng, qp, lanes, k, D, st); break;
-    case 5: scores_t_bf16(5, ng, qp, lanes, k, D, st); break;
-    case 4: scores_t_bf16(4, ng, qp, lanes, k, D, st); break;
-    case 3: scores_t_bf16(3, ng, qp, lanes, k, D, st); break;
-    case 2: scores_t_bf16(2, ng, qp, lanes, k, D, st); break;
-    case 1: scores_t_bf16(1, ng, qp, lanes, k, D, st); break;
+    case 7: scores_t_bf16(7, ng, qp, lanes, k, D, st, mx); break;
+    case 6: scores_t_bf16(6, ng, qp, lanes, k, D, st, mx); break;
+    case 5: scores_t_bf16(5, ng, qp, lanes, k, D, st, mx); break;
+    case 4: scores_t_bf16(4, ng, qp, lanes, k, D, st, mx); break;
+    case 3: scores_t_bf16(3, ng, qp, lanes, k, D, st, mx); break;
+    case 2: scores_t_bf16(2, ng, qp, lanes, k, D, st, mx); break;
+    case 1: scores_t_bf16(1, ng, qp, lanes, k, D, st, mx); break;
     default: break;
     }
 }
@@ -645,15 +654,17 @@ AVX512BF16_INLINE void scores_t_keys_bf16(const int ng, const uint32_t *qp, size
 AVX512BF16 __attribute__((noinline)) static void scores_keys32_bf16(const uint32_t *qp,
                                                                     size_t lanes,
                                                                     const uint16_t *k, size_t n,
-                                                                    size_t D, float *st) {
-    scores_t_keys_bf16(2, qp, lanes, k, n, D, st);
+                                                                    size_t D, float *st,
+                                                                    float *mx) {
+    scores_t_keys_bf16(2, qp, lanes, k, n, D, st, mx);
 }
 
 AVX512BF16 __attribute__((noinline)) static void scores_keys16_bf16(const uint32_t *qp,
                                                                     size_t lanes,
                                                                     const uint16_t *k, size_t n,
-                                                                    size_t D, float *st) {
-    scores_t_keys_bf16(1, qp, lanes, k, n, D, st);
+                                                                    size_t D, float *st,
+                                                                    float *mx) {
+    scores_t_keys_bf16(1, qp, lanes, k, n, D, st, mx);
 }
 
 // The online softmax of the 16 rows in lanes i0 .. i0+15 (softmax_t_avx512), its weights
@@ -668,7 +679,8 @@ AVX512BF16_INLINE void softmax_pairs_bf16(const struct attn_tile *w, const struc
     const size_t lanes = attn_lanes(w->q_block);
     float *st = b->s + i0;
     uint32_t *pp = b->pp + i0;
-    const __m512 shift = softmax_max_t(w, b, st, i0, j0, n, diagonal);
+    const __m512 shift =
+        softmax_max_t(w, b, st, i0, j0, n, diagonal, diagonal ? NULL : b->alpha + i0);
     __m512 sum = _mm512_setzero_ps();
     size_t c = 0;
     for (; c + 2 <= n; c += 2) {
@@ -807,13 +819,19 @@ AVX512BF16 void ck_attn_tile_bf16_avx512(const struct attn_tile *w) {
         const uint16_t *kb = w->kh16 + j0 * D;
         attn_prefetch_next(w, j0, kv_end);
         pack_v_pairs(w->vh16 + j0 * D, jn, D, vi);
+        // The score micro-tiles keep each row's maximum over the block in alpha (until the
+        // softmax replaces it): outside the diagonal block every row sees every key, so that is
+        // the softmax's block maximum, without a pass over the scores.
         const size_t last = nr - 1;
+        for (size_t i = 0; i < used; i++) b.alpha[i] = -INFINITY;
         size_t i0 = 0;
         for (; i0 + 32 <= used; i0 += 32)
             scores_keys32_bf16(qp + i0, lanes, kb,
-                               attn_row_keys(w, attn_min(i0 + 31, last), j0, jn), D, b.s + i0);
+                               attn_row_keys(w, attn_min(i0 + 31, last), j0, jn), D, b.s + i0,
+                               b.alpha + i0);
         if (i0 < used)
-            scores_keys16_bf16(qp + i0, lanes, kb, attn_row_keys(w, last, j0, jn), D, b.s + i0);
+            scores_keys16_bf16(qp + i0, lanes, kb, attn_row_keys(w, last, j0, jn), D, b.s + i0,
+                               b.alpha + i0);
         const int diagonal = j0 + jn > first_pos + 1;
         for (i0 = 0; i0 < used; i0 += 16)
             softmax_pairs_bf16(w, &b, i0, j0, attn_row_keys(w, attn_min(i0 + 15, last), j0, jn),
