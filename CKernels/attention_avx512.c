@@ -37,11 +37,9 @@ AVX512_INLINE __mmask16 first_lanes(long n) {
     return (__mmask16)((1u << n) - 1u);
 }
 
-// exp(x) for 16 floats: the reduction and polynomial of exp256 in simd_avx2.h, then
-// vscalefps multiplies by 2^n with correct gradual underflow; x is clamped to [-104, 89], so
-// -inf (a masked score) gives exactly +0.
-AVX512_INLINE __m512 exp512(__m512 x) {
-    x = _mm512_min_ps(_mm512_set1_ps(89.0f), _mm512_max_ps(_mm512_set1_ps(-104.0f), x));
+// exp(x) for 16 floats x in [-104, 89]: the reduction and polynomial of exp256 in simd_avx2.h,
+// then vscalefps multiplies by 2^n with correct gradual underflow.
+AVX512_INLINE __m512 exp512_in_range(__m512 x) {
     const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
@@ -54,6 +52,18 @@ AVX512_INLINE __m512 exp512(__m512 x) {
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
     p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
     return _mm512_scalef_ps(p, n);
+}
+
+// exp(x) for 16 floats, x clamped to [-104, 89], so -inf (a masked score) gives exactly +0.
+AVX512_INLINE __m512 exp512(__m512 x) {
+    return exp512_in_range(
+        _mm512_min_ps(_mm512_set1_ps(89.0f), _mm512_max_ps(_mm512_set1_ps(-104.0f), x)));
+}
+
+// exp512 of x <= 0 or -inf, as the online softmax's s - m' and m - m' are: only the lower clamp
+// is needed, so the results are exp512's with one instruction fewer per vector.
+AVX512_INLINE __m512 exp512_nonpositive(__m512 x) {
+    return exp512_in_range(_mm512_max_ps(_mm512_set1_ps(-104.0f), x));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -257,15 +267,21 @@ AVX512_INLINE void scores_t_keys_avx512(const int ng, const float *qp, size_t la
     }
 }
 
-// Online softmax of the 16 rows in lanes i0 .. i0+15, as softmax_t_avx2.
-AVX512_INLINE void softmax_t_avx512(const struct attn_tile *w, const struct attn_slot *b,
-                                    size_t i0, size_t j0, size_t n, size_t jn, int diagonal) {
+// The first half of the online softmax of the 16 rows in lanes i0 .. i0+15 over keys c < n of
+// the block (as softmax_t_avx2): in the diagonal block the keys past a row's position become
+// -inf in st; then m' = max(m, max s), stored with alpha = exp(m - m'). Returns the shift every
+// score is exponentiated at: m', or 0 for a row that has seen only masked keys (m' = -inf).
+// st: the block's scores from lane i0, (n, lanes)
+// block_max: the rows' maxima over the block if the caller has them (not in the diagonal
+// block), else NULL.
+AVX512_INLINE __m512 softmax_max_t(const struct attn_tile *w, const struct attn_slot *b,
+                                   float *st, size_t i0, size_t j0, size_t n, int diagonal,
+                                   const float *block_max) {
     const size_t lanes = attn_lanes(w->q_block);
     const __m512 minus_inf = _mm512_set1_ps(-INFINITY);
-    float *st = b->s + i0;
     const __m512 mold = _mm512_loadu_ps(b->m + i0);
-    __m512 bmax = minus_inf;
-    for (size_t c = 0; c < n; c++) {
+    __m512 bmax = block_max != NULL ? _mm512_loadu_ps(block_max) : minus_inf;
+    for (size_t c = 0; block_max == NULL && c < n; c++) {
         __m512 s = _mm512_loadu_ps(st + c * lanes);
         if (diagonal) {
             const long lim = (long)w->G * ((long)(j0 + c) - (long)w->pos0) - (long)w->r0;
@@ -277,17 +293,32 @@ AVX512_INLINE void softmax_t_avx512(const struct attn_tile *w, const struct attn
     const __m512 mnew = _mm512_max_ps(mold, bmax);
     const __m512 shift =
         _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(mnew, minus_inf, _CMP_NEQ_UQ), mnew);
-    const __m512 alpha = exp512(_mm512_sub_ps(mold, shift));
+    _mm512_storeu_ps(b->alpha + i0, exp512_nonpositive(_mm512_sub_ps(mold, shift)));
+    _mm512_storeu_ps(b->m + i0, mnew);
+    return shift;
+}
+
+// The second half's last step: l = alpha l + sum, sum the row's new weights.
+AVX512_INLINE void softmax_sum_t(const struct attn_slot *b, size_t i0, __m512 sum) {
+    const __m512 alpha = _mm512_loadu_ps(b->alpha + i0);
+    _mm512_storeu_ps(b->l + i0, _mm512_fmadd_ps(alpha, _mm512_loadu_ps(b->l + i0), sum));
+}
+
+// Online softmax of the 16 rows in lanes i0 .. i0+15: st's scores become the weights p =
+// exp(s - m'), and those of keys n .. jn-1 (past the rows' ends) 0.
+AVX512_INLINE void softmax_t_avx512(const struct attn_tile *w, const struct attn_slot *b,
+                                    size_t i0, size_t j0, size_t n, size_t jn, int diagonal) {
+    const size_t lanes = attn_lanes(w->q_block);
+    float *st = b->s + i0;
+    const __m512 shift = softmax_max_t(w, b, st, i0, j0, n, diagonal, NULL);
     __m512 sum = _mm512_setzero_ps();
     for (size_t c = 0; c < n; c++) {
-        const __m512 p = exp512(_mm512_sub_ps(_mm512_loadu_ps(st + c * lanes), shift));
+        const __m512 p = exp512_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(st + c * lanes), shift));
         _mm512_storeu_ps(st + c * lanes, p);
         sum = _mm512_add_ps(sum, p);
     }
     for (size_t c = n; c < jn; c++) _mm512_storeu_ps(st + c * lanes, _mm512_setzero_ps());
-    _mm512_storeu_ps(b->l + i0, _mm512_fmadd_ps(alpha, _mm512_loadu_ps(b->l + i0), sum));
-    _mm512_storeu_ps(b->m + i0, mnew);
-    _mm512_storeu_ps(b->alpha + i0, alpha);
+    softmax_sum_t(b, i0, sum);
 }
 
 // acc_r[d .. d+64) = alpha_r acc_r + sum_c pt[c][r] v_c[d .. d+64) for rows r < nr, columns
@@ -419,11 +450,6 @@ AVX512 void ck_attn_tile_avx512(const struct attn_tile *w) {
 
 static int bf16_pairs_fit(size_t D) { return D % 2 == 0 && D <= CK_ATTENTION_BF16_MAX_D; }
 
-// Two bf16 in one 32-bit word, a in the low half: one lane of a vdpbf16ps operand.
-static inline uint32_t bf16_pair(float a, float b) {
-    return (uint32_t)ck_bf16_from_f32(a) | (uint32_t)ck_bf16_from_f32(b) << 16;
-}
-
 // The 32 bf16 lanes of x (low 16 = a, high 16 = b) reordered as pairs (a_i, b_i).
 AVX512BF16_INLINE __m512i interleave_halves(__m512i x) {
     const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9,
@@ -549,22 +575,39 @@ void ck_attention_standard_bf16_avx512(const float *q, const uint16_t *k, const 
                      &standard_bf16_avx512);
 }
 
+// 16 floats rounded to bfloat16 as ck_bf16_from_f32 rounds them (to nearest even, NaN kept
+// quiet), each in the high half of its lane, the low half 0.
+AVX512_INLINE __m512i round_bf16_high(__m512 x) {
+    const __m512i u = _mm512_castps_si512(x);
+    const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    __m512i r = _mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), odd);
+    r = _mm512_mask_or_epi32(r, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), u,
+                             _mm512_set1_epi32(0x00400000));
+    return _mm512_and_si512(r, _mm512_set1_epi32((int)0xffff0000u));
+}
+
 // Streaming tiles. Queries as pairs: word e of lane i is (bf16(scale q_i[2e]), bf16(scale
 // q_i[2e+1])), so a key's pair k[2e], k[2e+1] broadcast against it adds two products per lane.
-// qp: (D / 2, lanes) words; lanes nr .. used-1 are 0.
-static void pack_q_pairs(const struct attn_tile *w, uint32_t *qp, size_t lanes, size_t used) {
-    for (size_t i = 0; i < used; i++) {
-        const float *qi = i < w->nr ? w->q + attn_row_offset(w, i) : NULL;
-        for (size_t e = 0; e < w->D / 2; e++)
-            qp[e * lanes + i] =
-                qi == NULL ? 0u : bf16_pair(w->scale * qi[2 * e], w->scale * qi[2 * e + 1]);
-    }
+// qp: (D / 2, lanes) words; lanes nr .. used-1 are 0. The rows go transposed and scaled in f32
+// first (ck_attn_pack_qt_avx2's 8 x 8 transposes, into the same floats), then rows 2e and 2e+1
+// of that are rounded and paired into word row e in place: row e is written only after every
+// row it held was read (at e / 2 <= e), and rows 2e, 2e+1 are read just before it.
+AVX512BF16 static void pack_q_pairs(const struct attn_tile *w, float *qf, size_t lanes,
+                                    size_t used) {
+    ck_attn_pack_qt_avx2(w, qf, lanes, used);
+    uint32_t *qp = (uint32_t *)qf;
+    for (size_t e = 0; e < w->D / 2; e++)
+        for (size_t i0 = 0; i0 < used; i0 += 16) {
+            const __m512i a = round_bf16_high(_mm512_loadu_ps(qf + 2 * e * lanes + i0));
+            const __m512i b = round_bf16_high(_mm512_loadu_ps(qf + (2 * e + 1) * lanes + i0));
+            _mm512_storeu_si512(qp + e * lanes + i0, _mm512_or_si512(_mm512_srli_epi32(a, 16), b));
+        }
 }
 
 // st[c][0 .. 16 ng) = sum_e qp[e][..] · (k_c[2e], k_c[2e+1]) for keys c < nk: the shape of
 // scores_t_avx512 with half the steps over D.  qp: (D/2, lanes)  k: (nk, D)  st: (nk, lanes)
 AVX512BF16_INLINE void scores_t_bf16(const int nk, const int ng, const uint32_t *qp, size_t lanes,
-                                     const uint16_t *k, size_t D, float *st) {
+                                     const uint16_t *k, size_t D, float *st, float *mx) {
     __m512 a[TILE_KEYS][2];
     for (int c = 0; c < nk; c++)
         for (int g = 0; g < ng; g++) a[c][g] = _mm512_setzero_ps();
@@ -581,23 +624,29 @@ AVX512BF16_INLINE void scores_t_bf16(const int nk, const int ng, const uint32_t 
     }
     for (int c = 0; c < nk; c++)
         for (int g = 0; g < ng; g++) _mm512_storeu_ps(st + c * lanes + 16 * g, a[c][g]);
+    for (int g = 0; g < ng; g++) {
+        __m512 m = _mm512_loadu_ps(mx + 16 * g);
+        for (int c = 0; c < nk; c++) m = _mm512_max_ps(m, a[c][g]);
+        _mm512_storeu_ps(mx + 16 * g, m);
+    }
 }
 
 AVX512BF16_INLINE void scores_t_keys_bf16(const int ng, const uint32_t *qp, size_t lanes,
-                                          const uint16_t *k, size_t n, size_t D, float *st) {
+                                          const uint16_t *k, size_t n, size_t D, float *st,
+                                          float *mx) {
     size_t c = 0;
     for (; c + TILE_KEYS <= n; c += TILE_KEYS)
-        scores_t_bf16(TILE_KEYS, ng, qp, lanes, k + c * D, D, st + c * lanes);
+        scores_t_bf16(TILE_KEYS, ng, qp, lanes, k + c * D, D, st + c * lanes, mx);
     k += c * D;
     st += c * lanes;
     switch (n - c) {
-    case 7: scores_t_bf16(7, ng, qp, lanes, k, D, st); break;
-    case 6: scores_t_bf16(6, ng, qp, lanes, k, D, st); break;
-    case 5: scores_t_bf16(5, ng, qp, lanes, k, D, st); break;
-    case 4: scores_t_bf16(4, ng, qp, lanes, k, D, st); break;
-    case 3: scores_t_bf16(3, ng, qp, lanes, k, D, st); break;
-    case 2: scores_t_bf16(2, ng, qp, lanes, k, D, st); break;
-    case 1: scores_t_bf16(1, ng, qp, lanes, k, D, st); break;
+    case 7: scores_t_bf16(7, ng, qp, lanes, k, D, st, mx); break;
+    case 6: scores_t_bf16(6, ng, qp, lanes, k, D, st, mx); break;
+    case 5: scores_t_bf16(5, ng, qp, lanes, k, D, st, mx); break;
+    case 4: scores_t_bf16(4, ng, qp, lanes, k, D, st, mx); break;
+    case 3: scores_t_bf16(3, ng, qp, lanes, k, D, st, mx); break;
+    case 2: scores_t_bf16(2, ng, qp, lanes, k, D, st, mx); break;
+    case 1: scores_t_bf16(1, ng, qp, lanes, k, D, st, mx); break;
     default: break;
     }
 }
@@ -605,46 +654,86 @@ AVX512BF16_INLINE void scores_t_keys_bf16(const int ng, const uint32_t *qp, size
 AVX512BF16 __attribute__((noinline)) static void scores_keys32_bf16(const uint32_t *qp,
                                                                     size_t lanes,
                                                                     const uint16_t *k, size_t n,
-                                                                    size_t D, float *st) {
-    scores_t_keys_bf16(2, qp, lanes, k, n, D, st);
+                                                                    size_t D, float *st,
+                                                                    float *mx) {
+    scores_t_keys_bf16(2, qp, lanes, k, n, D, st, mx);
 }
 
 AVX512BF16 __attribute__((noinline)) static void scores_keys16_bf16(const uint32_t *qp,
                                                                     size_t lanes,
                                                                     const uint16_t *k, size_t n,
-                                                                    size_t D, float *st) {
-    scores_t_keys_bf16(1, qp, lanes, k, n, D, st);
+                                                                    size_t D, float *st,
+                                                                    float *mx) {
+    scores_t_keys_bf16(1, qp, lanes, k, n, D, st, mx);
 }
 
-// P^T of keys 0 .. jn-1 (f32, after the online softmax) as bf16 pairs of consecutive keys:
-// pp[c/2][lane] = (bf16(p[c][lane]), bf16(p[c+1][lane])), the partner of an odd last key 0.
-// vcvtne2ps2bf16 rounds as the reference but for subnormal weights (below 2^-126), which it
-// flushes to zero: they weigh nothing a float32 sum of weights up to 1 could show.
-AVX512BF16 static void pack_p_pairs(const float *s, size_t lanes, size_t used, size_t jn,
-                                    uint32_t *pp) {
-    for (size_t c = 0; c < jn; c += 2)
-        for (size_t i0 = 0; i0 < used; i0 += 16) {
-            const __m512 pa = _mm512_loadu_ps(s + c * lanes + i0);
-            const __m512 pb = c + 1 < jn ? _mm512_loadu_ps(s + (c + 1) * lanes + i0)
-                                         : _mm512_setzero_ps();
-            const __m512i both = (__m512i)_mm512_cvtne2ps_pbh(pb, pa);
-            _mm512_storeu_si512(pp + c / 2 * lanes + i0, interleave_halves(both));
-        }
+// The online softmax of the 16 rows in lanes i0 .. i0+15 (softmax_t_avx512), its weights
+// written straight into P^T as bf16 pairs of consecutive keys, never back into st:
+// pp[c/2][lane] = (bf16(p[c][lane]), bf16(p[c+1][lane])), the partner of an odd last key 0, and
+// the pairs of keys n .. jn-1 (past the rows' ends) 0. l sums the weights unrounded, in key
+// order. vcvtne2ps2bf16 rounds as the reference but for subnormal weights (below 2^-126), which
+// it flushes to zero: they weigh nothing a float32 sum of weights up to 1 could show.
+AVX512BF16_INLINE void softmax_pairs_bf16(const struct attn_tile *w, const struct attn_slot *b,
+                                          size_t i0, size_t j0, size_t n, size_t jn,
+                                          int diagonal) {
+    const size_t lanes = attn_lanes(w->q_block);
+    float *st = b->s + i0;
+    uint32_t *pp = b->pp + i0;
+    const __m512 shift =
+        softmax_max_t(w, b, st, i0, j0, n, diagonal, diagonal ? NULL : b->alpha + i0);
+    __m512 sum = _mm512_setzero_ps();
+    size_t c = 0;
+    for (; c + 2 <= n; c += 2) {
+        const __m512 pa = exp512_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(st + c * lanes), shift));
+        const __m512 pb =
+            exp512_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(st + (c + 1) * lanes), shift));
+        sum = _mm512_add_ps(_mm512_add_ps(sum, pa), pb);
+        _mm512_storeu_si512(pp + c / 2 * lanes,
+                            interleave_halves((__m512i)_mm512_cvtne2ps_pbh(pb, pa)));
+    }
+    if (c < n) {
+        const __m512 pa = exp512_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(st + c * lanes), shift));
+        sum = _mm512_add_ps(sum, pa);
+        _mm512_storeu_si512(pp + c / 2 * lanes, interleave_halves((__m512i)_mm512_cvtne2ps_pbh(
+                                                    _mm512_setzero_ps(), pa)));
+        c += 2;
+    }
+    for (; c < jn; c += 2) _mm512_storeu_si512(pp + c / 2 * lanes, _mm512_setzero_si512());
+    softmax_sum_t(b, i0, sum);
 }
 
 // V of keys 0 .. jn-1 with key pairs interleaved: vi[c/2][d] = (v_c[d], v_{c+1}[d]), the
 // partner of an odd last key 0.  v: (jn, D)  vi: (jn/2 rounded up, D) words
+// Every tile repacks each block it reads, so whole pairs go 32 columns at a time: two loads and
+// two vpermt2w per 32 pairs; the last key of an odd block and columns past a multiple of 32 go
+// 16 at a time, masked.
 AVX512BF16 static void pack_v_pairs(const uint16_t *v, size_t jn, size_t D, uint32_t *vi) {
-    for (size_t c = 0; c < jn; c += 2)
-        for (size_t d = 0; d < D; d += 16) {
-            const long left = (long)(D - d);
-            const __mmask16 m = first_lanes(left);
-            const __m256i a = _mm256_maskz_loadu_epi16(m, v + c * D + d);
-            const __m256i b = c + 1 < jn ? _mm256_maskz_loadu_epi16(m, v + (c + 1) * D + d)
-                                         : _mm256_setzero_si256();
+    // Word indices into (x, y), two rows' 32 bf16 with y's numbered from 32: pairs (x_i, y_i)
+    // for i < 16, and for 16 <= i < 32.
+    const __m512i lo = _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40,
+                                        8, 39, 7, 38, 6, 37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
+    const __m512i hi = _mm512_set_epi16(63, 31, 62, 30, 61, 29, 60, 28, 59, 27, 58, 26, 57, 25,
+                                        56, 24, 55, 23, 54, 22, 53, 21, 52, 20, 51, 19, 50, 18,
+                                        49, 17, 48, 16);
+    for (size_t c = 0; c < jn; c += 2) {
+        const uint16_t *x = v + c * D, *y = x + D;
+        uint32_t *o = vi + c / 2 * D;
+        size_t d = 0;
+        if (c + 1 < jn)
+            for (; d + 32 <= D; d += 32) {
+                const __m512i a = _mm512_loadu_si512(x + d), b = _mm512_loadu_si512(y + d);
+                _mm512_storeu_si512(o + d, _mm512_permutex2var_epi16(a, lo, b));
+                _mm512_storeu_si512(o + d + 16, _mm512_permutex2var_epi16(a, hi, b));
+            }
+        for (; d < D; d += 16) {
+            const __mmask16 m = first_lanes((long)(D - d));
+            const __m256i a = _mm256_maskz_loadu_epi16(m, x + d);
+            const __m256i b =
+                c + 1 < jn ? _mm256_maskz_loadu_epi16(m, y + d) : _mm256_setzero_si256();
             const __m512i both = _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
-            _mm512_mask_storeu_epi32(vi + c / 2 * D + d, m, interleave_halves(both));
+            _mm512_mask_storeu_epi32(o + d, m, interleave_halves(both));
         }
+    }
 }
 
 // acc_r[d .. d+64) = alpha_r acc_r + sum_e pp[e][r] · vi[e][d .. d+64) over key pairs e <
@@ -722,7 +811,7 @@ AVX512BF16 void ck_attn_tile_bf16_avx512(const struct attn_tile *w) {
         b.l[i] = 0.0f;
     }
     memset(b.acc, 0, nr * D * sizeof *b.acc);
-    pack_q_pairs(w, qp, lanes, used);
+    pack_q_pairs(w, b.qp, lanes, used);
     const size_t kv_end = attn_row_key_end(w, w->r0 + nr - 1);
     const size_t first_pos = attn_row_pos(w, w->r0);
     for (size_t j0 = w->key_lo; j0 < kv_end; j0 += kvb) {
@@ -730,18 +819,23 @@ AVX512BF16 void ck_attn_tile_bf16_avx512(const struct attn_tile *w) {
         const uint16_t *kb = w->kh16 + j0 * D;
         attn_prefetch_next(w, j0, kv_end);
         pack_v_pairs(w->vh16 + j0 * D, jn, D, vi);
+        // The score micro-tiles keep each row's maximum over the block in alpha (until the
+        // softmax replaces it): outside the diagonal block every row sees every key, so that is
+        // the softmax's block maximum, without a pass over the scores.
         const size_t last = nr - 1;
+        for (size_t i = 0; i < used; i++) b.alpha[i] = -INFINITY;
         size_t i0 = 0;
         for (; i0 + 32 <= used; i0 += 32)
             scores_keys32_bf16(qp + i0, lanes, kb,
-                               attn_row_keys(w, attn_min(i0 + 31, last), j0, jn), D, b.s + i0);
+                               attn_row_keys(w, attn_min(i0 + 31, last), j0, jn), D, b.s + i0,
+                               b.alpha + i0);
         if (i0 < used)
-            scores_keys16_bf16(qp + i0, lanes, kb, attn_row_keys(w, last, j0, jn), D, b.s + i0);
+            scores_keys16_bf16(qp + i0, lanes, kb, attn_row_keys(w, last, j0, jn), D, b.s + i0,
+                               b.alpha + i0);
         const int diagonal = j0 + jn > first_pos + 1;
         for (i0 = 0; i0 < used; i0 += 16)
-            softmax_t_avx512(w, &b, i0, j0, attn_row_keys(w, attn_min(i0 + 15, last), j0, jn), jn,
-                             diagonal);
-        pack_p_pairs(b.s, lanes, used, jn, b.pp);
+            softmax_pairs_bf16(w, &b, i0, j0, attn_row_keys(w, attn_min(i0 + 15, last), j0, jn),
+                               jn, diagonal);
         pv_block_bf16(w, &b, j0, jn, vi);
     }
     if (w->partial) return;
