@@ -83,8 +83,9 @@ static const struct ck_gemm_kernel kernels[] = {
     // their scales (40 bytes per row and block). Block sizes in blocks.
     // MR x NR = 6 x 32: the register budget is in gemm_q8_avx512.c.
     // KC = 16 blocks (512 k): the B micro-panel (16 x 1088 bytes = 17 KiB for q8_0, 9 KiB for
-    //   q4_0) stays in L1D with the A micro-panel (6 x 16 x 40 = 3.8 KiB). The float
-    //   accumulators start from C, so KC does not change any result.
+    //   q4_0) stays in L1D with the A micro-panel (6 x 16 x 40 = 3.8 KiB). The AVX2 kernels'
+    //   float accumulators start from C, so KC does not change their results; the VNNI ones add
+    //   each K block's sum to C (gemm_q8_avx512.c says why), so KC is part of their results.
     // MC = 96 (16 tiles): the packed row block of x (96 x 16 x 40 = 60 KiB) stays in L2.
     // One thread below four times the float threshold: four times the multiply-adds per cycle.
     [GEMM_Q8_0_AVX2] = {.mr = CK_Q_MR, .nr = CK_Q_NR, .kc = 16, .mc = 96, .k_unit = CK_QK,

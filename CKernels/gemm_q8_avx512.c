@@ -39,8 +39,13 @@ VNNI_INLINE __m512i broadcast_x(const unsigned char *p) {
 // a: unit u of row i at a + u * cs * 40 + i * 32 (scales after the cs rows)
 // b: (ku, 1088 or 576 bytes) packed units  c: (mr, ldc) rows of y
 // pf: pf_lines lines of the next B micro-panel, spread over the units.
-// The float accumulators start from C, so every output adds its blocks to C in k order whatever
-// KC, the tiling or the threads (see tile_begin_avx2).
+// The float accumulators start from zero and C is added at the end, as the float kernels do: each
+// K block's sum is added to C. The rows of C are N floats apart, a multiple of 4 KiB for every
+// model shape, so all of a panel's C tiles fall in the same two L1 sets (and a few L2 sets): by
+// the next K block a tile's C has left L1, and loaded first, it held up the first block's
+// epilogue for an L2/L3 miss (a prefetch of it is evicted before use for the same reason).
+// Loaded last, the miss overlaps the next tile's vpdpbusd. The sums then depend on KC (a fixed
+// constant, the same for every path), not on the tiling, M or the threads (see gemm.c, gemm).
 VNNI_INLINE void qgemm_avx512_6x32(const int mr, const int q4, size_t ku, const unsigned char *a,
                                    size_t cs, const unsigned char *b, float *c, size_t ldc,
                                    size_t nr, int accumulate, const unsigned char *pf,
@@ -50,10 +55,7 @@ VNNI_INLINE void qgemm_avx512_6x32(const int mr, const int q4, size_t ku, const 
     const __mmask16 m0 = lane_mask(nr, 0), m1 = lane_mask(nr, 1);
     const __m512i low = _mm512_set1_epi8(0x0f);
     __m512 acc[6][2];
-    for (int i = 0; i < mr; i++) {
-        acc[i][0] = accumulate ? _mm512_maskz_loadu_ps(m0, c + i * ldc) : _mm512_setzero_ps();
-        acc[i][1] = accumulate ? _mm512_maskz_loadu_ps(m1, c + i * ldc + 16) : _mm512_setzero_ps();
-    }
+    for (int i = 0; i < mr; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
     for (size_t u = 0; u < ku; u++) {
         const unsigned char *bu = b + u * row_bytes, *au = a + u * cs * CK_QA_UNIT_BYTES;
         for (size_t l = u * pf_per_unit; l < (u + 1) * pf_per_unit && l < pf_lines; l++)
@@ -100,6 +102,10 @@ VNNI_INLINE void qgemm_avx512_6x32(const int mr, const int q4, size_t ku, const 
         }
     }
     for (int i = 0; i < mr; i++) {
+        if (accumulate) {
+            acc[i][0] = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, c + i * ldc), acc[i][0]);
+            acc[i][1] = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, c + i * ldc + 16), acc[i][1]);
+        }
         _mm512_mask_storeu_ps(c + i * ldc, m0, acc[i][0]);
         _mm512_mask_storeu_ps(c + i * ldc + 16, m1, acc[i][1]);
     }
