@@ -1,16 +1,17 @@
 #!/usr/bin/env python3
-"""vs_llama_cpp_table.py OUT — the table of bench/vs_llama_cpp.sh from OUT/ours.jsonl (benchmark_qwen3
+"""vs_llama_cpp_table.py OUT [OUT ...] — the table of bench/vs_llama_cpp.sh from OUT/ours.jsonl (benchmark_qwen3
 rows) and OUT/llama.jsonl (llama-bench -o jsonl rows): tokens/s per weight format and test, the
 median over rounds of each round's figure (ours: the row's median iteration; llama-bench: the
 median of its repetitions), with the spread over rounds, the ratio ours / llama.cpp, and for our
 decode the GB/s of linear-layer weights streamed (each weight read once per token, lm_head
-included; the embedding lookup reads one row and is left out)."""
+included; the embedding lookup reads one row and is left out). Several OUT folders pool their rounds
+(runs of the same tests at different times), each test over every round that ran it."""
 import collections
 import json
 import statistics
 import sys
 
-out = sys.argv[1]
+outs = sys.argv[1:]
 ours = collections.defaultdict(list)   # (format, test) -> tokens/s per round
 peer = collections.defaultdict(list)
 stream_bytes = {}                      # (format, test) -> linear-layer weight bytes per token
@@ -23,7 +24,7 @@ def linear_params(c):
     return c["layers"] * layer + c["vocab"] * c["hidden"]
 
 
-for line in open(f"{out}/ours.jsonl"):
+for line in (line for out in outs for line in open(f"{out}/ours.jsonl")):
     r = json.loads(line)
     kv = f", {r['kv_dtype']} KV" if r["phase"] == "decode" and r["kv_dtype"] != "f32" else ""
     test = f"tg{r['gen_len']} @ d{r['prompt_len']}" if r["phase"] == "decode" else r["test"]
@@ -33,7 +34,7 @@ for line in open(f"{out}/ours.jsonl"):
         stream_bytes[key] = linear_params(r["config"]) * r["bytes_per_weight"]
     label[r["weights"]] = r["kernels"]
 
-for line in open(f"{out}/llama.jsonl"):
+for line in (line for out in outs for line in open(f"{out}/llama.jsonl")):
     r = json.loads(line)
     fmt = r["model_filename"].rsplit("qwen3-0.6b-synth-", 1)[-1].removesuffix(".gguf")
     test = f"tg{r['n_gen']} @ d{r['n_depth']}" if r["n_gen"] else f"pp{r['n_prompt']}"
@@ -49,7 +50,8 @@ def cell(samples):
 
 tests = sorted({t for _, t in list(ours) + list(peer)}, key=lambda t: (t.startswith("tg"), len(t), t))
 rows = sorted(set(k for k, _ in ours)) + sorted(set(k for k, _ in peer))
-rounds = max(len(v) for v in list(ours.values()) + list(peer.values()))
+counts = {len(v) for v in list(ours.values()) + list(peer.values())}
+rounds = str(max(counts)) if len(counts) == 1 else f"{min(counts)}-{max(counts)} (as many as ran each test)"
 print(f"tokens/s, median over {rounds} alternating rounds (min–max over rounds)"
       + (f"; llama.cpp build {build}, its KV cache {peer_kv}" if peer else ""))
 print("| | " + " | ".join(tests) + " |")
