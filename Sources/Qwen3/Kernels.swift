@@ -252,32 +252,45 @@ struct Kernels {
         }
     }
 
-    /// Lays out a linear layer's weight W[N, K] (float32, checkpoint layout) the way `matmul` reads it.
-    /// Quantized formats need whole blocks of 32 along K; a layer whose input dimension is not a
-    /// multiple of 32 (a small test model, an o_proj shard of heads narrower than 32) keeps float32
-    /// weights and the ISA's float32 matmul: exact where it cannot be blocked, and `Linear.apply`
-    /// picks the matmul from the storage.
+    /// Lays out a linear layer's weight W[N, K] (float32, checkpoint layout) the way `matmul` reads it:
+    /// `rows(...)`, packed for the ISA's micro-kernels unless baseline.
     func prepare(weight: FloatBuffer, outFeatures n: Int, inFeatures k: Int) throws -> WeightStorage {
-        if precision.isQuantized {
-            if k % precision.blockSize != 0 { return try prepareF32(weight: weight, outFeatures: n, inFeatures: k) }
+        let rows = try rows(weight: weight, outFeatures: n, inFeatures: k)
+        if isa == .baseline { return rows }
+        switch rows {
+        case .quantized(let blocks):
             let q8 = precision == .q8_0
-            let blocks = try AlignedBuffer<UInt8>(count: n * k / Int(CK_QK) * Int(q8 ? CK_Q8_0_BLOCK_BYTES : CK_Q4_0_BLOCK_BYTES))
-            if q8 { ck_quantize_q8_0(weight.pointer, blocks.pointer, n, k) } else { ck_quantize_q4_0(weight.pointer, blocks.pointer, n, k) }
-            if isa == .baseline { return .quantized(blocks) }
             let packed = try AlignedBuffer<UInt8>(count: q8 ? ck_pack_q8_0_size(n, k) : ck_pack_q4_0_size(n, k))
             if q8 { ck_pack_q8_0(blocks.pointer, packed.pointer, n, k) } else { ck_pack_q4_0(blocks.pointer, packed.pointer, n, k) }
             return .quantized(packed)
-        }
-        if precision == .bf16 {
-            // Exact for a bf16 checkpoint (bf16 -> f32 -> bf16 round-trips); rounds an f32 one.
-            let halves = try BFloat16Buffer(count: n * k)
-            ck_convert_f32_to_bf16(weight.pointer, halves.pointer, n * k)
-            if isa == .baseline { return .bf16(halves) }
+        case .bf16(let halves):
             let packed = try BFloat16Buffer(count: ck_pack_bf16_size(n, k))
             ck_pack_bf16(halves.pointer, packed.pointer, n, k)
             return .bf16(packed)
+        case .f32:
+            return try prepareF32(weight: weight, outFeatures: n, inFeatures: k)
         }
-        return try prepareF32(weight: weight, outFeatures: n, inFeatures: k)
+    }
+
+    /// W[N, K] in `precision`'s elements, row-major, unpacked: what baseline multiplies and what an
+    /// embedding table of its own holds. bf16 rounds to nearest even (exact for a bf16 checkpoint:
+    /// bf16 -> f32 -> bf16 round-trips); q8_0 / q4_0 are GGUF blocks, which need whole blocks of 32
+    /// along K: a layer whose input dimension is not a multiple of 32 (a small test model, an o_proj
+    /// shard of heads narrower than 32) keeps float32 weights and the ISA's float32 matmul, exact
+    /// where it cannot be blocked (`Linear.apply` picks the matmul from the storage).
+    func rows(weight: FloatBuffer, outFeatures n: Int, inFeatures k: Int) throws -> WeightStorage {
+        if precision.isQuantized, k % precision.blockSize == 0 {
+            let q8 = precision == .q8_0
+            let blocks = try AlignedBuffer<UInt8>(count: n * k / Int(CK_QK) * Int(q8 ? CK_Q8_0_BLOCK_BYTES : CK_Q4_0_BLOCK_BYTES))
+            if q8 { ck_quantize_q8_0(weight.pointer, blocks.pointer, n, k) } else { ck_quantize_q4_0(weight.pointer, blocks.pointer, n, k) }
+            return .quantized(blocks)
+        }
+        if precision == .bf16 {
+            let halves = try BFloat16Buffer(count: n * k)
+            ck_convert_f32_to_bf16(weight.pointer, halves.pointer, n * k)
+            return .bf16(halves)
+        }
+        return .f32(weight)
     }
 
     private func prepareF32(weight: FloatBuffer, outFeatures n: Int, inFeatures k: Int) throws -> WeightStorage {

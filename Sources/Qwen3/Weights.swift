@@ -28,61 +28,54 @@ struct LayerWeights {
 /// whose lm_head holds the whole vocabulary on this rank reads that lm_head's own rows (`shared`),
 /// so the largest tensor is held once.
 enum EmbeddingTable {
-    case f32(FloatBuffer)
-    /// (vocab, hidden) bfloat16.
-    case bf16(BFloat16Buffer)
-    /// (vocab, hidden / 32) GGUF blocks of `format` (q8_0 or q4_0).
-    case blocks(AlignedBuffer<UInt8>, WeightPrecision)
-    /// The rows of a tied lm_head in the layout its matmul reads: `isa` says whether packed.
+    /// A table of its own, unpacked (`Kernels.rows`), in `format`'s elements.
+    case own(WeightStorage, WeightPrecision)
+    /// The rows of a tied lm_head in the layout its matmul reads: packed unless `isa` is baseline.
     case shared(Linear, WeightPrecision, KernelISA)
 
     /// dst[0..<width] = row `token`.
     func copyRow(_ token: Int, width: Int, into dst: UnsafeMutablePointer<Float>) {
         switch self {
-        case .f32(let b): dst.update(from: b.pointer + token * width, count: width)
-        case .bf16(let b): ck_convert_bf16_to_f32(b.pointer + token * width, dst, width)
-        case .blocks(let b, let format): Self.dequantizeRow(b.pointer, format, token, width, dst)
+        case .own(let rows, let format): Self.copyRow(token, of: rows, format, packed: false, width: width, into: dst)
         case .shared(let head, let format, let isa):
-            switch head.weight {
-            case .bf16(let b) where isa == .baseline: ck_convert_bf16_to_f32(b.pointer + token * width, dst, width)
-            case .bf16(let b): ck_packed_row_bf16(b.pointer, token, width, dst)
-            case .quantized(let b) where isa == .baseline: Self.dequantizeRow(b.pointer, format, token, width, dst)
-            case .quantized(let b) where format == .q8_0: ck_packed_row_q8_0(b.pointer, token, width, dst)
-            case .quantized(let b): ck_packed_row_q4_0(b.pointer, token, width, dst)
-            case .f32: preconditionFailure("a float32 lm_head is not shared with the embedding")
-            }
+            Self.copyRow(token, of: head.weight, format, packed: isa != .baseline, width: width, into: dst)
         }
     }
 
-    /// Row `token` of (vocab, width / 32) blocks.
-    private static func dequantizeRow(_ blocks: UnsafeMutablePointer<UInt8>, _ format: WeightPrecision, _ token: Int,
-                                      _ width: Int, _ dst: UnsafeMutablePointer<Float>) {
-        let rowBytes = width / Int(CK_QK) * Int(format == .q8_0 ? CK_Q8_0_BLOCK_BYTES : CK_Q4_0_BLOCK_BYTES)
-        if format == .q8_0 { ck_dequantize_q8_0(blocks + token * rowBytes, dst, 1, width) }
-        else { ck_dequantize_q4_0(blocks + token * rowBytes, dst, 1, width) }
+    private static func copyRow(_ token: Int, of rows: WeightStorage, _ format: WeightPrecision, packed: Bool,
+                                width: Int, into dst: UnsafeMutablePointer<Float>) {
+        switch rows {
+        case .f32(let b):
+            precondition(!packed, "a packed float32 lm_head is not shared with the embedding")
+            dst.update(from: b.pointer + token * width, count: width)
+        case .bf16(let b) where packed: ck_packed_row_bf16(b.pointer, token, width, dst)
+        case .bf16(let b): ck_convert_bf16_to_f32(b.pointer + token * width, dst, width)
+        case .quantized(let b) where packed:
+            if format == .q8_0 { ck_packed_row_q8_0(b.pointer, token, width, dst) } else { ck_packed_row_q4_0(b.pointer, token, width, dst) }
+        case .quantized(let b):
+            let rowBytes = width / Int(CK_QK) * Int(format == .q8_0 ? CK_Q8_0_BLOCK_BYTES : CK_Q4_0_BLOCK_BYTES)
+            if format == .q8_0 { ck_dequantize_q8_0(b.pointer + token * rowBytes, dst, 1, width) }
+            else { ck_dequantize_q4_0(b.pointer + token * rowBytes, dst, 1, width) }
+        }
     }
 
     /// Bytes this table adds to the model's (none when it shares the lm_head's).
     var byteCount: Int {
-        switch self {
-        case .f32(let b): return b.byteCount
-        case .bf16(let b): return b.byteCount
-        case .blocks(let b, _): return b.byteCount
-        case .shared: return 0
-        }
+        if case .own(let rows, _) = self { return rows.byteCount }
+        return 0
     }
 
     var f32: FloatBuffer? {
-        if case .f32(let b) = self { return b }
+        if case .own(.f32(let b), _) = self { return b }
         return nil
     }
 
     /// What the table holds, for the report.
     var summary: String {
         switch self {
-        case .f32: return "float32"
-        case .bf16: return "bfloat16"
-        case .blocks(_, let format): return "\(format.rawValue) blocks"
+        case .own(.f32, _): return "float32"
+        case .own(.bf16, _): return "bfloat16"
+        case .own(.quantized, let format): return "\(format.rawValue) blocks"
         case .shared(_, let format, _): return "the tied lm_head's \(format.rawValue) rows, not a second copy"
         }
     }
@@ -155,13 +148,18 @@ struct WeightLoader {
         let precision = kernels.precision
         if precision == .f32 {
             let table = try full(name, shape: shape)
-            return (.f32(table), try vocabularyShard(of: tied ? name : "lm_head.weight", embedding: tied ? table : nil))
+            return (.own(.f32(table), .f32),
+                    try vocabularyShard(of: tied ? name : "lm_head.weight", embedding: tied ? table : nil))
         }
         let lmHead = try vocabularyShard(of: tied ? name : "lm_head.weight", embedding: nil)
         if tied, lmHead.outFeatures == config.vocabSize, !lmHead.weight.isF32 {
             return (.shared(lmHead, precision, kernels.isa), lmHead)
         }
-        return (try embeddingTable(shape: shape, matching: lmHead), lmHead)
+        // A table of its own (an untied model, or a tied one whose lm_head is split over the
+        // ranks), in the lm_head's elements: bfloat16, GGUF blocks quantized as the linear layers
+        // are, or float32 where those stay float32 (a hidden size that is not a multiple of 32).
+        let table = try full(name, shape: shape)
+        return (.own(try kernels.rows(weight: table, outFeatures: shape[0], inFeatures: shape[1]), precision), lmHead)
     }
 
     /// Every tensor the config implies is present, and nothing else is.
@@ -208,30 +206,6 @@ struct WeightLoader {
             throw ModelLoadError(t.path, "tensor \(name) has shape \(t.shape), config.json implies \(shape)")
         }
         return t
-    }
-
-    /// A table of its own (an untied model, or a tied one whose lm_head is split over the ranks):
-    /// in the format of `lmHead`, bfloat16 rounded to nearest even (exact from a bfloat16
-    /// checkpoint) or GGUF blocks quantized as the linear layers are; float32 where the lm_head
-    /// stays float32 (a hidden size that is not a multiple of 32).
-    private func embeddingTable(shape: [Int], matching lmHead: Linear) throws -> EmbeddingTable {
-        let name = "model.embed_tokens.weight"
-        let table = try full(name, shape: shape)
-        if lmHead.weight.isF32 { return .f32(table) }
-        let (n, k) = (shape[0], shape[1])
-        switch kernels.precision {
-        case .bf16:
-            let halves = try BFloat16Buffer(count: n * k)
-            ck_convert_f32_to_bf16(table.pointer, halves.pointer, n * k)
-            return .bf16(halves)
-        case .q8_0, .q4_0:
-            let q8 = kernels.precision == .q8_0
-            let blocks = try AlignedBuffer<UInt8>(count: n * k / Int(CK_QK) * Int(q8 ? CK_Q8_0_BLOCK_BYTES : CK_Q4_0_BLOCK_BYTES))
-            if q8 { ck_quantize_q8_0(table.pointer, blocks.pointer, n, k) } else { ck_quantize_q4_0(table.pointer, blocks.pointer, n, k) }
-            return .blocks(blocks, kernels.precision)
-        case .f32:
-            return .f32(table)
-        }
     }
 
     /// A whole tensor as float32.
