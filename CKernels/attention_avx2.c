@@ -660,11 +660,7 @@ AVX2 static void tile_keys_avx2(const struct attn_tile *w, const struct attn_slo
 AVX2 void ck_attn_tile_avx2(const struct attn_tile *w) {
     const struct attn_slot b = attn_slot_of(w);
     const size_t D = w->D, nr = w->nr;
-    for (size_t i = 0; i < attn_lanes(w->q_block); i++) {
-        b.m[i] = -INFINITY;
-        b.l[i] = 0.0f;
-    }
-    memset(b.acc, 0, nr * D * sizeof *b.acc);
+    attn_slot_start(w, &b);
     const size_t kv_end = attn_row_key_end(w, w->r0 + nr - 1);
     if (nr < ROW_MAJOR_BELOW) tile_rows_avx2(w, &b, kv_end);
     else tile_keys_avx2(w, &b, kv_end);

@@ -395,11 +395,7 @@ AVX512 void ck_attn_tile_avx512(const struct attn_tile *w) {
     const struct attn_slot b = attn_slot_of(w);
     const size_t D = w->D, kvb = w->kv_block, nr = w->nr, lanes = attn_lanes(w->q_block);
     const size_t used = (nr + 15) / 16 * 16;  // lanes computed: whole vectors
-    for (size_t i = 0; i < lanes; i++) {
-        b.m[i] = -INFINITY;
-        b.l[i] = 0.0f;
-    }
-    memset(b.acc, 0, nr * D * sizeof *b.acc);
+    attn_slot_start(w, &b);
     ck_attn_pack_qt_avx2(w, b.qp, lanes, used);
     const size_t kv_end = attn_row_key_end(w, w->r0 + nr - 1);
     const size_t first_pos = attn_row_pos(w, w->r0);
@@ -806,11 +802,7 @@ AVX512BF16 void ck_attn_tile_bf16_avx512(const struct attn_tile *w) {
     const size_t D = w->D, kvb = w->kv_block, nr = w->nr, lanes = attn_lanes(w->q_block);
     const size_t used = (nr + 15) / 16 * 16;
     uint32_t *qp = (uint32_t *)b.qp, *vi = (uint32_t *)b.vf;
-    for (size_t i = 0; i < lanes; i++) {
-        b.m[i] = -INFINITY;
-        b.l[i] = 0.0f;
-    }
-    memset(b.acc, 0, nr * D * sizeof *b.acc);
+    attn_slot_start(w, &b);
     pack_q_pairs(w, b.qp, lanes, used);
     const size_t kv_end = attn_row_key_end(w, w->r0 + nr - 1);
     const size_t first_pos = attn_row_pos(w, w->r0);
@@ -1065,11 +1057,7 @@ AVX512_INLINE float rows_softmax(float *s, size_t n, float *m, float *l, const i
 AVX512_INLINE void tile_rows_avx512(const struct attn_tile *w, const int bf16) {
     const struct attn_slot b = attn_slot_of(w);
     const size_t kvb = w->kv_block, nr = w->nr;
-    for (size_t i = 0; i < attn_lanes(w->q_block); i++) {
-        b.m[i] = -INFINITY;
-        b.l[i] = 0.0f;
-    }
-    memset(b.acc, 0, nr * ROWS_D * sizeof *b.acc);
+    attn_slot_start(w, &b);
     uint16_t *qb = (uint16_t *)b.qp;
     for (size_t i = 0; i < nr; i++) {
         const float *qi = w->q + attn_row_offset(w, i);

@@ -7,6 +7,7 @@
 
 #include "bf16_scalar.h"
 
+#include <math.h>
 #include <omp.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -82,6 +83,15 @@ static inline struct attn_slot attn_slot_of(const struct attn_tile *w) {
     s.vf = s.kf + w->kv_block * w->D;
     s.pp = (uint32_t *)(s.vf + w->kv_block * w->D);
     return s;
+}
+
+// A SIMD tile's start: every lane's running max -inf and sum 0, the accumulators of its nr rows 0.
+static inline void attn_slot_start(const struct attn_tile *w, const struct attn_slot *b) {
+    for (size_t i = 0; i < attn_lanes(w->q_block); i++) {
+        b->m[i] = -INFINITY;
+        b->l[i] = 0.0f;
+    }
+    memset(b->acc, 0, w->nr * w->D * sizeof *b->acc);
 }
 
 // Position of row r, and the end of the keys row r may see within [.., key_hi).

@@ -172,6 +172,10 @@ final class WidthReferenceTests: ToolTestCase {
                 let diff = row["max_abs_dlogit"] as? Double ?? .infinity
                 let kl = row["kl_mean"] as? Double ?? .infinity, top1 = row["top1_agreement"] as? Double ?? 0
                 print("width-1024 \(format) -np \(processes): max |dlogit| \(diff), KL \(kl), top-1 \(top1)")
+                // Tied: one process looks the embedding up in the lm_head's rows; split by heads, each
+                // rank holds a vocabulary shard of the lm_head and a table of blocks of its own.
+                let embedding = processes == 1 ? "the tied lm_head's \(format) rows, not a second copy" : "\(format) blocks"
+                XCTAssertEqual(row["embedding"] as? String, embedding, "\(format) -np \(processes)")
                 XCTAssertLessThanOrEqual(diff, relative * Double(scale), "\(format) -np \(processes) max |dlogit|")
                 XCTAssertLessThanOrEqual(kl, 1e-3, "\(format) -np \(processes) mean KL")
                 XCTAssertGreaterThanOrEqual(top1, top1Bound, "\(format) -np \(processes) top-1")
