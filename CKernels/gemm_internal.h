@@ -90,6 +90,7 @@ struct ck_gemm_kernel {
                               // a quantized block with its scale (34 q8_0, 18 q4_0); else 0
     size_t a_unit_bytes;      // bytes of one packed unit of x
     size_t serial_below;      // M * N * K under which one thread does it all
+    int share_x;              // threads splitting only the panels pack x once, together (gemm.c)
     ck_gemm_pack_b_fn *pack_b;
     ck_gemm_pack_a_fn *pack_a;
     ck_gemm_tile_fn *tile;

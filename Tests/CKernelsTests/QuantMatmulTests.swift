@@ -194,6 +194,31 @@ final class QuantMatmulTests: XCTestCase {
         }
     }
 
+    /// Two threads split only the panels here, so they quantize x together into one buffer, in
+    /// slabs of rows whose packed x fits 4 MiB (gemm.c, gemm_shared_x): at K = 8192 a row tile's
+    /// packed x is 60 KiB, so 700 rows (117 tiles) are two slabs of 58 and 59 tiles. One thread
+    /// packs x for itself, tile by tile; the results must be the same bits, and the first 100 rows
+    /// must equal a batch of their own.
+    func testSharedPackingOverSeveralSlabs() throws {
+        try skipUnlessAVX2()
+        let (m, n, k) = (700, 40, 8192)
+        var rng = Rng(29)
+        let x = rng.floats(m * k), w = rng.floats(n * k, scale: 0.02)
+        for format in Format.allCases {
+            let packed = format.pack(format.quantize(w, n, k), n, k)
+            let runs: [(String, ([Float], [UInt8], Int, Int, Int) -> [Float])] =
+                [("AVX2", format.avx2)] + (hasVNNI ? [("VNNI", format.vnni)] : [])
+            for (name, run) in runs {
+                let one = withThreads(1) { run(x, packed, m, n, k) }
+                let two = withThreads(2) { run(x, packed, m, n, k) }
+                XCTAssertFalse(one.contains { !$0.isFinite }, "\(format) \(name) output is finite")
+                assertBitIdentical(one, two, "\(format) \(name) 1 vs 2 threads over two slabs")
+                let head = withThreads(2) { run(Array(x[0..<(100 * k)]), packed, 100, n, k) }
+                assertBitIdentical(head, Array(one[0..<(100 * n)]), "\(format) \(name) 100 rows vs 700")
+            }
+        }
+    }
+
     func testPackLayoutQ8() {
         let (n, k) = (33, 64)
         var rng = Rng(5)
