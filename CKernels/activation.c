@@ -1,6 +1,7 @@
 // activation.c — the ops built on exp: SwiGLU's silu(gate) * up and the row softmax, each as a
 // plain C reference and an AVX2+FMA version, plus the vector exp they (and attention.c) share.
 #include "ckernels.h"
+#include "omp_internal.h"
 #include "simd_avx2.h"
 
 #include <immintrin.h>
@@ -55,11 +56,11 @@ AVX2 float ck_exp_shift_sum_f32_avx2(float *x, size_t n, float shift) {
 // e / (1 + e) for g < 0. Nothing overflows (g / (1 + exp(-g)) would flush silu to 0 below
 // g = -88.7 while it is still a normal float down to about -92), and no finite g gives NaN.
 void ck_silu_mul_f32_ref(const float *gate, const float *up, float *out, size_t n) {
-#pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
-    for (size_t i = 0; i < n; i++) {
-        const float g = gate[i], e = expf(-fabsf(g));
-        out[i] = g * ((g >= 0.0f ? 1.0f : e) / (1.0f + e)) * up[i];
-    }
+    CK_PARALLEL_IF(n >= PARALLEL_MIN, "omp parallel for schedule(static)",
+        for (size_t i = 0; i < n; i++) {
+            const float g = gate[i], e = expf(-fabsf(g));
+            out[i] = g * ((g >= 0.0f ? 1.0f : e) / (1.0f + e)) * up[i];
+        });
 }
 
 // The reference's formula; -|g| sets the sign bit, and the sign bit of g picks the numerator.
@@ -87,11 +88,11 @@ AVX2 static void silu_mul_range_avx2(const float *gate, const float *up, float *
 // below only splits its range in the parallel region and calls an AVX2 helper per unit.
 void ck_silu_mul_f32_avx2(const float *gate, const float *up, float *out, size_t n) {
     const size_t chunks = (n + CHUNK - 1) / CHUNK;
-#pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
-    for (size_t c = 0; c < chunks; c++) {
-        const size_t i0 = c * CHUNK;
-        silu_mul_range_avx2(gate, up, out, i0, i0 + CHUNK < n ? i0 + CHUNK : n);
-    }
+    CK_PARALLEL_IF(n >= PARALLEL_MIN, "omp parallel for schedule(static)",
+        for (size_t c = 0; c < chunks; c++) {
+            const size_t i0 = c * CHUNK;
+            silu_mul_range_avx2(gate, up, out, i0, i0 + CHUNK < n ? i0 + CHUNK : n);
+        });
 }
 
 // gate_up: (rows, 2n), each row [gate (n) | up (n)] as the fused gate/up projection writes it
@@ -104,14 +105,14 @@ void ck_swiglu_f32_ref(const float *gate_up, float *out, size_t rows, size_t n) 
 // OpenMP over (row, chunk) units, so decode (one row) still splits when n is large.
 void ck_swiglu_f32_avx2(const float *gate_up, float *out, size_t rows, size_t n) {
     const size_t chunks = (n + CHUNK - 1) / CHUNK;
-#pragma omp parallel for collapse(2) schedule(static) if (rows * n >= PARALLEL_MIN)
-    for (size_t r = 0; r < rows; r++) {
-        for (size_t c = 0; c < chunks; c++) {
-            const float *g = gate_up + r * 2 * n;
-            const size_t i0 = c * CHUNK;
-            silu_mul_range_avx2(g, g + n, out + r * n, i0, i0 + CHUNK < n ? i0 + CHUNK : n);
-        }
-    }
+    CK_PARALLEL_IF(rows * n >= PARALLEL_MIN, "omp parallel for collapse(2) schedule(static)",
+        for (size_t r = 0; r < rows; r++) {
+            for (size_t c = 0; c < chunks; c++) {
+                const float *g = gate_up + r * 2 * n;
+                const size_t i0 = c * CHUNK;
+                silu_mul_range_avx2(g, g + n, out + r * n, i0, i0 + CHUNK < n ? i0 + CHUNK : n);
+            }
+        });
 }
 
 // ---------------------------------------------------------------------------------------------

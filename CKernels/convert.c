@@ -2,24 +2,13 @@
 // vectorises the bit manipulation, and load time is bound by reading the checkpoint).
 #include "bf16_scalar.h"
 #include "ckernels.h"
+#include "omp_internal.h"
 
 #include <string.h>
 
-// Below this many elements a parallel region costs more than it saves, so it is not entered at
-// all: with an `if` clause instead, the OpenMP runtime still sets up a serialized region, about
-// 0.4 us per call, which the bf16 KV cache's stores (ck_convert_f32_to_bf16 on each head's row
-// of 128 keys or values: 16 calls per token and layer) paid twenty times over what they convert.
+// Below this many elements a parallel region costs more than it saves (omp_internal.h: the
+// bf16 KV cache stores rows of 128 elements).
 #define PARALLEL_MIN 65536
-
-// for (i = 0; i < n; i++) body, split between the threads when n is large enough.
-#define ELEMENTWISE(n, body)                                                                      \
-    do {                                                                                          \
-        if ((n) < PARALLEL_MIN) {                                                                 \
-            for (size_t i = 0; i < (n); i++) body;                                                \
-        } else {                                                                                  \
-            _Pragma("omp parallel for schedule(static)") for (size_t i = 0; i < (n); i++) body;   \
-        }                                                                                         \
-    } while (0)
 
 static inline uint32_t bits_from_f32(float f) {
     uint32_t u;
@@ -29,24 +18,28 @@ static inline uint32_t bits_from_f32(float f) {
 
 // src, dst: (n). bfloat16 is the upper half of a float32, so widening is exact.
 void ck_convert_bf16_to_f32(const uint16_t *src, float *dst, size_t n) {
-    ELEMENTWISE(n, dst[i] = ck_f32_from_bf16(src[i]));
+    CK_PARALLEL_IF(n >= PARALLEL_MIN, "omp parallel for schedule(static)",
+                   for (size_t i = 0; i < n; i++) dst[i] = ck_f32_from_bf16(src[i]););
 }
 
 // src, dst: (n)
 void ck_convert_f16_to_f32(const uint16_t *src, float *dst, size_t n) {
-    ELEMENTWISE(n, dst[i] = ck_f16_to_f32(src[i]));
+    CK_PARALLEL_IF(n >= PARALLEL_MIN, "omp parallel for schedule(static)",
+                   for (size_t i = 0; i < n; i++) dst[i] = ck_f16_to_f32(src[i]););
 }
 
 // src, dst: (n), rounded to nearest even (bf16_scalar.h)
 void ck_convert_f32_to_bf16(const float *src, uint16_t *dst, size_t n) {
-    ELEMENTWISE(n, dst[i] = ck_bf16_from_f32(src[i]));
+    CK_PARALLEL_IF(n >= PARALLEL_MIN, "omp parallel for schedule(static)",
+                   for (size_t i = 0; i < n; i++) dst[i] = ck_bf16_from_f32(src[i]););
 }
 
 // x: (n). An exponent field of all ones is inf or NaN; comparing the bits avoids depending on
 // floating-point compare semantics under any fast-math flags.
 size_t ck_count_nonfinite_f32(const float *x, size_t n) {
     size_t count = 0;
-#pragma omp parallel for schedule(static) reduction(+ : count) if (n >= PARALLEL_MIN)
-    for (size_t i = 0; i < n; i++) count += (bits_from_f32(x[i]) & 0x7f800000u) == 0x7f800000u;
+    CK_PARALLEL_IF(n >= PARALLEL_MIN, "omp parallel for schedule(static) reduction(+ : count)",
+        for (size_t i = 0; i < n; i++)
+            count += (bits_from_f32(x[i]) & 0x7f800000u) == 0x7f800000u;);
     return count;
 }

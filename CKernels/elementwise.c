@@ -1,6 +1,7 @@
 // elementwise.c — RMSNorm, rotary embedding, residual add and bias add: plain C references and
 // their AVX2+FMA versions.
 #include "ckernels.h"
+#include "omp_internal.h"
 #include "simd_avx2.h"
 
 #include <immintrin.h>
@@ -77,9 +78,11 @@ typedef void (*rmsnorm_row_fn)(const float *x, const float *w, float *y, size_t 
 // with H = 1). OpenMP over the T x H rows; the row function is the ISA's.
 static void rmsnorm_heads(rmsnorm_row_fn row, const float *x, size_t ldx, const float *w, float *y,
                           size_t T, size_t H, size_t D, float eps) {
-#pragma omp parallel for collapse(2) schedule(static) if (T * H > 1 && T * H * D >= PARALLEL_MIN)
-    for (size_t t = 0; t < T; t++)
-        for (size_t h = 0; h < H; h++) row(x + t * ldx + h * D, w, y + (t * H + h) * D, D, eps);
+    CK_PARALLEL_IF(T * H > 1 && T * H * D >= PARALLEL_MIN,
+                   "omp parallel for collapse(2) schedule(static)",
+        for (size_t t = 0; t < T; t++)
+            for (size_t h = 0; h < H; h++)
+                row(x + t * ldx + h * D, w, y + (t * H + h) * D, D, eps););
 }
 
 void ck_rmsnorm_heads_f32_ref(const float *x, size_t ldx, const float *w, float *y, size_t T,
@@ -111,19 +114,19 @@ void ck_rmsnorm_f32_avx2(const float *x, const float *w, float *y, size_t rows, 
 void ck_rope_f32_ref(float *x, size_t T, size_t H, size_t D, const int32_t *positions,
                      const float *cos_table, const float *sin_table) {
     const size_t half = D / 2;
-#pragma omp parallel for collapse(2) schedule(static) if (T * H * D >= PARALLEL_MIN)
-    for (size_t t = 0; t < T; t++) {
-        for (size_t h = 0; h < H; h++) {
-            float *xh = x + (t * H + h) * D;
-            const float *c = cos_table + (size_t)positions[t] * half;
-            const float *s = sin_table + (size_t)positions[t] * half;
-            for (size_t i = 0; i < half; i++) {
-                const float a = xh[i], b = xh[i + half];
-                xh[i] = a * c[i] - b * s[i];
-                xh[i + half] = b * c[i] + a * s[i];
+    CK_PARALLEL_IF(T * H * D >= PARALLEL_MIN, "omp parallel for collapse(2) schedule(static)",
+        for (size_t t = 0; t < T; t++) {
+            for (size_t h = 0; h < H; h++) {
+                float *xh = x + (t * H + h) * D;
+                const float *c = cos_table + (size_t)positions[t] * half;
+                const float *s = sin_table + (size_t)positions[t] * half;
+                for (size_t i = 0; i < half; i++) {
+                    const float a = xh[i], b = xh[i + half];
+                    xh[i] = a * c[i] - b * s[i];
+                    xh[i + half] = b * c[i] + a * s[i];
+                }
             }
-        }
-    }
+        });
 }
 
 // One head vector xh: (D), c, s: (D/2).
@@ -148,13 +151,13 @@ AVX2 static void rope_head_avx2(float *xh, size_t half, const float *c, const fl
 void ck_rope_f32_avx2(float *x, size_t T, size_t H, size_t D, const int32_t *positions,
                       const float *cos_table, const float *sin_table) {
     const size_t half = D / 2;
-#pragma omp parallel for collapse(2) schedule(static) if (T * H * D >= PARALLEL_MIN)
-    for (size_t t = 0; t < T; t++) {
-        for (size_t h = 0; h < H; h++) {
-            const size_t off = (size_t)positions[t] * half;
-            rope_head_avx2(x + (t * H + h) * D, half, cos_table + off, sin_table + off);
-        }
-    }
+    CK_PARALLEL_IF(T * H * D >= PARALLEL_MIN, "omp parallel for collapse(2) schedule(static)",
+        for (size_t t = 0; t < T; t++) {
+            for (size_t h = 0; h < H; h++) {
+                const size_t off = (size_t)positions[t] * half;
+                rope_head_avx2(x + (t * H + h) * D, half, cos_table + off, sin_table + off);
+            }
+        });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -163,8 +166,8 @@ void ck_rope_f32_avx2(float *x, size_t T, size_t H, size_t D, const int32_t *pos
 
 // y, x: (n)
 void ck_add_f32_ref(float *y, const float *x, size_t n) {
-#pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
-    for (size_t i = 0; i < n; i++) y[i] += x[i];
+    CK_PARALLEL_IF(n >= PARALLEL_MIN, "omp parallel for schedule(static)",
+        for (size_t i = 0; i < n; i++) y[i] += x[i];);
 }
 
 // Elements [i0, i1) of y += x.
@@ -182,19 +185,19 @@ AVX2 static void add_range_avx2(float *y, const float *x, size_t i0, size_t i1) 
 // y, x: (n)
 void ck_add_f32_avx2(float *y, const float *x, size_t n) {
     const size_t chunks = (n + CHUNK - 1) / CHUNK;
-#pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
-    for (size_t c = 0; c < chunks; c++) {
-        const size_t i0 = c * CHUNK;
-        add_range_avx2(y, x, i0, i0 + CHUNK < n ? i0 + CHUNK : n);
-    }
+    CK_PARALLEL_IF(n >= PARALLEL_MIN, "omp parallel for schedule(static)",
+        for (size_t c = 0; c < chunks; c++) {
+            const size_t i0 = c * CHUNK;
+            add_range_avx2(y, x, i0, i0 + CHUNK < n ? i0 + CHUNK : n);
+        });
 }
 
 // y: (M, N)  bias: (N). Plain C for every ISA: the compiler vectorises the inner loop, and it is
 // one pass over y, bound by memory.
 void ck_add_bias_f32(float *y, const float *bias, size_t M, size_t N) {
-#pragma omp parallel for schedule(static) if (M > 1 && M * N >= PARALLEL_MIN)
-    for (size_t m = 0; m < M; m++) {
-        float *ym = y + m * N;
-        for (size_t n = 0; n < N; n++) ym[n] += bias[n];
-    }
+    CK_PARALLEL_IF(M > 1 && M * N >= PARALLEL_MIN, "omp parallel for schedule(static)",
+        for (size_t m = 0; m < M; m++) {
+            float *ym = y + m * N;
+            for (size_t n = 0; n < N; n++) ym[n] += bias[n];
+        });
 }
