@@ -340,6 +340,12 @@ void ck_attention_partial_bf16_avx512(const float *q, const uint16_t *k, const u
                                       size_t key_hi, size_t q_block, size_t kv_block,
                                       float *scratch, int slots);
 
+// The softmax weights of the _avx512 streaming tile (the vdpbf16ps one), exposed for tests:
+// w[i] = exp(s[i] - m) by the cheaper exp that feeds the bf16 rounding of P (relative error
+// within 7.5e-5 + 2^-24 (2 |s[i] - m| + |m| + 1), and 2^-150 absolute where w[i] is subnormal;
+// -inf gives +0).  s, w: (n)
+void ck_attention_weights_bf16_avx512(const float *s, size_t n, float m, float *w);
+
 // out = attention over the union of the parts' (disjoint) key sets: with M = max_p m_p,
 //   out = sum_p e^(m_p - M) acc_p / sum_p e^(m_p - M) l_p   per row; 0 for a row no part saw keys.
 //   states: (parts, rows, D + 2)  out: (rows, D)
