@@ -294,9 +294,10 @@ void ck_attention_partial_f32_avx512(const float *q, const float *k, const float
 //   _avx2    the cache widened to f32 on load (exact) and f32 FMAs at _ref's rounding points: half
 //            the bytes of an f32 cache, the same flops.
 //   _avx512  AVX512_BF16 (caller checks ck_cpu_has_avx512_bf16()): QK^T and the streaming tiles'
-//            P·V with vdpbf16ps, at _ref's rounding points. Standard attention's P·V multiplies
-//            bf16(p) by V widened in f32 (the same products: its V rows serve too few query rows
-//            to pay for pairing keys). Streaming tiles of fewer than CK_ATTENTION_AVX512_MIN_ROWS
+//            P·V with vdpbf16ps, at _ref's rounding points (the streaming tiles' softmax weights
+//            by a cheaper exp, within 7.5e-5 relative: ck_attention_weights_bf16_avx512).
+//            Standard attention's P·V multiplies bf16(p) by V widened in f32 (the same products:
+//            its V rows serve too few query rows to pay for pairing keys). Streaming tiles of fewer than CK_ATTENTION_AVX512_MIN_ROWS
 //            rows (decode) run the decode tile (QK^T with vdpbf16ps, V widened in registers and
 //            multiplied by bf16(p) in f32) for head size CK_ATTENTION_AVX512_ROWS_D, the _avx2
 //            tile for others; head sizes that are odd or above CK_ATTENTION_BF16_MAX_D run the
