@@ -436,13 +436,17 @@ AVX512 void ck_attn_tile_avx512(const struct attn_tile *w) {
 // an f32 lane, twice the multiply-adds of an FMA per instruction. Queries enter as
 // bf16(scale q) and probabilities are rounded to bf16 before P·V (as FlashAttention does in
 // bf16); scores, the online softmax, l, the accumulators and out stay f32. The rounding points
-// of ck_attention_*_bf16_ref. Head sizes vdpbf16ps cannot pair (odd, or above
-// CK_ATTENTION_BF16_MAX_D) take the AVX2 pieces, which widen the cache to f32.
+// of ck_attention_*_bf16_ref; the streaming tile's weights come from a cheaper exp than the f32
+// one (exp512_weights_bf16, 7.5e-5 relative), which that rounding to bf16 hides. Head sizes
+// vdpbf16ps cannot pair (odd, or above CK_ATTENTION_BF16_MAX_D) take the AVX2 pieces, which
+// widen the cache to f32. AVX512DQ (vreduceps) is not checked at run time: every CPU with
+// AVX512_BF16 (Cooper Lake, Sapphire Rapids, Zen 4 and later) has it.
 // ---------------------------------------------------------------------------------------------
 
-#define AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+#define AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
 #define AVX512BF16_INLINE \
-    static inline __attribute__((always_inline, target("avx512f,avx512bw,avx512vl,avx512bf16")))
+    static inline __attribute__((always_inline, \
+                                 target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
 
 static int bf16_pairs_fit(size_t D) { return D % 2 == 0 && D <= CK_ATTENTION_BF16_MAX_D; }
 
@@ -663,6 +667,45 @@ AVX512BF16 __attribute__((noinline)) static void scores_keys16_bf16(const uint32
     scores_t_keys_bf16(1, qp, lanes, k, n, D, st, mx);
 }
 
+// exp(s - m) for 16 scores s of the bf16 tile, given m log2(e) as shift_log2e (one vector per
+// 16 rows): 2^t with t = s log2(e) - m log2(e) in one FMA, f = t - floor(t) in [0, 1] (vreduceps;
+// 1 when t is just below an integer and the difference rounds up), 2^f by a degree-3 minimax
+// polynomial, and vscalefps multiplies by 2^floor(t), underflowing gradually, so t = -inf (a
+// masked score) gives exactly +0 with no clamp. Six instructions where exp512_nonpositive takes
+// fourteen: the weights are rounded to bf16 (relative error 2^-9) before P·V, so the f32 exp's
+// 2^-23 is wasted there.
+// Relative error of the result, against exp(s - m) of the f32 s and m:
+//   polynomial: |p(f) / 2^f - 1| <= 7.48e-5 (2^-13.7) on [0, 1], Remez on relative error with
+//     the coefficients rounded to f32 and Horner's three FMA roundings included (measured on 5M
+//     points; the rounding adds under 1e-7);
+//   argument: t carries the FMA's rounding, u |t|, that of m log2(e), u |m| log2(e), and that
+//     of log2(e) in f32, u |s - m| log2(e) (u = 2^-24); 2^t turns an error dt into a relative
+//     ln(2) dt, so u (2 |s - m| + |m|) in all. f is t - floor(t) rounded (at most u more), and
+//     vscalefps is exact above 2^-126 (below, within 2^-150 absolute).
+// So |w / exp(s - m) - 1| <= 7.5e-5 + u (2 |s - m| + |m| + 1): a fifth of the bf16 rounding
+// that follows it. l sums these same f32 weights (the ones rounded for P·V), so this error is one a
+// weight shares between P·V and l: the output stays a convex combination of V's rows, moved by
+// at most 2 (7.5e-5 + ...) max |v| (AttentionBF16Tests' bound), unlike the bf16 rounding, which
+// l does not see.
+AVX512BF16_INLINE __m512 exp512_weights_bf16(__m512 s, __m512 shift_log2e) {
+    const __m512 t = _mm512_fmsub_ps(s, _mm512_set1_ps(1.44269504088896341f), shift_log2e);
+    const __m512 f = _mm512_reduce_ps(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    __m512 p = _mm512_set1_ps(7.8024521470e-2f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.2606715560e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.9583356380e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.9992519617e-1f));
+    return _mm512_scalef_ps(p, t);
+}
+
+AVX512BF16 void ck_attention_weights_bf16_avx512(const float *s, size_t n, float m, float *w) {
+    const __m512 shift_log2e = _mm512_set1_ps(m * 1.44269504088896341f);
+    for (size_t i = 0; i < n; i += 16) {
+        const __mmask16 mk = first_lanes((long)(n - i));
+        _mm512_mask_storeu_ps(w + i, mk,
+                              exp512_weights_bf16(_mm512_maskz_loadu_ps(mk, s + i), shift_log2e));
+    }
+}
+
 // The online softmax of the 16 rows in lanes i0 .. i0+15 (softmax_t_avx512), its weights
 // written straight into P^T as bf16 pairs of consecutive keys, never back into st:
 // pp[c/2][lane] = (bf16(p[c][lane]), bf16(p[c+1][lane])), the partner of an odd last key 0, and
@@ -675,20 +718,20 @@ AVX512BF16_INLINE void softmax_pairs_bf16(const struct attn_tile *w, const struc
     const size_t lanes = attn_lanes(w->q_block);
     float *st = b->s + i0;
     uint32_t *pp = b->pp + i0;
-    const __m512 shift =
-        softmax_max_t(w, b, st, i0, j0, n, diagonal, diagonal ? NULL : b->alpha + i0);
+    const __m512 shift = _mm512_mul_ps(
+        softmax_max_t(w, b, st, i0, j0, n, diagonal, diagonal ? NULL : b->alpha + i0),
+        _mm512_set1_ps(1.44269504088896341f));
     __m512 sum = _mm512_setzero_ps();
     size_t c = 0;
     for (; c + 2 <= n; c += 2) {
-        const __m512 pa = exp512_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(st + c * lanes), shift));
-        const __m512 pb =
-            exp512_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(st + (c + 1) * lanes), shift));
+        const __m512 pa = exp512_weights_bf16(_mm512_loadu_ps(st + c * lanes), shift);
+        const __m512 pb = exp512_weights_bf16(_mm512_loadu_ps(st + (c + 1) * lanes), shift);
         sum = _mm512_add_ps(_mm512_add_ps(sum, pa), pb);
         _mm512_storeu_si512(pp + c / 2 * lanes,
                             interleave_halves((__m512i)_mm512_cvtne2ps_pbh(pb, pa)));
     }
     if (c < n) {
-        const __m512 pa = exp512_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(st + c * lanes), shift));
+        const __m512 pa = exp512_weights_bf16(_mm512_loadu_ps(st + c * lanes), shift);
         sum = _mm512_add_ps(sum, pa);
         _mm512_storeu_si512(pp + c / 2 * lanes, interleave_halves((__m512i)_mm512_cvtne2ps_pbh(
                                                     _mm512_setzero_ps(), pa)));

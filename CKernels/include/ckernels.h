@@ -294,9 +294,10 @@ void ck_attention_partial_f32_avx512(const float *q, const float *k, const float
 //   _avx2    the cache widened to f32 on load (exact) and f32 FMAs at _ref's rounding points: half
 //            the bytes of an f32 cache, the same flops.
 //   _avx512  AVX512_BF16 (caller checks ck_cpu_has_avx512_bf16()): QK^T and the streaming tiles'
-//            P·V with vdpbf16ps, at _ref's rounding points. Standard attention's P·V multiplies
-//            bf16(p) by V widened in f32 (the same products: its V rows serve too few query rows
-//            to pay for pairing keys). Streaming tiles of fewer than CK_ATTENTION_AVX512_MIN_ROWS
+//            P·V with vdpbf16ps, at _ref's rounding points (the streaming tiles' softmax weights
+//            by a cheaper exp, within 7.5e-5 relative: ck_attention_weights_bf16_avx512).
+//            Standard attention's P·V multiplies bf16(p) by V widened in f32 (the same products:
+//            its V rows serve too few query rows to pay for pairing keys). Streaming tiles of fewer than CK_ATTENTION_AVX512_MIN_ROWS
 //            rows (decode) run the decode tile (QK^T with vdpbf16ps, V widened in registers and
 //            multiplied by bf16(p) in f32) for head size CK_ATTENTION_AVX512_ROWS_D, the _avx2
 //            tile for others; head sizes that are odd or above CK_ATTENTION_BF16_MAX_D run the
@@ -339,6 +340,12 @@ void ck_attention_partial_bf16_avx512(const float *q, const uint16_t *k, const u
                                       size_t D, size_t cap, float scale, size_t key_lo,
                                       size_t key_hi, size_t q_block, size_t kv_block,
                                       float *scratch, int slots);
+
+// The softmax weights of the _avx512 streaming tile (the vdpbf16ps one), exposed for tests:
+// w[i] = exp(s[i] - m) by the cheaper exp that feeds the bf16 rounding of P (relative error
+// within 7.5e-5 + 2^-24 (2 |s[i] - m| + |m| + 1), and 2^-150 absolute where w[i] is subnormal;
+// -inf gives +0).  s, w: (n)
+void ck_attention_weights_bf16_avx512(const float *s, size_t n, float m, float *w);
 
 // out = attention over the union of the parts' (disjoint) key sets: with M = max_p m_p,
 //   out = sum_p e^(m_p - M) acc_p / sum_p e^(m_p - M) l_p   per row; 0 for a row no part saw keys.

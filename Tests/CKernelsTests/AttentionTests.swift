@@ -60,7 +60,11 @@ final class AttentionTests: XCTestCase {
         /// `rounding` > 0 adds the bf16 kernels' rounding points, each a relative error of at most
         /// `rounding`: q entering the scores (scale |q|·|k_j| more error in s_j) and each weight
         /// entering P·V (rounding sum p |v| more in the output; l sums the unrounded weights).
-        func naive(rounding: Double = 0) -> (want: [Double], tol: [Double]) {
+        /// `expError` > 0: the weights come from a cheaper exp of relative error expError at
+        /// t = s log2(e) - m log2(e) (the AVX512_BF16 tile's), whose roundings (t's, m log2(e)'s
+        /// and log2(e)'s) give u (2 |s - m| + |m|) where the f32 path's subtraction gave
+        /// u |s - m|: at most 3 u max|s| more. l sums those same weights, so all of it joins eps.
+        func naive(rounding: Double = 0, expError: Double = 0) -> (want: [Double], tol: [Double]) {
             var want = [Double](repeating: 0, count: T * Hq * D), tol = want
             let group = Hq / Hkv, sc = Double(scale)
             for t in 0..<T {
@@ -85,6 +89,7 @@ final class AttentionTests: XCTestCase {
                         eps = max(eps, sc * (Double(D + 1) * u + rounding) * a[j] + u * abs(s[j] - m))
                     }
                     eps += u * (8 + 5 * Double(n) + 2 * maxAbsS)
+                    if expError > 0 { eps += expError + 3 * u * maxAbsS }
                     for d in 0..<D {
                         var o = 0.0, absSum = 0.0, maxV = 0.0
                         for j in 0..<n {
