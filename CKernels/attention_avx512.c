@@ -743,10 +743,10 @@ AVX512BF16_INLINE void softmax_pairs_bf16(const struct attn_tile *w, const struc
 
 // V of keys 0 .. jn-1 with key pairs interleaved: vi[c/2][d] = (v_c[d], v_{c+1}[d]), the
 // partner of an odd last key 0.  v: (jn, D)  vi: (jn/2 rounded up, D) words
-// Every tile repacks each block it reads, so whole pairs go 32 columns at a time: two loads and
-// two vpermt2w per 32 pairs; the last key of an odd block and columns past a multiple of 32 go
-// 16 at a time, masked.
-AVX512BF16 static void pack_v_pairs(const uint16_t *v, size_t jn, size_t D, uint32_t *vi) {
+// Run once per KV head by the schedule (attn_tile.vpairs), or by a tile on each block it reads,
+// so whole pairs go 32 columns at a time: two loads and two vpermt2w per 32 pairs; the last key
+// of an odd block and columns past a multiple of 32 go 16 at a time, masked.
+AVX512BF16 void ck_attn_pack_v_pairs_bf16(const uint16_t *v, size_t jn, size_t D, uint32_t *vi) {
     // Word indices into (x, y), two rows' 32 bf16 with y's numbered from 32: pairs (x_i, y_i)
     // for i < 16, and for 16 <= i < 32.
     const __m512i lo = _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40,
@@ -853,7 +853,8 @@ AVX512BF16 void ck_attn_tile_bf16_avx512(const struct attn_tile *w) {
         const size_t jn = attn_min(kvb, kv_end - j0);
         const uint16_t *kb = w->kh16 + j0 * D;
         attn_prefetch_next(w, j0, kv_end);
-        pack_v_pairs(w->vh16 + j0 * D, jn, D, vi);
+        const uint32_t *vb = w->vpairs != NULL ? w->vpairs + (j0 - w->key_lo) / 2 * D : vi;
+        if (w->vpairs == NULL) ck_attn_pack_v_pairs_bf16(w->vh16 + j0 * D, jn, D, vi);
         // The score micro-tiles keep each row's maximum over the block in alpha (until the
         // softmax replaces it): outside the diagonal block every row sees every key, so that is
         // the softmax's block maximum, without a pass over the scores.
@@ -871,7 +872,7 @@ AVX512BF16 void ck_attn_tile_bf16_avx512(const struct attn_tile *w) {
         for (i0 = 0; i0 < used; i0 += 16)
             softmax_pairs_bf16(w, &b, i0, j0, attn_row_keys(w, attn_min(i0 + 15, last), j0, jn),
                                jn, diagonal);
-        pv_block_bf16(w, &b, j0, jn, vi);
+        pv_block_bf16(w, &b, j0, jn, vb);
     }
     if (w->partial) return;
     for (size_t i = 0; i < nr; i++) {

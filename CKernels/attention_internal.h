@@ -46,6 +46,11 @@ struct attn_tile {
     float *slot;  // this unit's scratch, laid out by attn_slot
     int partial;  // 1: leave acc, m and l in the slot (the scheduler stores them as a state);
                   // 0: write out = acc / l
+    // NULL, or this KV head's values with key pairs interleaved from key_lo on (as
+    // ck_attn_pack_v_pairs_bf16 lays them out, pair e holding keys key_lo + 2e and + 2e + 1),
+    // shared by every tile of the head: the AVX512_BF16 tile then reads its blocks' pairs there
+    // instead of pairing each block itself.
+    const uint32_t *vpairs;
 };
 
 // Rows padded to whole 16-lane vectors, the layout shared by every ISA.
@@ -132,8 +137,10 @@ static inline void attn_prefetch_next(const struct attn_tile *w, size_t j0, size
     const size_t next = (kv_end - j0 - kvb < kvb ? kv_end - j0 - kvb : kvb) * w->D * esize;
     const char *k = w->kh16 != NULL ? (const char *)(w->kh16 + (j0 + kvb) * w->D)
                                     : (const char *)(w->kh + (j0 + kvb) * w->D);
-    const char *v = w->vh16 != NULL ? (const char *)(w->vh16 + (j0 + kvb) * w->D)
-                                    : (const char *)(w->vh + (j0 + kvb) * w->D);
+    const char *v =
+        w->vpairs != NULL ? (const char *)(w->vpairs + (j0 + kvb - w->key_lo) / 2 * w->D)
+        : w->vh16 != NULL ? (const char *)(w->vh16 + (j0 + kvb) * w->D)
+                          : (const char *)(w->vh + (j0 + kvb) * w->D);
     for (size_t x = 0; x < next; x += 64) {
         _mm_prefetch(k + x, _MM_HINT_T0);
         _mm_prefetch(v + x, _MM_HINT_T0);
@@ -161,6 +168,12 @@ void ck_attn_tile_avx512(const struct attn_tile *w);
 void ck_attn_tile_bf16_ref(const struct attn_tile *w);
 void ck_attn_tile_bf16_avx512(const struct attn_tile *w);
 
+// Keys 0 .. n-1 of a bf16 V with key pairs interleaved: vi[c/2][d] = (v_c[d], v_{c+1}[d]), the
+// partner of an odd last key 0.  v: (n, D)  vi: (n/2 rounded up, D) words. AVX512_BF16 (the
+// caller of the tile that reads it checks).
+typedef void ck_attn_pair_v_fn(const uint16_t *v, size_t n, size_t D, uint32_t *vi);
+ck_attn_pair_v_fn ck_attn_pack_v_pairs_bf16;
+
 // Tile rows 0 .. used-1 (a multiple of 8) transposed and scaled into qp (D, lanes), rows past
 // nr as zeros: the key-major tiles' queries (AVX2; the AVX-512 tile uses it too).
 void ck_attn_pack_qt_avx2(const struct attn_tile *w, float *qp, size_t lanes, size_t used);
@@ -168,12 +181,14 @@ void ck_attn_pack_qt_avx2(const struct attn_tile *w, float *qp, size_t lanes, si
 // Streaming attention over tiles computed by `tile`, of keys [key_lo, key_hi) only: the schedule
 // and the split-and-merge of flash decoding (attention.c). With state == NULL it writes the
 // normalised out (T, Hq, D); otherwise the partial state (T, Hq, D + 2) of ckernels.h, and out is
-// not touched. k and v are float, or uint16_t bfloat16 when kv_bf16.
+// not touched. k and v are float, or uint16_t bfloat16 when kv_bf16. pair_v: NULL, or the packer
+// of the tiles' vpairs (a bf16 cache), which the schedule then runs once per KV head.
 void ck_attn_streaming(const float *q, const void *k, const void *v, int kv_bf16, float *out,
                        float *state,
                        size_t T, size_t pos0, size_t Hq, size_t Hkv, size_t D, size_t cap,
                        float scale, size_t key_lo, size_t key_hi, size_t q_block, size_t kv_block,
-                       float *scratch, int slots, void (*tile)(const struct attn_tile *));
+                       float *scratch, int slots, void (*tile)(const struct attn_tile *),
+                       ck_attn_pair_v_fn *pair_v);
 
 // The ISA pieces of standard attention; attention.c holds the one schedule that uses them (heads
 // over threads, or a decode step's keys and columns of V over threads).

@@ -7,11 +7,10 @@
 #include "ckernels.h"
 #include "bf16_scalar.h"
 #include "gemm_internal.h"
+#include "scratch_internal.h"
 
 #include <assert.h>
 #include <omp.h>
-#include <pthread.h>
-#include <stdlib.h>
 #include <string.h>
 
 // ---------------------------------------------------------------------------------------------
@@ -299,27 +298,10 @@ static void thread_share(int nth, int tid, int gm, size_t tiles_m, size_t panels
 // threads pack disjoint row tiles of a slab of rows into one buffer, meet at a barrier, and each
 // runs its panels over the whole slab from there. A slab is the rows whose packed x fits
 // SHARED_X_BYTES (at least two row tiles), so the buffer is bounded at any M. It belongs to the
-// calling thread, grows to the largest slab that thread has needed, and is freed when the thread
-// exits: one allocation per thread that calls GEMMs, not one per call. With the L2-bounded K
-// chunks of gemm_block, q8_0 on two threads measured 2-5% faster than per-thread packing on the
-// Qwen3-0.6B projections at M = 128 and 512 (the two alternating call by call).
+// calling thread (ck_thread_scratch). With the L2-bounded K chunks of gemm_block, q8_0 on two
+// threads measured 2-5% faster than per-thread packing on the Qwen3-0.6B projections at M = 128
+// and 512 (the two alternating call by call).
 #define SHARED_X_BYTES ((size_t)4 << 20)
-static pthread_key_t shared_x_key;
-static pthread_once_t shared_x_once = PTHREAD_ONCE_INIT;
-static void shared_x_key_create(void) { pthread_key_create(&shared_x_key, free); }
-
-// The calling thread's buffer of at least `bytes` (64-byte aligned), or NULL if it cannot be had.
-// The allocation starts with its size in a 64-byte header.
-static unsigned char *shared_x_buffer(size_t bytes) {
-    pthread_once(&shared_x_once, shared_x_key_create);
-    unsigned char *base = pthread_getspecific(shared_x_key);
-    if (base && *(size_t *)base >= bytes) return base + 64;
-    free(base);
-    base = aligned_alloc(64, 64 + (bytes + 63) / 64 * 64);
-    if (base) *(size_t *)base = bytes;
-    pthread_setspecific(shared_x_key, base);
-    return base ? base + 64 : NULL;
-}
 
 // x: (M, K) float  packed: from kern->pack_b  y: (M, N); at least two row tiles and nt threads
 // in one row group. Returns 0, having done nothing, if the buffer cannot be had.
@@ -331,7 +313,7 @@ static int gemm_shared_x(const struct ck_gemm_kernel *kern, const float *x, cons
     size_t slab_cap = SHARED_X_BYTES / tile_bytes;
     if (slab_cap < 2) slab_cap = 2;
     const size_t slabs = tile_count(tiles_m, slab_cap), slab_tiles = tile_count(tiles_m, slabs);
-    unsigned char *xp = shared_x_buffer(slab_tiles * tile_bytes);
+    unsigned char *xp = ck_thread_scratch(CK_SCRATCH_GEMM_X, slab_tiles * tile_bytes);
     if (!xp) return 0;
 #pragma omp parallel num_threads((int)nt)
     {

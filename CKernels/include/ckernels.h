@@ -297,7 +297,10 @@ void ck_attention_partial_f32_avx512(const float *q, const float *k, const float
 //            P·V with vdpbf16ps, at _ref's rounding points (the streaming tiles' softmax weights
 //            by a cheaper exp, within 7.5e-5 relative: ck_attention_weights_bf16_avx512).
 //            Standard attention's P·V multiplies bf16(p) by V widened in f32 (the same products:
-//            its V rows serve too few query rows to pay for pairing keys). Streaming tiles of fewer than CK_ATTENTION_AVX512_MIN_ROWS
+//            its V rows serve too few query rows to pay for pairing keys). Streaming prefill
+//            (several row blocks per KV head, even key_lo and kv_block) pairs each head's V once
+//            for all its tiles, in a buffer the calling thread keeps: one head's V (keys x D x 2
+//            bytes) beyond the scratch. Streaming tiles of fewer than CK_ATTENTION_AVX512_MIN_ROWS
 //            rows (decode) run the decode tile (QK^T with vdpbf16ps, V widened in registers and
 //            multiplied by bf16(p) in f32) for head size CK_ATTENTION_AVX512_ROWS_D, the _avx2
 //            tile for others; head sizes that are odd or above CK_ATTENTION_BF16_MAX_D run the
