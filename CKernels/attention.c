@@ -18,6 +18,9 @@
 
 static inline size_t div_up(size_t a, size_t b) { return (a + b - 1) / b; }
 
+// Row blocks per KV head from which streaming prefill pairs V once per head (ck_attn_streaming).
+#define PAIR_V_MIN_BLOCKS 128
+
 // ---------------------------------------------------------------------------------------------
 // Standard attention: the reference head and the schedule shared by every ISA
 // ---------------------------------------------------------------------------------------------
@@ -290,12 +293,17 @@ void ck_attn_streaming(const float *q, const void *k, const void *v, int kv_bf16
         return;
     }
     // With pair_v, one pass over each KV head's values pairs them for every tile of the head,
-    // which would otherwise pair each block it reads (at S = 4096 with 64-token row blocks each
-    // block is read by 32 tiles on average; pairing was 2.4% of the bf16 tile's time). The
-    // heads then go one at a time, all threads pairing and then taking the head's tiles, so the
-    // buffer holds one head. The tiles' blocks start on a pair when key_lo and kv_block are even.
+    // which would otherwise pair each block it reads (pairing was 2.4% of the bf16 tile's time at
+    // S = 4096). The heads then go one at a time, all threads pairing and then taking the head's
+    // tiles, so the buffer holds one head. That costs two barriers per head, and the tiles read
+    // V's pairs from L2 or L3 instead of from the block they have just paired in L1: with
+    // 64-token row blocks (G = 2), 1.8% and 2.2% faster at S = 4096 and 8192 (128 and 256 row
+    // blocks per head), level at 1024 and 2048, 20% slower at 256 and 512. Hence only from
+    // PAIR_V_MIN_BLOCKS row blocks on, each V block then being read by 64 tiles on average. The
+    // tiles' blocks start on a pair when key_lo and kv_block are even.
     uint32_t *vp = NULL;
-    if (pair_v != NULL && kv_bf16 && nrb > 1 && lo % 2 == 0 && kv_block % 2 == 0 && hi > lo)
+    if (pair_v != NULL && kv_bf16 && nrb >= PAIR_V_MIN_BLOCKS && lo % 2 == 0 &&
+        kv_block % 2 == 0 && hi > lo)
         vp = ck_thread_scratch(CK_SCRATCH_ATTN_V, div_up(hi - lo, 2) * D * sizeof *vp);
     const size_t pairs = div_up(hi - lo, 2), pair_chunk = 64;
 #pragma omp parallel num_threads(attn_team_size(slots, tiles))

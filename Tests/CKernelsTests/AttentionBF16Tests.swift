@@ -196,6 +196,39 @@ final class AttentionBF16Tests: XCTestCase {
         }
     }
 
+    /// Enough row blocks per KV head (PAIR_V_MIN_BLOCKS, 128, in attention.c) that the AVX512_BF16
+    /// streaming schedule pairs each head's V once for all its tiles: 640 tokens of a 2-query-head
+    /// group in blocks of 8 rows are 160 per head, over 651 keys (an odd last key, whose pair's
+    /// partner is padding). Against the naive attention, with kv blocks of 16 (paired once per
+    /// head) and 15 (odd, so each tile pairs its own blocks), and as partial states cut at an
+    /// even key (both halves paired per head) and at an odd one (the second half pairs per tile).
+    func testValuesPairedOncePerHead() throws {
+        guard isas.contains(.avx512) else { throw XCTSkip("no AVX512_BF16") }
+        let (p, k, v) = rounded(Problem(T: 640, pos0: 11, Hq: 4, Hkv: 2, D: 16, seed: 960))
+        let n = p.pos0 + p.T, rows = p.T * p.Hq
+        withThreads(2) {
+            for kvb in [16, 15] {
+                let algorithm = Algorithm.streaming(qBlock: 8, kvBlock: kvb)
+                let (want, tol) = p.naive(rounding: rounding(.avx512), expError: expError(.avx512, algorithm))
+                assertClose(run(p, k: k, v: v, .avx512, algorithm, slots: 2), want, tol: tol, "\(algorithm)")
+                let stateFloats = ck_attention_state_floats(rows, p.D)
+                for cut in [324, 325] {
+                    var states = [Float](repeating: .nan, count: 2 * stateFloats)
+                    var scratch = [Float](repeating: .nan, count: ck_attention_streaming_scratch(8, kvb, p.D, 2))
+                    for (i, (lo, hi)) in [(0, cut), (cut, n)].enumerated() {
+                        states.withUnsafeMutableBufferPointer { all in
+                            ck_attention_partial_bf16_avx512(p.q, k, v, all.baseAddress! + i * stateFloats, p.T, p.pos0, p.Hq,
+                                                             p.Hkv, p.D, p.cap, p.scale, lo, hi, 8, kvb, &scratch, 2)
+                        }
+                    }
+                    var out = [Float](repeating: .nan, count: rows * p.D)
+                    ck_attention_merge_f32(states, 2, rows, p.D, &out)
+                    assertClose(out, want, tol: tol, "\(algorithm) partial states cut at key \(cut)")
+                }
+            }
+        }
+    }
+
     /// Partial states over slices of the keys (empty ones, ones past a row's causal end, ones off
     /// block bounds), merged by ck_attention_merge_f32, against the naive attention.
     func testPartialStatesMerged() {
