@@ -439,8 +439,8 @@ AVX512 void ck_attn_tile_avx512(const struct attn_tile *w) {
 // of ck_attention_*_bf16_ref; the streaming tile's weights come from a cheaper exp than the f32
 // one (exp512_weights_bf16, 7.5e-5 relative), which that rounding to bf16 hides. Head sizes
 // vdpbf16ps cannot pair (odd, or above CK_ATTENTION_BF16_MAX_D) take the AVX2 pieces, which
-// widen the cache to f32. AVX512DQ (vreduceps) is not checked at run time: every CPU with
-// AVX512_BF16 (Cooper Lake, Sapphire Rapids, Zen 4 and later) has it.
+// widen the cache to f32. The tile's vreduceps is AVX512DQ, which ck_cpu_has_avx512_bf16 checks
+// too.
 // ---------------------------------------------------------------------------------------------
 
 #define AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))

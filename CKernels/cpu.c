@@ -43,9 +43,13 @@ int ck_cpu_has_avx512(void) {
     return (b & bit_AVX512F) && (b & bit_AVX512BW) && (b & bit_AVX512VL);
 }
 
+// The bf16 kernels also use AVX512DQ (the attention tile's vreduceps); every CPU with
+// AVX512_BF16 has it, but a virtual machine may hide features one by one, so both are checked.
 int ck_cpu_has_avx512_bf16(void) {
     unsigned a, b, c, d;
-    if (!ck_cpu_has_avx512() || !__get_cpuid_count(7, 1, &a, &b, &c, &d)) return 0;
+    if (!ck_cpu_has_avx512() || !__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(b & bit_AVX512DQ))
+        return 0;
+    if (!__get_cpuid_count(7, 1, &a, &b, &c, &d)) return 0;
     return (a & bit_AVX512BF16) != 0;
 }
 

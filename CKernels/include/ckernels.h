@@ -30,7 +30,7 @@ extern "C" {
 int ck_cpu_has_avx2_fma(void);
 // 1 if AVX-512 F, BW and VL are usable (CPUID + XGETBV for ZMM state), else 0.
 int ck_cpu_has_avx512(void);
-// 1 if AVX512_BF16 is usable, else 0.
+// 1 if AVX512_BF16 is usable, with AVX512DQ (the bf16 kernels use both), else 0.
 int ck_cpu_has_avx512_bf16(void);
 // AVX512_VNNI (vpdpbusd) on top of ck_cpu_has_avx512().
 int ck_cpu_has_avx512_vnni(void);
