@@ -175,22 +175,33 @@ final class QuantMatmulTests: XCTestCase {
         }
     }
 
-    func testThreadsAndRowsDoNotChangeResults() throws {
-        try skipUnlessAVX2()
-        let (m, n, k) = (37, 200, 1024)
-        var rng = Rng(11)
-        let x = rng.floats(m * k), w = rng.floats(n * k, scale: 0.05)
+    typealias Kernel = ([Float], [UInt8], Int, Int, Int) -> [Float]
+
+    /// For each format and each kernel this CPU runs (AVX2, and VNNI if present), on random x (m, k)
+    /// and w (n, k): `check` gets a label, x, the packed weights, the kernel, and its results on
+    /// one thread and on two.
+    func onOneAndTwoThreads(m: Int, n: Int, k: Int, seed: UInt64, wScale: Float,
+                            _ check: (String, [Float], [UInt8], Kernel, [Float], [Float]) -> Void) {
+        var rng = Rng(seed)
+        let x = rng.floats(m * k), w = rng.floats(n * k, scale: wScale)
         for format in Format.allCases {
             let packed = format.pack(format.quantize(w, n, k), n, k)
-            let runs: [(String, ([Float], [UInt8], Int, Int, Int) -> [Float])] =
-                [("AVX2", format.avx2)] + (hasVNNI ? [("VNNI", format.vnni)] : [])
+            let runs: [(String, Kernel)] = [("AVX2", format.avx2)] + (hasVNNI ? [("VNNI", format.vnni)] : [])
             for (name, run) in runs {
                 let one = withThreads(1) { run(x, packed, m, n, k) }
                 let two = withThreads(2) { run(x, packed, m, n, k) }
-                assertBitIdentical(one, two, "\(format) \(name) 1 vs 2 threads")
-                let row = withThreads(2) { run(Array(x[(5 * k)..<(6 * k)]), packed, 1, n, k) }
-                assertBitIdentical(row, Array(one[(5 * n)..<(6 * n)]), "\(format) \(name) decode row vs batch")
+                check("\(format) \(name)", x, packed, run, one, two)
             }
+        }
+    }
+
+    func testThreadsAndRowsDoNotChangeResults() throws {
+        try skipUnlessAVX2()
+        let (m, n, k) = (37, 200, 1024)
+        onOneAndTwoThreads(m: m, n: n, k: k, seed: 11, wScale: 0.05) { what, x, packed, run, one, two in
+            assertBitIdentical(one, two, "\(what) 1 vs 2 threads")
+            let row = withThreads(2) { run(Array(x[(5 * k)..<(6 * k)]), packed, 1, n, k) }
+            assertBitIdentical(row, Array(one[(5 * n)..<(6 * n)]), "\(what) decode row vs batch")
         }
     }
 
@@ -202,20 +213,11 @@ final class QuantMatmulTests: XCTestCase {
     func testSharedPackingOverSeveralSlabs() throws {
         try skipUnlessAVX2()
         let (m, n, k) = (700, 40, 8192)
-        var rng = Rng(29)
-        let x = rng.floats(m * k), w = rng.floats(n * k, scale: 0.02)
-        for format in Format.allCases {
-            let packed = format.pack(format.quantize(w, n, k), n, k)
-            let runs: [(String, ([Float], [UInt8], Int, Int, Int) -> [Float])] =
-                [("AVX2", format.avx2)] + (hasVNNI ? [("VNNI", format.vnni)] : [])
-            for (name, run) in runs {
-                let one = withThreads(1) { run(x, packed, m, n, k) }
-                let two = withThreads(2) { run(x, packed, m, n, k) }
-                XCTAssertFalse(one.contains { !$0.isFinite }, "\(format) \(name) output is finite")
-                assertBitIdentical(one, two, "\(format) \(name) 1 vs 2 threads over two slabs")
-                let head = withThreads(2) { run(Array(x[0..<(100 * k)]), packed, 100, n, k) }
-                assertBitIdentical(head, Array(one[0..<(100 * n)]), "\(format) \(name) 100 rows vs 700")
-            }
+        onOneAndTwoThreads(m: m, n: n, k: k, seed: 29, wScale: 0.02) { what, x, packed, run, one, two in
+            XCTAssertFalse(one.contains { !$0.isFinite }, "\(what) output is finite")
+            assertBitIdentical(one, two, "\(what) 1 vs 2 threads over two slabs")
+            let head = withThreads(2) { run(Array(x[0..<(100 * k)]), packed, 100, n, k) }
+            assertBitIdentical(head, Array(one[0..<(100 * n)]), "\(what) 100 rows vs 700")
         }
     }
 
