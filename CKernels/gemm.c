@@ -208,7 +208,7 @@ static void gemm_block(const struct ck_gemm_kernel *kern, const float *x,
     assert(kern->mc * KC * a_unit <= sizeof ap);
     // Row blocks as even as the tiles allow (so at least two tiles each, or the one of decode).
     const size_t groups = tile_count(tiles, kern->mc / MR), group_max = tile_count(tiles, groups);
-    const size_t ldp = tiles == 1 ? rows : MR;
+    const size_t ldp = tiles == 1 && !xp ? rows : MR;  // xp is packed at stride MR
     const size_t chunk = (xp ? XP_CHUNK_BYTES : sizeof ap) / (group_max * ldp * a_unit) / KC * KC;
     for (size_t g = 0; g < groups; g++) {
         const size_t g0 = tile_start(tiles, groups, g), g1 = tile_start(tiles, groups, g + 1);
