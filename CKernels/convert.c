@@ -6,8 +6,7 @@
 
 #include <string.h>
 
-// Below this many elements a parallel region costs more than it saves (omp_internal.h: the
-// bf16 KV cache stores rows of 128 elements).
+// Below this many elements a parallel region costs more than it saves (omp_internal.h).
 #define PARALLEL_MIN 65536
 
 static inline uint32_t bits_from_f32(float f) {

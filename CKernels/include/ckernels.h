@@ -62,6 +62,23 @@ void ck_convert_f32_to_bf16(const float *src, uint16_t *dst, size_t n);
 size_t ck_count_nonfinite_f32(const float *x, size_t n);
 
 // ---------------------------------------------------------------------------------------------
+// KV cache stores
+// ---------------------------------------------------------------------------------------------
+
+// T new tokens' keys and values into a cache at positions start .. start+T-1.
+//   k, v: token t's `slots` heads of D floats at k + t * k_stride (and v + t * v_stride): a
+//         (T, slots, D) tensor, or rows of the fused q/k/v projection
+//   k_cache, v_cache: (slots, cap, D), start + T <= cap
+// _f32 copies; _bf16 rounds to nearest even as ck_convert_f32_to_bf16 does. Split over threads
+// by (token, slot) rows when there are enough of them.
+void ck_kv_store_f32(const float *k, size_t k_stride, const float *v, size_t v_stride, size_t T,
+                     size_t slots, size_t D, size_t cap, size_t start, float *k_cache,
+                     float *v_cache);
+void ck_kv_store_bf16(const float *k, size_t k_stride, const float *v, size_t v_stride, size_t T,
+                      size_t slots, size_t D, size_t cap, size_t start, uint16_t *k_cache,
+                      uint16_t *v_cache);
+
+// ---------------------------------------------------------------------------------------------
 // Matrix multiply: y[M, N] = x[M, K] · W[N, K]^T
 // ---------------------------------------------------------------------------------------------
 // The packed kernels below are one blocked driver (gemm.c) over one micro-kernel per weight

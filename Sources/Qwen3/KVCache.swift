@@ -57,20 +57,15 @@ final class KVCache {
     func store(layer: Int, keys k: UnsafePointer<Float>, keyStride: Int, values v: UnsafePointer<Float>,
                valueStride: Int, tokens: Int, start: Int) {
         assert(start + tokens <= capacity, "KV cache overflow")
-        let d = headDim
-        for t in 0..<tokens {
-            for s in 0..<slots {
-                let dst = (s * capacity + start + t) * d
-                let (kt, vt) = (k + t * keyStride + s * d, v + t * valueStride + s * d)
-                switch precision {
-                case .f32:
-                    (keys[layer].assumingMemoryBound(to: Float.self) + dst).update(from: kt, count: d)
-                    (values[layer].assumingMemoryBound(to: Float.self) + dst).update(from: vt, count: d)
-                case .bf16:
-                    ck_convert_f32_to_bf16(kt, keys[layer].assumingMemoryBound(to: UInt16.self) + dst, d)
-                    ck_convert_f32_to_bf16(vt, values[layer].assumingMemoryBound(to: UInt16.self) + dst, d)
-                }
-            }
+        switch precision {
+        case .f32:
+            ck_kv_store_f32(k, keyStride, v, valueStride, tokens, slots, headDim, capacity, start,
+                            keys[layer].assumingMemoryBound(to: Float.self),
+                            values[layer].assumingMemoryBound(to: Float.self))
+        case .bf16:
+            ck_kv_store_bf16(k, keyStride, v, valueStride, tokens, slots, headDim, capacity, start,
+                             keys[layer].assumingMemoryBound(to: UInt16.self),
+                             values[layer].assumingMemoryBound(to: UInt16.self))
         }
     }
 
