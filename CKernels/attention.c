@@ -434,8 +434,7 @@ void ck_attention_streaming_f32_ref(const float *q, const float *k, const float 
                                     size_t cap, float scale, size_t q_block, size_t kv_block,
                                     float *scratch, int slots) {
     ck_attn_streaming(q, k, v, 0, out, NULL, T, pos0, Hq, Hkv, D, cap, scale, 0, SIZE_MAX, q_block,
-                      kv_block, scratch, slots, ck_attn_tile_ref,
-                      NULL);
+                      kv_block, scratch, slots, ck_attn_tile_ref, NULL);
 }
 
 void ck_attention_partial_f32_ref(const float *q, const float *k, const float *v, float *state,
@@ -443,8 +442,7 @@ void ck_attention_partial_f32_ref(const float *q, const float *k, const float *v
                                   size_t cap, float scale, size_t key_lo, size_t key_hi,
                                   size_t q_block, size_t kv_block, float *scratch, int slots) {
     ck_attn_streaming(q, k, v, 0, NULL, state, T, pos0, Hq, Hkv, D, cap, scale, key_lo, key_hi,
-                      q_block, kv_block, scratch, slots, ck_attn_tile_ref,
-                      NULL);
+                      q_block, kv_block, scratch, slots, ck_attn_tile_ref, NULL);
 }
 
 void ck_attention_streaming_f32_avx2(const float *q, const float *k, const float *v, float *out,
@@ -452,8 +450,7 @@ void ck_attention_streaming_f32_avx2(const float *q, const float *k, const float
                                      size_t cap, float scale, size_t q_block, size_t kv_block,
                                      float *scratch, int slots) {
     ck_attn_streaming(q, k, v, 0, out, NULL, T, pos0, Hq, Hkv, D, cap, scale, 0, SIZE_MAX, q_block,
-                      kv_block, scratch, slots, ck_attn_tile_avx2,
-                      NULL);
+                      kv_block, scratch, slots, ck_attn_tile_avx2, NULL);
 }
 
 void ck_attention_partial_f32_avx2(const float *q, const float *k, const float *v, float *state,
@@ -461,8 +458,7 @@ void ck_attention_partial_f32_avx2(const float *q, const float *k, const float *
                                    size_t cap, float scale, size_t key_lo, size_t key_hi,
                                    size_t q_block, size_t kv_block, float *scratch, int slots) {
     ck_attn_streaming(q, k, v, 0, NULL, state, T, pos0, Hq, Hkv, D, cap, scale, key_lo, key_hi,
-                      q_block, kv_block, scratch, slots, ck_attn_tile_avx2,
-                      NULL);
+                      q_block, kv_block, scratch, slots, ck_attn_tile_avx2, NULL);
 }
 
 void ck_attention_streaming_f32_avx512(const float *q, const float *k, const float *v, float *out,
@@ -470,8 +466,7 @@ void ck_attention_streaming_f32_avx512(const float *q, const float *k, const flo
                                        size_t cap, float scale, size_t q_block, size_t kv_block,
                                        float *scratch, int slots) {
     ck_attn_streaming(q, k, v, 0, out, NULL, T, pos0, Hq, Hkv, D, cap, scale, 0, SIZE_MAX, q_block,
-                      kv_block, scratch, slots, ck_attn_tile_avx512,
-                      NULL);
+                      kv_block, scratch, slots, ck_attn_tile_avx512, NULL);
 }
 
 void ck_attention_partial_f32_avx512(const float *q, const float *k, const float *v, float *state,
@@ -479,8 +474,7 @@ void ck_attention_partial_f32_avx512(const float *q, const float *k, const float
                                      size_t cap, float scale, size_t key_lo, size_t key_hi,
                                      size_t q_block, size_t kv_block, float *scratch, int slots) {
     ck_attn_streaming(q, k, v, 0, NULL, state, T, pos0, Hq, Hkv, D, cap, scale, key_lo, key_hi,
-                      q_block, kv_block, scratch, slots, ck_attn_tile_avx512,
-                      NULL);
+                      q_block, kv_block, scratch, slots, ck_attn_tile_avx512, NULL);
 }
 
 // A bf16 cache: the reference with the bf16 rounding points; AVX2 widens each KV block to f32
@@ -493,8 +487,7 @@ void ck_attention_streaming_bf16_ref(const float *q, const uint16_t *k, const ui
                                     size_t D, size_t cap, float scale, size_t q_block,
                                     size_t kv_block, float *scratch, int slots) {
     ck_attn_streaming(q, k, v, 1, out, NULL, T, pos0, Hq, Hkv, D, cap, scale, 0, SIZE_MAX, q_block,
-                      kv_block, scratch, slots, ck_attn_tile_bf16_ref,
-                      NULL);
+                      kv_block, scratch, slots, ck_attn_tile_bf16_ref, NULL);
 }
 
 void ck_attention_partial_bf16_ref(const float *q, const uint16_t *k, const uint16_t *v,
@@ -502,8 +495,7 @@ void ck_attention_partial_bf16_ref(const float *q, const uint16_t *k, const uint
                                   size_t D, size_t cap, float scale, size_t key_lo, size_t key_hi,
                                   size_t q_block, size_t kv_block, float *scratch, int slots) {
     ck_attn_streaming(q, k, v, 1, NULL, state, T, pos0, Hq, Hkv, D, cap, scale, key_lo, key_hi,
-                      q_block, kv_block, scratch, slots, ck_attn_tile_bf16_ref,
-                      NULL);
+                      q_block, kv_block, scratch, slots, ck_attn_tile_bf16_ref, NULL);
 }
 
 void ck_attention_streaming_bf16_avx2(const float *q, const uint16_t *k, const uint16_t *v,
@@ -511,8 +503,7 @@ void ck_attention_streaming_bf16_avx2(const float *q, const uint16_t *k, const u
                                     size_t D, size_t cap, float scale, size_t q_block,
                                     size_t kv_block, float *scratch, int slots) {
     ck_attn_streaming(q, k, v, 1, out, NULL, T, pos0, Hq, Hkv, D, cap, scale, 0, SIZE_MAX, q_block,
-                      kv_block, scratch, slots, ck_attn_tile_avx2,
-                      NULL);
+                      kv_block, scratch, slots, ck_attn_tile_avx2, NULL);
 }
 
 void ck_attention_partial_bf16_avx2(const float *q, const uint16_t *k, const uint16_t *v,
@@ -520,8 +511,7 @@ void ck_attention_partial_bf16_avx2(const float *q, const uint16_t *k, const uin
                                   size_t D, size_t cap, float scale, size_t key_lo, size_t key_hi,
                                   size_t q_block, size_t kv_block, float *scratch, int slots) {
     ck_attn_streaming(q, k, v, 1, NULL, state, T, pos0, Hq, Hkv, D, cap, scale, key_lo, key_hi,
-                      q_block, kv_block, scratch, slots, ck_attn_tile_avx2,
-                      NULL);
+                      q_block, kv_block, scratch, slots, ck_attn_tile_avx2, NULL);
 }
 
 void ck_attention_streaming_bf16_avx512(const float *q, const uint16_t *k, const uint16_t *v,

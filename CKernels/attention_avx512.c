@@ -683,10 +683,10 @@ AVX512BF16 __attribute__((noinline)) static void scores_keys16_bf16(const uint32
 //     ln(2) dt, so u (2 |s - m| + |m|) in all. f is t - floor(t) rounded (at most u more), and
 //     vscalefps is exact above 2^-126 (below, within 2^-150 absolute).
 // So |w / exp(s - m) - 1| <= 7.5e-5 + u (2 |s - m| + |m| + 1): a fifth of the bf16 rounding
-// that follows it. l sums these same f32 weights (the ones rounded for P·V), so this error is one a
-// weight shares between P·V and l: the output stays a convex combination of V's rows, moved by
-// at most 2 (7.5e-5 + ...) max |v| (AttentionBF16Tests' bound), unlike the bf16 rounding, which
-// l does not see.
+// that follows it. l sums these same f32 weights (the ones rounded for P·V), so this error is
+// one a weight shares between P·V and l: the output stays a convex combination of V's rows,
+// moved by at most 2 (7.5e-5 + ...) max |v| (AttentionBF16Tests' bound), unlike the bf16
+// rounding, which l does not see.
 AVX512BF16_INLINE __m512 exp512_weights_bf16(__m512 s, __m512 shift_log2e) {
     const __m512 t = _mm512_fmsub_ps(s, _mm512_set1_ps(1.44269504088896341f), shift_log2e);
     const __m512 f = _mm512_reduce_ps(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);

@@ -404,11 +404,13 @@ void ck_matmul_bf16_avx512(const float *x, const uint16_t *packed, float *y, siz
                            size_t K) {
     gemm(&kernels[GEMM_BF16_AVX512], x, packed, y, M, N, K);
 }
-// packed[p][u][j][h] (pack_panels with nr 32, k_unit 2): row n is column j = n % 32 of panel n / 32.
+// packed[p][u][j][h] (pack_panels with nr 32, k_unit 2): row n is column j = n % 32 of panel
+// n / 32.
 void ck_packed_row_bf16(const uint16_t *packed, size_t n, size_t K, float *dst) {
     const size_t nr = kernels[GEMM_BF16_AVX512].nr, units = (K + 1) / 2, j = n % nr;
     const uint16_t *panel = packed + n / nr * units * nr * 2;
-    for (size_t k = 0; k < K; k++) dst[k] = ck_f32_from_bf16(panel[((k / 2) * nr + j) * 2 + k % 2]);
+    for (size_t k = 0; k < K; k++)
+        dst[k] = ck_f32_from_bf16(panel[((k / 2) * nr + j) * 2 + k % 2]);
 }
 
 // Quantized weights: ck_pack_q8_0 / ck_pack_q4_0 (quant.c) lay W out for both ISAs' rows.

@@ -5,10 +5,9 @@
 
 // CK_PARALLEL_IF(parallel, "omp parallel for ...", loop): the loop under the pragma if `parallel`,
 // else plainly, without entering any region. An `if` clause on the pragma would also run it
-// serially, but LLVM's libomp still sets up a serialized region for it, about 0.4 us a call:
-// decode calls the elementwise kernels on one row several times per layer and token, and the
-// bf16 KV cache converted each head's row of 128 keys or values in its own call (16 per token
-// and layer), paying ten times the conversion itself.
+// serially, but LLVM's libomp still sets up a serialized region for it, about 0.4 us a call,
+// and decode calls these kernels on one row several times per layer and token (when the bf16
+// KV cache converted each head's row of 128 in its own call, that was ten times the work).
 #define CK_PARALLEL_IF(parallel, pragma, ...) \
     do {                                      \
         if (parallel) {                       \

@@ -83,8 +83,11 @@ size_t ck_pack_q4_0_size(size_t N, size_t K) {
     return (N + CK_Q_NR - 1) / CK_Q_NR * (K / CK_QK) * CK_Q_NR * CK_Q4_0_BLOCK_BYTES;
 }
 
-// The byte of the layout above holding element k (q8_0) or elements k and k + 16 (q4_0) of column j.
-static size_t packed_byte(size_t j, size_t k) { return (k / 4) * 128 + (j / 16) * 64 + (j % 16) * 4 + k % 4; }
+// The byte of the layout above holding element k (q8_0) or elements k and k + 16 (q4_0) of
+// column j.
+static size_t packed_byte(size_t j, size_t k) {
+    return (k / 4) * 128 + (j / 16) * 64 + (j % 16) * 4 + k % 4;
+}
 
 // Column j of a panel's unit row from one block (or a zero column when blk is NULL): the values
 // at dst as the layout above says, the scale at scales[j].

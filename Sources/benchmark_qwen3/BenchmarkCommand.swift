@@ -23,9 +23,9 @@ struct BenchmarkQwen3: ParsableCommand {
         exact int32 (vpdpbusd with AVX512_VNNI, vpmaddubsw with AVX2). The token embedding table is \
         held in the lm_head's format (bf16, q8_0 or q4_0 rows widened at lookup, as GGUF holds \
         token_embd); a tied model whose lm_head holds the whole vocabulary (one process, or \
-        sequence parallelism) reads the lm_head's own rows, not a second copy. \
-        --accuracy adds, per row, the \
-        max |dlogit|, mean KL and top-1 agreement against the float32 model on the same tokens. \
+        sequence parallelism) reads the lm_head's own rows, not a second copy. --accuracy adds, \
+        per row, the max |dlogit|, mean KL and top-1 agreement against the float32 model on the \
+        same tokens. \
         --kv-dtype bf16 stores the KV cache as bfloat16 (rounded when stored) and runs attention on \
         it with q and the softmax weights rounded to bfloat16 (float32 softmax and sums); the \
         default f32 is exact.
