@@ -321,6 +321,15 @@ AVX512_INLINE void softmax_t_avx512(const struct attn_tile *w, const struct attn
     softmax_sum_t(b, i0, sum);
 }
 
+// Whether a P·V micro-tile must rescale its rows' accumulators: not when every alpha_r of its nr
+// rows is exactly 1 (no row's running maximum moved in this block, as in most blocks of a long
+// row), where multiplying by alpha would change nothing, bit for bit.
+AVX512_INLINE int any_alpha_below_one(const float *alpha, int nr) {
+    const __mmask16 m = first_lanes(nr);
+    return _mm512_mask_cmp_ps_mask(m, _mm512_maskz_loadu_ps(m, alpha), _mm512_set1_ps(1.0f),
+                                   _CMP_NEQ_UQ) != 0;
+}
+
 // acc_r[d .. d+64) = alpha_r acc_r + sum_c pt[c][r] v_c[d .. d+64) for rows r < nr, columns
 // below D only. acc: (nr, D) from row 0  pt: (n, lanes) from lane 0  v: (n, D)
 AVX512_INLINE void pv_t_avx512(const int nr, float *acc, const float *alpha, const float *pt,
@@ -328,10 +337,13 @@ AVX512_INLINE void pv_t_avx512(const int nr, float *acc, const float *alpha, con
     __mmask16 mk[4];
     for (int u = 0; u < 4; u++) mk[u] = first_lanes((long)D - (long)(d + 16 * u));
     __m512 a[TILE_ROWS][4];
+    const int rescale = any_alpha_below_one(alpha, nr);
     for (int r = 0; r < nr; r++) {
         const __m512 al = _mm512_set1_ps(alpha[r]);
-        for (int u = 0; u < 4; u++)
-            a[r][u] = _mm512_mul_ps(al, _mm512_maskz_loadu_ps(mk[u], acc + r * D + d + 16 * u));
+        for (int u = 0; u < 4; u++) {
+            a[r][u] = _mm512_maskz_loadu_ps(mk[u], acc + r * D + d + 16 * u);
+            if (rescale) a[r][u] = _mm512_mul_ps(al, a[r][u]);
+        }
     }
     for (size_t c = 0; c < n; c++) {
         __m512 vv[4];
@@ -633,10 +645,13 @@ AVX512BF16_INLINE void scores_t_bf16(const int nk, const int ng, const uint32_t 
 
 AVX512BF16_INLINE void scores_t_keys_bf16(const int ng, const uint32_t *qp, size_t lanes,
                                           const uint16_t *k, size_t n, size_t D, float *st,
-                                          float *mx) {
+                                          float *mx, const struct attn_next_block *nb) {
     size_t c = 0;
-    for (; c + TILE_KEYS <= n; c += TILE_KEYS)
+    for (; c + TILE_KEYS <= n; c += TILE_KEYS) {
+        if (nb != NULL) attn_prefetch_keys(nb, c, c + TILE_KEYS);
         scores_t_bf16(TILE_KEYS, ng, qp, lanes, k + c * D, D, st + c * lanes, mx);
+    }
+    if (nb != NULL) attn_prefetch_keys(nb, c, nb->keys);
     k += c * D;
     st += c * lanes;
     switch (n - c) {
@@ -651,20 +666,16 @@ AVX512BF16_INLINE void scores_t_keys_bf16(const int ng, const uint32_t *qp, size
     }
 }
 
-AVX512BF16 __attribute__((noinline)) static void scores_keys32_bf16(const uint32_t *qp,
-                                                                    size_t lanes,
-                                                                    const uint16_t *k, size_t n,
-                                                                    size_t D, float *st,
-                                                                    float *mx) {
-    scores_t_keys_bf16(2, qp, lanes, k, n, D, st, mx);
+AVX512BF16 __attribute__((noinline)) static void scores_keys32_bf16(
+    const uint32_t *qp, size_t lanes, const uint16_t *k, size_t n, size_t D, float *st, float *mx,
+    const struct attn_next_block *nb) {
+    scores_t_keys_bf16(2, qp, lanes, k, n, D, st, mx, nb);
 }
 
-AVX512BF16 __attribute__((noinline)) static void scores_keys16_bf16(const uint32_t *qp,
-                                                                    size_t lanes,
-                                                                    const uint16_t *k, size_t n,
-                                                                    size_t D, float *st,
-                                                                    float *mx) {
-    scores_t_keys_bf16(1, qp, lanes, k, n, D, st, mx);
+AVX512BF16 __attribute__((noinline)) static void scores_keys16_bf16(
+    const uint32_t *qp, size_t lanes, const uint16_t *k, size_t n, size_t D, float *st, float *mx,
+    const struct attn_next_block *nb) {
+    scores_t_keys_bf16(1, qp, lanes, k, n, D, st, mx, nb);
 }
 
 // exp(s - m) for 16 scores s of the bf16 tile, given m log2(e) as shift_log2e (one vector per
@@ -783,10 +794,13 @@ AVX512BF16_INLINE void pv_t_bf16(const int nr, float *acc, const float *alpha, c
     __mmask16 mk[4];
     for (int u = 0; u < 4; u++) mk[u] = first_lanes((long)D - (long)(d + 16 * u));
     __m512 a[TILE_ROWS][4];
+    const int rescale = any_alpha_below_one(alpha, nr);
     for (int r = 0; r < nr; r++) {
         const __m512 al = _mm512_set1_ps(alpha[r]);
-        for (int u = 0; u < 4; u++)
-            a[r][u] = _mm512_mul_ps(al, _mm512_maskz_loadu_ps(mk[u], acc + r * D + d + 16 * u));
+        for (int u = 0; u < 4; u++) {
+            a[r][u] = _mm512_maskz_loadu_ps(mk[u], acc + r * D + d + 16 * u);
+            if (rescale) a[r][u] = _mm512_mul_ps(al, a[r][u]);
+        }
     }
     for (size_t e = 0; e < npairs; e++) {
         __m512bh vv[4];
@@ -852,7 +866,7 @@ AVX512BF16 void ck_attn_tile_bf16_avx512(const struct attn_tile *w) {
     for (size_t j0 = w->key_lo; j0 < kv_end; j0 += kvb) {
         const size_t jn = attn_min(kvb, kv_end - j0);
         const uint16_t *kb = w->kh16 + j0 * D;
-        attn_prefetch_next(w, j0, kv_end);
+        const struct attn_next_block next = attn_next_block(w, j0, kv_end);
         const uint32_t *vb = w->vpairs != NULL ? w->vpairs + (j0 - w->key_lo) / 2 * D : vi;
         if (w->vpairs == NULL) ck_attn_pack_v_pairs_bf16(w->vh16 + j0 * D, jn, D, vi);
         // The score micro-tiles keep each row's maximum over the block in alpha (until the
@@ -864,10 +878,10 @@ AVX512BF16 void ck_attn_tile_bf16_avx512(const struct attn_tile *w) {
         for (; i0 + 32 <= used; i0 += 32)
             scores_keys32_bf16(qp + i0, lanes, kb,
                                attn_row_keys(w, attn_min(i0 + 31, last), j0, jn), D, b.s + i0,
-                               b.alpha + i0);
+                               b.alpha + i0, i0 == 0 ? &next : NULL);
         if (i0 < used)
             scores_keys16_bf16(qp + i0, lanes, kb, attn_row_keys(w, last, j0, jn), D, b.s + i0,
-                               b.alpha + i0);
+                               b.alpha + i0, i0 == 0 ? &next : NULL);
         const int diagonal = j0 + jn > first_pos + 1;
         for (i0 = 0; i0 < used; i0 += 16)
             softmax_pairs_bf16(w, &b, i0, j0, attn_row_keys(w, attn_min(i0 + 15, last), j0, jn),
