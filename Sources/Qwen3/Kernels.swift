@@ -94,11 +94,13 @@ public enum AttentionKind: Equatable, Sendable {
     /// query head of its KV head's group) at a time.
     case streaming(qBlock: Int, kvBlock: Int)
 
-    /// Streaming tiles chosen by measurement (bench_kernels --attention, Qwen3-0.6B shapes, S up to
-    /// 8192): 64 tokens x 2 heads = 128 query rows against 128 keys was fastest for the AVX-512
-    /// tiles, and within 2% of the best for AVX2.
-    public static let defaultQBlock = 64
-    public static let defaultKVBlock = 128
+    /// Streaming tiles chosen by measurement, Qwen3-0.6B shapes (16/8 heads, head_dim 128), two
+    /// threads: 32 tokens x 2 heads = 64 query rows against 256 keys. Against the 64 x 128 chosen
+    /// when there were only float tiles, alternating call by call in one process (medians of
+    /// paired ratios): the AVX512_BF16 tile 1.4-3.5% faster from S = 512 to 16384 (3.5% at 8192),
+    /// the AVX-512 float tile 0.8-2.3%, the AVX2 one 0.5-1%; decode level or faster.
+    public static let defaultQBlock = 32
+    public static let defaultKVBlock = 256
 
     public var name: String {
         if case .standard = self { return "standard" }

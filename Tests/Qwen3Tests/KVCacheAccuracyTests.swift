@@ -23,7 +23,8 @@ final class KVCacheAccuracyTests: XCTestCase {
                 if isa == .avx512 && !CKernelsProbe.hasBF16 { continue }
                 let model = try Qwen3Model(path: reference.folder.path, isa: isa)
                 let n = reference.tokens.count
-                for attention in [AttentionKind.standard, .streaming(qBlock: 3, kvBlock: 5), .streaming(qBlock: 64, kvBlock: 128)] {
+                for attention in [AttentionKind.standard, .streaming(qBlock: 3, kvBlock: 5),
+                                  .streaming(qBlock: AttentionKind.defaultQBlock, kvBlock: AttentionKind.defaultKVBlock)] {
                     let f32 = try runLogits(model: model, tokens: reference.tokens, attention: attention, decodeFrom: n / 2)
                     let bf16 = try runLogits(model: model, tokens: reference.tokens, attention: attention, decodeFrom: n / 2,
                                              kv: .bf16)
