@@ -55,8 +55,8 @@ final class AttentionToolTests: ToolTestCase {
                 XCTAssertEqual(standard["speedup_vs_standard"] as? Double, 1)
                 XCTAssertEqual(streaming["speedup_vs_standard"] as! Double,
                                (standard["median_ms"] as! Double) / (streaming["median_ms"] as! Double), accuracy: 1e-9)
-                XCTAssertEqual(streaming["q_block"] as? Int, 32)  // the default tile, 32 tokens x 256 keys
-                XCTAssertEqual(streaming["kv_block"] as? Int, 256)
+                XCTAssertEqual(streaming["q_block"] as? Int, 32)  // the default tile, 32 tokens x 512 keys
+                XCTAssertEqual(streaming["kv_block"] as? Int, 512)
             }
         }
         // One kernel alone: nothing to compare with.

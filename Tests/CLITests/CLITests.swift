@@ -145,8 +145,8 @@ final class CLITests: ToolTestCase {
         XCTAssertEqual(first["test"] as? String, "pp12")
         XCTAssertEqual((first["samples_ms"] as? [Double])?.count, 3)
         XCTAssertEqual(first["threads"] as? Int, 1)
-        XCTAssertEqual(first["q_block"] as? Int, 32)  // the default tile, 32 tokens x 256 keys
-        XCTAssertEqual(first["kv_block"] as? Int, 256)
+        XCTAssertEqual(first["q_block"] as? Int, 32)  // the default tile, 32 tokens x 512 keys
+        XCTAssertEqual(first["kv_block"] as? Int, 512)
         let second = try JSONSerialization.jsonObject(with: Data(lines[1].utf8)) as! [String: Any]
         XCTAssertEqual(second["test"] as? String, "tg4")
         XCTAssertGreaterThan(second["tokens_per_s"] as? Double ?? 0, 0)
