@@ -121,3 +121,37 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) float ck_probe_dpbusd_avx
                          _mm512_add_epi32(_mm512_add_epi32(a8, a9), _mm512_add_epi32(a10, a11))));
     return (float)_mm512_reduce_add_epi32(s);
 }
+
+// The q8_0 VNNI tile's instruction mix (gemm_q8_avx512.c): per K block and output vector, 8
+// vpdpbusd and the block's float epilogue, one vcvtdq2ps, one vfmsub and one vfmadd, here on 8
+// independent integer chains and the float epilogue's own chain, so that only the pipes limit it. On Zen 4 the two
+// FMAs take the slots of two vpdpbusd (the conversion runs beside them): the round costs 10
+// vpdpbusd slots for 8 vpdpbusd, which bounds that tile at 80% of ck_probe_dpbusd_avx512.
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) float ck_probe_dpbusd_q8_mix_avx512(
+    long iters) {
+    __m512i a0 = _mm512_set1_epi32(1), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
+            a7 = a0;
+    __m512 f0 = _mm512_set1_ps(0.5f);
+    const __m512i m = _mm512_set1_epi8(3), c = _mm512_set1_epi8(-2);
+    const __m512 d = _mm512_set1_ps(0.999999f), e = _mm512_set1_ps(1e-7f);
+    for (long i = 0; i < iters; i++) {
+        a0 = _mm512_dpbusd_epi32(a0, m, c);
+        a1 = _mm512_dpbusd_epi32(a1, m, c);
+        a2 = _mm512_dpbusd_epi32(a2, m, c);
+        a3 = _mm512_dpbusd_epi32(a3, m, c);
+        a4 = _mm512_dpbusd_epi32(a4, m, c);
+        a5 = _mm512_dpbusd_epi32(a5, m, c);
+        a6 = _mm512_dpbusd_epi32(a6, m, c);
+        a7 = _mm512_dpbusd_epi32(a7, m, c);
+        // As the tile: (d S - e) from the int32 sum S, then acc += that x d_w.
+        const __m512 t = _mm512_fmsub_ps(_mm512_cvtepi32_ps(a0), d, e);
+        f0 = _mm512_fmadd_ps(t, d, f0);
+        __asm__ volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5),
+                         "+v"(a6), "+v"(a7), "+v"(f0));
+    }
+    const __m512i s = _mm512_add_epi32(
+        _mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3)),
+        _mm512_add_epi32(_mm512_add_epi32(a4, a5), _mm512_add_epi32(a6, a7)));
+    return (float)_mm512_reduce_add_epi32(s) + _mm512_reduce_add_ps(f0);
+}
+

@@ -41,6 +41,7 @@ struct peaks {
     double avx512_gflops;  // AVX-512 FMA peak
     double bf16_gflops;    // AVX512_BF16 vdpbf16ps peak (2 flops per bfloat16 product)
     double vnni_gops;      // AVX512_VNNI vpdpbusd peak (2 int8 operations per byte product)
+    double vnni_q8_gops;   // the same with the q8_0 tile's epilogue mixed in (its ceiling)
     double gbps;           // read bandwidth from DRAM
 };
 
@@ -200,8 +201,12 @@ static struct peaks probe_machine(const struct options *o) {
     if (ck_cpu_has_avx512()) pk.avx512_gflops = probe_chains(o, ck_probe_fma_avx512, 32.0, "avx512-fma");
     if (ck_cpu_has_avx512_bf16())
         pk.bf16_gflops = probe_chains(o, ck_probe_dpbf16_avx512, 64.0, "avx512-bf16dp");
-    if (ck_cpu_has_avx512_vnni())
+    if (ck_cpu_has_avx512_vnni()) {
         pk.vnni_gops = probe_chains(o, ck_probe_dpbusd_avx512, 128.0, "avx512-vnni-dpbusd");
+        // 8 chains' worth of operations per round (probe_chains counts 12 of flops_per_op).
+        pk.vnni_q8_gops = probe_chains(o, ck_probe_dpbusd_q8_mix_avx512, 128.0 * 8 / 12,
+                                       "avx512-vnni-q8-mix");
+    }
     const size_t n = (size_t)(o->quick ? 256 : 512) << 18;  // 256 or 512 MiB
     float *x = alloc_or_die(n * sizeof *x);
     fill_random(x, n, 1);

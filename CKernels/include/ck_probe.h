@@ -20,6 +20,11 @@ float ck_probe_dpbf16_avx512(long iters);
 // int8 operations (multiply, add) rather than flops; needs ck_cpu_has_avx512_vnni().
 #define CK_PROBE_DPBUSD_AVX512_OPS_PER_ITER 1536.0 // 12 x 16 lanes x 4 products x 2 (vpdpbusd)
 float ck_probe_dpbusd_avx512(long iters);
+// 8 vpdpbusd chains with the q8_0 tile's float epilogue of one output vector per round (one
+// vcvtdq2ps, two FMAs): its int8 operations per round, timed against ck_probe_dpbusd_avx512, give
+// the share of the vpdpbusd peak that mix can reach.
+#define CK_PROBE_DPBUSD_Q8_MIX_OPS_PER_ITER 1024.0 // 8 x 16 lanes x 4 products x 2
+float ck_probe_dpbusd_q8_mix_avx512(long iters);
 
 #ifdef __cplusplus
 }
