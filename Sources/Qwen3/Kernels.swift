@@ -98,7 +98,7 @@ public enum AttentionKind: Equatable, Sendable {
     /// threads: 32 tokens x 2 heads = 64 query rows against 512 keys. Against the 64 x 128 chosen
     /// when there were only float tiles, alternating call by call in one process (medians of
     /// paired ratios), 32 x 256 made the AVX512_BF16 tile 1.4-3.5% faster from S = 512 to 16384,
-    /// the AVX-512 float tile 0.8-2.3%, the AVX2 one 0.5-1%; 512 keys instead of 256 then gained
+    /// the AVX-512 float tile 0.8-2.3%, the AVX2 one 0.5-2.8%; 512 keys instead of 256 then gained
     /// 1.3% more at S = 8192 (bf16), 0.3-0.4% at 2048, level at 512. 16 tokens were 1% slower
     /// than 32. Decode, through the row tiles, measured level or faster at each step.
     public static let defaultQBlock = 32
