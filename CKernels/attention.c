@@ -297,10 +297,10 @@ void ck_attn_streaming(const float *q, const void *k, const void *v, int kv_bf16
     // S = 4096). The heads then go one at a time, all threads pairing and then taking the head's
     // tiles, so the buffer holds one head. That costs two barriers per head, and the tiles read
     // V's pairs from L2 or L3 instead of from the block they have just paired in L1: with
-    // 64-token row blocks (G = 2), 1.8% and 2.2% faster at S = 4096 and 8192 (128 and 256 row
-    // blocks per head), level at 1024 and 2048, 20% slower at 256 and 512. Hence only from
-    // PAIR_V_MIN_BLOCKS row blocks on, each V block then being read by 64 tiles on average. The
-    // tiles' blocks start on a pair when key_lo and kv_block are even.
+    // 64-row blocks (32 tokens at G = 2, the default tile), 1.8% and 2.2% faster at S = 4096
+    // and 8192 (128 and 256 row blocks per head), level at 1024 and 2048, 20% slower at 256 and
+    // 512. Hence only from PAIR_V_MIN_BLOCKS row blocks on, each V block then being read by 64
+    // tiles on average. The tiles' blocks start on a pair when key_lo and kv_block are even.
     uint32_t *vp = NULL;
     if (pair_v != NULL && kv_bf16 && nrb >= PAIR_V_MIN_BLOCKS && lo % 2 == 0 &&
         kv_block % 2 == 0 && hi > lo)

@@ -324,7 +324,7 @@ AVX512_INLINE void softmax_t_avx512(const struct attn_tile *w, const struct attn
 // Whether a P·V micro-tile must rescale its rows' accumulators: not when every alpha_r of its nr
 // rows is exactly 1 (no row's running maximum moved in this block, as in most blocks of a long
 // row), where multiplying by alpha would change nothing, bit for bit.
-AVX512_INLINE int any_alpha_below_one(const float *alpha, int nr) {
+AVX512_INLINE int any_alpha_not_one(const float *alpha, int nr) {
     const __mmask16 m = first_lanes(nr);
     return _mm512_mask_cmp_ps_mask(m, _mm512_maskz_loadu_ps(m, alpha), _mm512_set1_ps(1.0f),
                                    _CMP_NEQ_UQ) != 0;
@@ -337,7 +337,7 @@ AVX512_INLINE void pv_t_avx512(const int nr, float *acc, const float *alpha, con
     __mmask16 mk[4];
     for (int u = 0; u < 4; u++) mk[u] = first_lanes((long)D - (long)(d + 16 * u));
     __m512 a[TILE_ROWS][4];
-    const int rescale = any_alpha_below_one(alpha, nr);
+    const int rescale = any_alpha_not_one(alpha, nr);
     for (int r = 0; r < nr; r++) {
         const __m512 al = _mm512_set1_ps(alpha[r]);
         for (int u = 0; u < 4; u++) {
@@ -794,7 +794,7 @@ AVX512BF16_INLINE void pv_t_bf16(const int nr, float *acc, const float *alpha, c
     __mmask16 mk[4];
     for (int u = 0; u < 4; u++) mk[u] = first_lanes((long)D - (long)(d + 16 * u));
     __m512 a[TILE_ROWS][4];
-    const int rescale = any_alpha_below_one(alpha, nr);
+    const int rescale = any_alpha_not_one(alpha, nr);
     for (int r = 0; r < nr; r++) {
         const __m512 al = _mm512_set1_ps(alpha[r]);
         for (int u = 0; u < 4; u++) {

@@ -165,7 +165,7 @@ static inline void attn_prefetch_keys(const struct attn_next_block *nb, size_t c
     }
 }
 
-// The whole next block into L1 at once (the AVX2 tiles).
+// The whole next block into L1 at once (the float tiles, AVX2 and AVX-512).
 static inline void attn_prefetch_next(const struct attn_tile *w, size_t j0, size_t kv_end) {
     const struct attn_next_block nb = attn_next_block(w, j0, kv_end);
     for (size_t x = 0; x < nb.keys * nb.key_bytes; x += 64) {

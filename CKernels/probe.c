@@ -124,9 +124,10 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) float ck_probe_dpbusd_avx
 
 // The q8_0 VNNI tile's instruction mix (gemm_q8_avx512.c): per K block and output vector, 8
 // vpdpbusd and the block's float epilogue, one vcvtdq2ps, one vfmsub and one vfmadd, here on 8
-// independent integer chains and the float epilogue's own chain, so that only the pipes limit it. On Zen 4 the two
-// FMAs take the slots of two vpdpbusd (the conversion runs beside them): the round costs 10
-// vpdpbusd slots for 8 vpdpbusd, which bounds that tile at 80% of ck_probe_dpbusd_avx512.
+// independent integer chains and the epilogue's own chain, so that only the pipes limit it. On
+// Zen 4 the two FMAs take the slots of two vpdpbusd (the conversion runs beside them): the round
+// costs 10 vpdpbusd slots for 8 vpdpbusd, which bounds that tile at 80% of
+// ck_probe_dpbusd_avx512.
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) float ck_probe_dpbusd_q8_mix_avx512(
     long iters) {
     __m512i a0 = _mm512_set1_epi32(1), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
@@ -154,4 +155,3 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) float ck_probe_dpbusd_q8_
         _mm512_add_epi32(_mm512_add_epi32(a4, a5), _mm512_add_epi32(a6, a7)));
     return (float)_mm512_reduce_add_epi32(s) + _mm512_reduce_add_ps(f0);
 }
-
