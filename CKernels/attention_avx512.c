@@ -276,7 +276,7 @@ AVX512_INLINE void scores_t_keys_avx512(const int ng, const float *qp, size_t la
 // block), else NULL.
 AVX512_INLINE __m512 softmax_max_t(const struct attn_tile *w, const struct attn_slot *b,
                                    float *st, size_t i0, size_t j0, size_t n, int diagonal,
-                                   const float *block_max) {
+                                   const float *block_max, const float unit) {
     const size_t lanes = attn_lanes(w->q_block);
     const __m512 minus_inf = _mm512_set1_ps(-INFINITY);
     const __m512 mold = _mm512_loadu_ps(b->m + i0);
@@ -293,7 +293,9 @@ AVX512_INLINE __m512 softmax_max_t(const struct attn_tile *w, const struct attn_
     const __m512 mnew = _mm512_max_ps(mold, bmax);
     const __m512 shift =
         _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(mnew, minus_inf, _CMP_NEQ_UQ), mnew);
-    _mm512_storeu_ps(b->alpha + i0, exp512_nonpositive(_mm512_sub_ps(mold, shift)));
+    __m512 x = _mm512_sub_ps(mold, shift);
+    if (unit != 1.0f) x = _mm512_mul_ps(x, _mm512_set1_ps(unit));
+    _mm512_storeu_ps(b->alpha + i0, exp512_nonpositive(x));
     _mm512_storeu_ps(b->m + i0, mnew);
     return shift;
 }
@@ -310,7 +312,7 @@ AVX512_INLINE void softmax_t_avx512(const struct attn_tile *w, const struct attn
                                     size_t i0, size_t j0, size_t n, size_t jn, int diagonal) {
     const size_t lanes = attn_lanes(w->q_block);
     float *st = b->s + i0;
-    const __m512 shift = softmax_max_t(w, b, st, i0, j0, n, diagonal, NULL);
+    const __m512 shift = softmax_max_t(w, b, st, i0, j0, n, diagonal, NULL, 1.0f);
     __m512 sum = _mm512_setzero_ps();
     for (size_t c = 0; c < n; c++) {
         const __m512 p = exp512_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(st + c * lanes), shift));
@@ -448,14 +450,16 @@ AVX512 void ck_attn_tile_avx512(const struct attn_tile *w) {
 // an f32 lane, twice the multiply-adds of an FMA per instruction. Queries enter as
 // bf16(scale q) and probabilities are rounded to bf16 before P·V (as FlashAttention does in
 // bf16); scores, the online softmax, l, the accumulators and out stay f32. The rounding points
-// of ck_attention_*_bf16_ref; the streaming tile's weights come from a cheaper exp than the f32
-// one (exp512_weights_bf16, 7.5e-5 relative), which that rounding to bf16 hides. Head sizes
+// of ck_attention_*_bf16_ref; the streaming tile rounds bf16(scale log2(e) q) instead, so that
+// its scores are in log2 units, and its weights come from a cheaper exp than the f32 one
+// (exp2_weights_bf16, 7.5e-5 relative), which that rounding to bf16 hides. Head sizes
 // vdpbf16ps cannot pair (odd, or above CK_ATTENTION_BF16_MAX_D) take the AVX2 pieces, which
 // widen the cache to f32. The tile's vreduceps is AVX512DQ, which ck_cpu_has_avx512_bf16 checks
 // too.
 // ---------------------------------------------------------------------------------------------
 
 #define AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+#define LN2 0.693147180559945309f
 #define AVX512BF16_INLINE \
     static inline __attribute__((always_inline, \
                                  target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
@@ -598,8 +602,10 @@ AVX512_INLINE __m512i round_bf16_high(__m512 x) {
     return _mm512_and_si512(r, _mm512_set1_epi32((int)0xffff0000u));
 }
 
-// Streaming tiles. Queries as pairs: word e of lane i is (bf16(scale q_i[2e]), bf16(scale
-// q_i[2e+1])), so a key's pair k[2e], k[2e+1] broadcast against it adds two products per lane.
+// Streaming tiles. Queries as pairs: word e of lane i is (bf16(c q_i[2e]), bf16(c q_i[2e+1])),
+// c = scale log2(e), so a key's pair k[2e], k[2e+1] broadcast against it adds two products per
+// lane and the scores come out in log2 units, as the tile's exp2 takes them (exp2_weights_bf16);
+// the rounding to bf16 is the reference's, of a vector log2(e) times longer.
 // qp: (D / 2, lanes) words; lanes nr .. used-1 are 0. The rows go transposed and scaled in f32
 // first (ck_attn_pack_qt_avx2's 8 x 8 transposes, into the same floats), then rows 2e and 2e+1
 // of that are rounded and paired into word row e in place: row e is written only after every
@@ -608,19 +614,21 @@ AVX512BF16 static void pack_q_pairs(const struct attn_tile *w, float *qf, size_t
                                     size_t used) {
     ck_attn_pack_qt_avx2(w, qf, lanes, used);
     uint32_t *qp = (uint32_t *)qf;
+    const __m512 log2e = _mm512_set1_ps(1.44269504088896341f);
     for (size_t e = 0; e < w->D / 2; e++)
         for (size_t i0 = 0; i0 < used; i0 += 16) {
-            const __m512i a = round_bf16_high(_mm512_loadu_ps(qf + 2 * e * lanes + i0));
-            const __m512i b = round_bf16_high(_mm512_loadu_ps(qf + (2 * e + 1) * lanes + i0));
+            const __m512i a =
+                round_bf16_high(_mm512_mul_ps(_mm512_loadu_ps(qf + 2 * e * lanes + i0), log2e));
+            const __m512i b = round_bf16_high(
+                _mm512_mul_ps(_mm512_loadu_ps(qf + (2 * e + 1) * lanes + i0), log2e));
             _mm512_storeu_si512(qp + e * lanes + i0, _mm512_or_si512(_mm512_srli_epi32(a, 16), b));
         }
 }
 
-// st[c][0 .. 16 ng) = sum_e qp[e][..] · (k_c[2e], k_c[2e+1]) for keys c < nk: the shape of
-// scores_t_avx512 with half the steps over D.  qp: (D/2, lanes)  k: (nk, D)  st: (nk, lanes)
-AVX512BF16_INLINE void scores_t_bf16(const int nk, const int ng, const uint32_t *qp, size_t lanes,
-                                     const uint16_t *k, size_t D, float *st, float *mx) {
-    __m512 a[TILE_KEYS][2];
+// a[c][g] = sum_e qp[e][16 g ..] · (k_c[2e], k_c[2e+1]) for keys c < nk and lane groups g < ng:
+// the dot products of the score and weight micro-tiles.  qp: (D/2, lanes)  k: (nk, D)
+AVX512BF16_INLINE void dots_t_bf16(const int nk, const int ng, const uint32_t *qp, size_t lanes,
+                                   const uint16_t *k, size_t D, __m512 a[TILE_KEYS][2]) {
     for (int c = 0; c < nk; c++)
         for (int g = 0; g < ng; g++) a[c][g] = _mm512_setzero_ps();
     for (size_t e = 0; e < D / 2; e++) {
@@ -634,6 +642,14 @@ AVX512BF16_INLINE void scores_t_bf16(const int nk, const int ng, const uint32_t 
             for (int g = 0; g < ng; g++) a[c][g] = _mm512_dpbf16_ps(a[c][g], qv[g], kc);
         }
     }
+}
+
+// st[c][0 .. 16 ng) = those dot products, and mx the lanes' maxima over them and mx: the shape of
+// scores_t_avx512 with half the steps over D.  st: (nk, lanes)
+AVX512BF16_INLINE void scores_t_bf16(const int nk, const int ng, const uint32_t *qp, size_t lanes,
+                                     const uint16_t *k, size_t D, float *st, float *mx) {
+    __m512 a[TILE_KEYS][2];
+    dots_t_bf16(nk, ng, qp, lanes, k, D, a);
     for (int c = 0; c < nk; c++)
         for (int g = 0; g < ng; g++) _mm512_storeu_ps(st + c * lanes + 16 * g, a[c][g]);
     for (int g = 0; g < ng; g++) {
@@ -678,28 +694,28 @@ AVX512BF16 __attribute__((noinline)) static void scores_keys16_bf16(
     scores_t_keys_bf16(1, qp, lanes, k, n, D, st, mx, nb);
 }
 
-// exp(s - m) for 16 scores s of the bf16 tile, given m log2(e) as shift_log2e (one vector per
-// 16 rows): 2^t with t = s log2(e) - m log2(e) in one FMA, f = t - floor(t) in [0, 1] (vreduceps;
-// 1 when t is just below an integer and the difference rounds up), 2^f by a degree-3 minimax
-// polynomial, and vscalefps multiplies by 2^floor(t), underflowing gradually, so t = -inf (a
-// masked score) gives exactly +0 with no clamp. Six instructions where exp512_nonpositive takes
-// fourteen: the weights are rounded to bf16 (relative error 2^-9) before P·V, so the f32 exp's
-// 2^-23 is wasted there.
-// Relative error of the result, against exp(s - m) of the f32 s and m:
+// The weights of the bf16 tile: 2^t for 16 values t = s2 - m2, its scores s2 and the rows'
+// maxima m2 being in log2 units (pack_q_pairs scales q by log2(e)), so t costs one vsubps, on a
+// pipe the dot products leave free. f = t - floor(t) in [0, 1] (vreduceps; 1 when t is just
+// below an integer and the difference rounds up), 2^f by a degree-3 minimax polynomial, and
+// vscalefps multiplies by 2^floor(t), underflowing gradually, so t = -inf (a masked score) gives
+// exactly +0 with no clamp. Six instructions where exp512_nonpositive takes fourteen: the weights
+// are rounded to bf16 (relative error 2^-9) before P·V, so the f32 exp's 2^-23 is wasted there.
+// Relative error of the result, against 2^t of the f32 s2 and m2 (u = 2^-24):
 //   polynomial: |p(f) / 2^f - 1| <= 7.48e-5 (2^-13.7) on [0, 1], Remez on relative error with
 //     the coefficients rounded to f32 and Horner's three FMA roundings included (measured on 5M
 //     points; the rounding adds under 1e-7);
-//   argument: t carries the FMA's rounding, u |t|, that of m log2(e), u |m| log2(e), and that
-//     of log2(e) in f32, u |s - m| log2(e) (u = 2^-24); 2^t turns an error dt into a relative
-//     ln(2) dt, so u (2 |s - m| + |m|) in all. f is t - floor(t) rounded (at most u more), and
-//     vscalefps is exact above 2^-126 (below, within 2^-150 absolute).
-// So |w / exp(s - m) - 1| <= 7.5e-5 + u (2 |s - m| + |m| + 1): a fifth of the bf16 rounding
-// that follows it. l sums these same f32 weights (the ones rounded for P·V), so this error is
-// one a weight shares between P·V and l: the output stays a convex combination of V's rows,
-// moved by at most 2 (7.5e-5 + ...) max |v| (AttentionBF16Tests' bound), unlike the bf16
-// rounding, which l does not see.
-AVX512BF16_INLINE __m512 exp512_weights_bf16(__m512 s, __m512 shift_log2e) {
-    const __m512 t = _mm512_fmsub_ps(s, _mm512_set1_ps(1.44269504088896341f), shift_log2e);
+//   argument: t carries the subtraction's rounding, u |t|, which 2^t turns into a relative
+//     ln(2) u |t|; f is t - floor(t) rounded (at most u more), and vscalefps is exact above
+//     2^-126 (below, within 2^-150 absolute).
+// In natural units, |t| = |s - m| log2(e), so |w / exp(s - m) - 1| <= 7.5e-5 + u (|s - m| + 1),
+// within the bound that ck_attention_weights_bf16_avx512 (below, which takes natural units and
+// so adds the roundings of s log2(e) - m log2(e)) is tested against: 7.5e-5 + u (2 |s - m| +
+// |m| + 1), a fifth of the bf16 rounding that follows it. l sums these same f32 weights (the
+// ones rounded for P·V), so this error is one a weight shares between P·V and l: the output
+// stays a convex combination of V's rows, moved by at most 2 (7.5e-5 + ...) max |v|
+// (AttentionBF16Tests' bound), unlike the bf16 rounding, which l does not see.
+AVX512BF16_INLINE __m512 exp2_weights_bf16(__m512 t) {
     const __m512 f = _mm512_reduce_ps(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
     __m512 p = _mm512_set1_ps(7.8024521470e-2f);
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.2606715560e-1f));
@@ -708,12 +724,14 @@ AVX512BF16_INLINE __m512 exp512_weights_bf16(__m512 s, __m512 shift_log2e) {
     return _mm512_scalef_ps(p, t);
 }
 
+// exp(s - m) by the tile's weights, the argument taken to log2 units in one FMA.
 AVX512BF16 void ck_attention_weights_bf16_avx512(const float *s, size_t n, float m, float *w) {
-    const __m512 shift_log2e = _mm512_set1_ps(m * 1.44269504088896341f);
+    const __m512 log2e = _mm512_set1_ps(1.44269504088896341f);
+    const __m512 shift = _mm512_set1_ps(m * 1.44269504088896341f);
     for (size_t i = 0; i < n; i += 16) {
         const __mmask16 mk = first_lanes((long)(n - i));
-        _mm512_mask_storeu_ps(w + i, mk,
-                              exp512_weights_bf16(_mm512_maskz_loadu_ps(mk, s + i), shift_log2e));
+        const __m512 t = _mm512_fmsub_ps(_mm512_maskz_loadu_ps(mk, s + i), log2e, shift);
+        _mm512_mask_storeu_ps(w + i, mk, exp2_weights_bf16(t));
     }
 }
 
@@ -729,20 +747,20 @@ AVX512BF16_INLINE void softmax_pairs_bf16(const struct attn_tile *w, const struc
     const size_t lanes = attn_lanes(w->q_block);
     float *st = b->s + i0;
     uint32_t *pp = b->pp + i0;
-    const __m512 shift = _mm512_mul_ps(
-        softmax_max_t(w, b, st, i0, j0, n, diagonal, diagonal ? NULL : b->alpha + i0),
-        _mm512_set1_ps(1.44269504088896341f));
+    const __m512 shift =
+        softmax_max_t(w, b, st, i0, j0, n, diagonal, diagonal ? NULL : b->alpha + i0, LN2);
     __m512 sum = _mm512_setzero_ps();
     size_t c = 0;
     for (; c + 2 <= n; c += 2) {
-        const __m512 pa = exp512_weights_bf16(_mm512_loadu_ps(st + c * lanes), shift);
-        const __m512 pb = exp512_weights_bf16(_mm512_loadu_ps(st + (c + 1) * lanes), shift);
+        const __m512 pa = exp2_weights_bf16(_mm512_sub_ps(_mm512_loadu_ps(st + c * lanes), shift));
+        const __m512 pb =
+            exp2_weights_bf16(_mm512_sub_ps(_mm512_loadu_ps(st + (c + 1) * lanes), shift));
         sum = _mm512_add_ps(_mm512_add_ps(sum, pa), pb);
         _mm512_storeu_si512(pp + c / 2 * lanes,
                             interleave_halves((__m512i)_mm512_cvtne2ps_pbh(pb, pa)));
     }
     if (c < n) {
-        const __m512 pa = exp512_weights_bf16(_mm512_loadu_ps(st + c * lanes), shift);
+        const __m512 pa = exp2_weights_bf16(_mm512_sub_ps(_mm512_loadu_ps(st + c * lanes), shift));
         sum = _mm512_add_ps(sum, pa);
         _mm512_storeu_si512(pp + c / 2 * lanes, interleave_halves((__m512i)_mm512_cvtne2ps_pbh(
                                                     _mm512_setzero_ps(), pa)));
@@ -750,6 +768,101 @@ AVX512BF16_INLINE void softmax_pairs_bf16(const struct attn_tile *w, const struc
     }
     for (; c < jn; c += 2) _mm512_storeu_si512(pp + c / 2 * lanes, _mm512_setzero_si512());
     softmax_sum_t(b, i0, sum);
+}
+
+// Lazy rescaling (as FlashAttention-4 does): a block past the tile's first one, off the diagonal,
+// takes its weights against the rows' running maxima m instead of the block's, 2^(s - m), so no
+// row is rescaled (alpha stays 1, which pv_t_bf16 skips) and no score is stored: each score
+// micro-tile turns its accumulators straight into P^T's bf16 pairs, and the softmax's pass over
+// the block (a load of 128 KB of scores from L2 at the default tiles, and their exps behind it)
+// goes. The math is the online softmax's with a stale reference, which any value is, as long as
+// the weights do not overflow: the block is kept only if every row's maximum over it is at most
+// m + LAZY_GAP, so weights stay below 2^8 (the f32 sums and accumulators have room to spare, and
+// the exp's relative error bound holds as derived: it grows with t = s - m by u per unit only).
+// Otherwise (a row's maximum moved that far, or m is not finite) the block runs again the usual
+// way, its pairs overwritten and l untouched; in a long row that is rare after the first block.
+#define LAZY_GAP 8.0f  // log2 units, as the bf16 tile's scores
+
+// Weights of keys c .. c+7 for 16 ng lanes against shift = m (log2 units): P^T's four pairs of
+// keys into pp (pp + c/2 lanes), their sums added to sum and the scores' maxima to mx.
+AVX512BF16_INLINE void weights_t_bf16(const int ng, const uint32_t *qp, size_t lanes,
+                                      const uint16_t *k, size_t D, uint32_t *pp,
+                                      const __m512 shift[2], __m512 sum[2], __m512 mx[2]) {
+    __m512 a[TILE_KEYS][2];
+    dots_t_bf16(TILE_KEYS, ng, qp, lanes, k, D, a);
+    for (int c = 0; c < TILE_KEYS; c += 2)
+        for (int g = 0; g < ng; g++) {
+            mx[g] = _mm512_max_ps(mx[g], _mm512_max_ps(a[c][g], a[c + 1][g]));
+            const __m512 pa = exp2_weights_bf16(_mm512_sub_ps(a[c][g], shift[g]));
+            const __m512 pb = exp2_weights_bf16(_mm512_sub_ps(a[c + 1][g], shift[g]));
+            sum[g] = _mm512_add_ps(_mm512_add_ps(sum[g], pa), pb);
+            _mm512_storeu_si512(pp + c / 2 * lanes + 16 * g,
+                                interleave_halves((__m512i)_mm512_cvtne2ps_pbh(pb, pa)));
+        }
+}
+
+// Keys 0 .. n-1 (n a multiple of TILE_KEYS) of the block for the 16 ng rows in lanes i0 ..:
+// their weight pairs into pp, the sums of their weights into sums and the maxima of their
+// scores into mx (both (16 ng)), the next block prefetched between micro-tiles if nb.
+AVX512BF16_INLINE void weights_keys_bf16(const int ng, const uint32_t *qp, size_t lanes,
+                                         const uint16_t *k, size_t n, size_t D, const float *m,
+                                         uint32_t *pp, float *sums, float *mx,
+                                         const struct attn_next_block *nb) {
+    __m512 shift[2], sum[2], bmax[2];
+    for (int g = 0; g < ng; g++) {
+        shift[g] = _mm512_loadu_ps(m + 16 * g);
+        sum[g] = _mm512_setzero_ps();
+        bmax[g] = _mm512_set1_ps(-INFINITY);
+    }
+    for (size_t c = 0; c < n; c += TILE_KEYS) {
+        if (nb != NULL) attn_prefetch_keys(nb, c, c + TILE_KEYS);
+        weights_t_bf16(ng, qp, lanes, k + c * D, D, pp + c / 2 * lanes, shift, sum, bmax);
+    }
+    for (int g = 0; g < ng; g++) {
+        _mm512_storeu_ps(sums + 16 * g, sum[g]);
+        _mm512_storeu_ps(mx + 16 * g, bmax[g]);
+    }
+}
+
+AVX512BF16 __attribute__((noinline)) static void weights_keys32_bf16(
+    const uint32_t *qp, size_t lanes, const uint16_t *k, size_t n, size_t D, const float *m,
+    uint32_t *pp, float *sums, float *mx, const struct attn_next_block *nb) {
+    weights_keys_bf16(2, qp, lanes, k, n, D, m, pp, sums, mx, nb);
+}
+
+AVX512BF16 __attribute__((noinline)) static void weights_keys16_bf16(
+    const uint32_t *qp, size_t lanes, const uint16_t *k, size_t n, size_t D, const float *m,
+    uint32_t *pp, float *sums, float *mx, const struct attn_next_block *nb) {
+    weights_keys_bf16(1, qp, lanes, k, n, D, m, pp, sums, mx, nb);
+}
+
+// The block of jn keys at kb (every row of the tile sees all of them) by lazy rescaling, for the
+// `used` lanes: 1 with P^T in b->pp, l updated and alpha 1, or 0 with l and m untouched. The
+// weights' sums wait in b->s (which this path does not use otherwise) until the check passes.
+AVX512BF16 static int lazy_block_bf16(const struct attn_tile *w, const struct attn_slot *b,
+                                      size_t used, const uint16_t *kb, size_t jn,
+                                      const struct attn_next_block *nb) {
+    const size_t lanes = attn_lanes(w->q_block), D = w->D;
+    const uint32_t *qp = (const uint32_t *)b->qp;
+    size_t i0 = 0;
+    for (; i0 + 32 <= used; i0 += 32)
+        weights_keys32_bf16(qp + i0, lanes, kb, jn, D, b->m + i0, b->pp + i0, b->s + i0,
+                            b->alpha + i0, i0 == 0 ? nb : NULL);
+    if (i0 < used)
+        weights_keys16_bf16(qp + i0, lanes, kb, jn, D, b->m + i0, b->pp + i0, b->s + i0,
+                            b->alpha + i0, i0 == 0 ? nb : NULL);
+    for (i0 = 0; i0 < used; i0 += 16) {
+        const __m512 m = _mm512_loadu_ps(b->m + i0);
+        const __m512 limit = _mm512_add_ps(m, _mm512_set1_ps(LAZY_GAP));
+        if (_mm512_cmp_ps_mask(_mm512_loadu_ps(b->alpha + i0), limit, _CMP_LE_OQ) != 0xffff)
+            return 0;
+    }
+    for (i0 = 0; i0 < used; i0 += 16) {
+        _mm512_storeu_ps(b->l + i0, _mm512_add_ps(_mm512_loadu_ps(b->l + i0),
+                                                   _mm512_loadu_ps(b->s + i0)));
+        _mm512_storeu_ps(b->alpha + i0, _mm512_set1_ps(1.0f));
+    }
+    return 1;
 }
 
 // V of keys 0 .. jn-1 with key pairs interleaved: vi[c/2][d] = (v_c[d], v_{c+1}[d]), the
@@ -869,6 +982,12 @@ AVX512BF16 void ck_attn_tile_bf16_avx512(const struct attn_tile *w) {
         const struct attn_next_block next = attn_next_block(w, j0, kv_end);
         const uint32_t *vb = w->vpairs != NULL ? w->vpairs + (j0 - w->key_lo) / 2 * D : vi;
         if (w->vpairs == NULL) ck_attn_pack_v_pairs_bf16(w->vh16 + j0 * D, jn, D, vi);
+        const int diagonal = j0 + jn > first_pos + 1;
+        if (j0 > w->key_lo && !diagonal && jn % TILE_KEYS == 0 &&
+            lazy_block_bf16(w, &b, used, kb, jn, &next)) {
+            pv_block_bf16(w, &b, j0, jn, vb);
+            continue;
+        }
         // The score micro-tiles keep each row's maximum over the block in alpha (until the
         // softmax replaces it): outside the diagonal block every row sees every key, so that is
         // the softmax's block maximum, without a pass over the scores.
@@ -882,13 +1001,15 @@ AVX512BF16 void ck_attn_tile_bf16_avx512(const struct attn_tile *w) {
         if (i0 < used)
             scores_keys16_bf16(qp + i0, lanes, kb, attn_row_keys(w, last, j0, jn), D, b.s + i0,
                                b.alpha + i0, i0 == 0 ? &next : NULL);
-        const int diagonal = j0 + jn > first_pos + 1;
         for (i0 = 0; i0 < used; i0 += 16)
             softmax_pairs_bf16(w, &b, i0, j0, attn_row_keys(w, attn_min(i0 + 15, last), j0, jn),
                                jn, diagonal);
         pv_block_bf16(w, &b, j0, jn, vb);
     }
-    if (w->partial) return;
+    if (w->partial) {  // the state's m in natural units, as merge_states takes it
+        for (size_t i = 0; i < nr; i++) b.m[i] *= LN2;
+        return;
+    }
     for (size_t i = 0; i < nr; i++) {
         float *o = w->out + attn_row_offset(w, i);
         const __m512 inv = _mm512_set1_ps(1.0f / b.l[i]);

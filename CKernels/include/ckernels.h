@@ -311,8 +311,10 @@ void ck_attention_partial_f32_avx512(const float *q, const float *k, const float
 //   _avx2    the cache widened to f32 on load (exact) and f32 FMAs at _ref's rounding points: half
 //            the bytes of an f32 cache, the same flops.
 //   _avx512  AVX512_BF16 (caller checks ck_cpu_has_avx512_bf16()): QK^T and the streaming tiles'
-//            P·V with vdpbf16ps, at _ref's rounding points (the streaming tiles' softmax weights
-//            by a cheaper exp, within 7.5e-5 relative: ck_attention_weights_bf16_avx512).
+//            P·V with vdpbf16ps, at _ref's rounding points (the streaming tiles round
+//            bf16(scale log2(e) q), their scores in log2 units, take their softmax weights by a
+//            cheaper exp, within 7.5e-5 relative: ck_attention_weights_bf16_avx512, and past a
+//            tile's first KV block weigh keys against the running maxima, rescaling lazily).
 //            Standard attention's P·V multiplies bf16(p) by V widened in f32 (the same products:
 //            its V rows serve too few query rows to pay for pairing keys). Streaming prefill
 //            (several row blocks per KV head, even key_lo and kv_block) pairs each head's V once

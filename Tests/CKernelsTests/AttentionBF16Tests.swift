@@ -44,7 +44,7 @@ final class AttentionBF16Tests: XCTestCase {
     /// Every bf16 kernel has the reference's rounding points (AVX2 keeps them with f32 FMAs).
     func rounding(_ isa: ISA) -> Double { bf16Rounding }
 
-    /// Relative error of the AVX512_BF16 streaming tile's exp (exp512_weights_bf16 in
+    /// Relative error of the AVX512_BF16 streaming tile's exp (exp2_weights_bf16 in
     /// attention_avx512.c: a degree-3 polynomial for 2^f, 7.48e-5 at most, rounded up), beyond
     /// the f32 exp's roundings; the other kernels use the f32 exp. An upper bound for every
     /// avx512 streaming run, whichever tile (key-major or decode) it takes.
@@ -191,6 +191,49 @@ final class AttentionBF16Tests: XCTestCase {
                         assertClose(run(p, k: k, v: v, isa, algorithm, slots: slots), want, tol: tol, what)
                         assertClose(run(d, k: dk, v: dv, isa, algorithm, slots: slots), dwant, tol: dtol, "decode \(what)")
                     }
+                }
+            }
+        }
+    }
+
+    /// Lazy rescaling in the AVX512_BF16 streaming tile: past its first KV block, a block off the
+    /// diagonal takes its weights against the rows' running maxima, and runs again the usual way
+    /// if a row's maximum over it rises more than 8 in log2 units (5.5 nats) above them. Scores
+    /// that climb with the key (q's first element 3, k's a ramp) make the blocks' maxima rise by
+    /// about 0.5 ramp per key: 8.5 per 16-key block at a ramp of 1 (every block falls back), 2.5
+    /// at 0.3 (kept, with weights up to e^5.5, until the stale maxima fall behind) and none at 0
+    /// (every block kept). Against the naive attention, whole and as partial states merged (whose
+    /// maxima the tile returns in natural units), blocks of 16 and 24 keys and 20 (not a multiple
+    /// of the 8-key micro-tile: never lazy).
+    func testLazyRescaling() throws {
+        guard isas.contains(.avx512) else { throw XCTSkip("no AVX512_BF16") }
+        withThreads(2) {
+            for ramp: Float in [1, 0.3, 0] {
+                let base = Problem(T: 160, pos0: 40, Hq: 4, Hkv: 2, D: 32, seed: 990)
+                var q = base.q, k = base.k
+                for t in 0..<base.T * base.Hq { q[t * base.D] = 3 }
+                for h in 0..<base.Hkv {
+                    for j in 0..<(base.pos0 + base.T) { k[(h * base.cap + j) * base.D] = ramp * Float(j) }
+                }
+                let (p, kb, vb) = rounded(Problem(T: base.T, pos0: base.pos0, Hq: base.Hq, Hkv: base.Hkv, D: base.D,
+                                                  cap: base.cap, q: q, k: k, v: base.v))
+                let n = p.pos0 + p.T, rows = p.T * p.Hq, stateFloats = ck_attention_state_floats(rows, p.D)
+                for kvb in [16, 24, 20] {
+                    let algorithm = Algorithm.streaming(qBlock: 16, kvBlock: kvb)
+                    let (want, tol) = p.naive(rounding: rounding(.avx512), expError: expError(.avx512, algorithm))
+                    let what = "ramp \(ramp) \(algorithm)"
+                    assertClose(run(p, k: kb, v: vb, .avx512, algorithm), want, tol: tol, what)
+                    var states = [Float](repeating: .nan, count: 2 * stateFloats)
+                    var scratch = [Float](repeating: .nan, count: ck_attention_streaming_scratch(16, kvb, p.D, 2))
+                    for (i, (lo, hi)) in [(0, 72), (72, n)].enumerated() {
+                        states.withUnsafeMutableBufferPointer { all in
+                            ck_attention_partial_bf16_avx512(p.q, kb, vb, all.baseAddress! + i * stateFloats, p.T, p.pos0,
+                                                             p.Hq, p.Hkv, p.D, p.cap, p.scale, lo, hi, 16, kvb, &scratch, 2)
+                        }
+                    }
+                    var out = [Float](repeating: .nan, count: rows * p.D)
+                    ck_attention_merge_f32(states, 2, rows, p.D, &out)
+                    assertClose(out, want, tol: tol, "\(what) partial states cut at key 72")
                 }
             }
         }
