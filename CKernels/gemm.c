@@ -88,6 +88,11 @@ static const struct ck_gemm_kernel kernels[] = {
     //   q4_0) stays in L1D with the A micro-panel (6 x 16 x 40 = 3.8 KiB). The AVX2 kernels'
     //   float accumulators start from C, so KC does not change their results; the VNNI ones add
     //   each K block's sum to C (gemm_q8_avx512.c says why), so KC is part of their results.
+    //   The q8_0 VNNI row takes KC = 32 (1024 k): its B micro-panel (34 KiB) no longer fits L1D
+    //   and every tile reads it from L2, but each tile's C is read and written half as often and
+    //   its float accumulators run twice as long; on two threads over the Qwen3-0.6B layer
+    //   sequence that measured 1.4% faster at M = 128 and 0.7% at M = 512 than KC = 16 (KC = 64
+    //   the same as 32; 8 was 1.5% slower).
     // MC = 96 (16 tiles): the packed row block of x (96 x 16 x 40 = 60 KiB) stays in L2.
     // One thread below four times the float threshold: four times the multiply-adds per cycle.
     [GEMM_Q8_0_AVX2] = {.mr = CK_Q_MR, .nr = CK_Q_NR, .kc = 16, .mc = 96, .k_unit = CK_QK,
@@ -98,7 +103,7 @@ static const struct ck_gemm_kernel kernels[] = {
                         .unit_bytes = CK_Q4_0_BLOCK_BYTES, .a_unit_bytes = 40,
                         .serial_below = 131072, .share_x = 1, .pack_b = ck_gemm_pack_q4_0,
                         .pack_a = ck_pack_a_q4_0, .tile = ck_q4gemm_avx2_6x32},
-    [GEMM_Q8_0_AVX512] = {.mr = CK_Q_MR, .nr = CK_Q_NR, .kc = 16, .mc = 96, .k_unit = CK_QK,
+    [GEMM_Q8_0_AVX512] = {.mr = CK_Q_MR, .nr = CK_Q_NR, .kc = 32, .mc = 96, .k_unit = CK_QK,
                           .unit_bytes = CK_Q8_0_BLOCK_BYTES, .a_unit_bytes = 40,
                           .serial_below = 131072, .share_x = 1, .pack_b = ck_gemm_pack_q8_0,
                           .pack_a = ck_pack_a_q8_0, .tile = ck_q8gemm_avx512_6x32},
@@ -109,7 +114,7 @@ static const struct ck_gemm_kernel kernels[] = {
 };
 
 // The packing buffer of x, on each calling thread's stack: the largest MC x KC x unit above
-// (84 KiB; the default thread stacks have room).
+// (84 KiB; the default thread stacks have room) but q8_0 VNNI's, whose row blocks it bounds.
 #define A_BUFFER_BYTES (168 * 128 * 4)
 // The packed x of one row block and K chunk when x is packed ahead and shared (gemm_shared_x).
 #define XP_CHUNK_BYTES ((size_t)512 << 10)
@@ -236,9 +241,12 @@ static void gemm_block(const struct ck_gemm_kernel *kern, const float *x,
     const size_t panel_bytes = units * row_bytes, a_unit = kern->a_unit_bytes;
     const size_t rows = m1 - m0, tiles = tile_count(rows, MR);
     _Alignas(64) unsigned char ap[A_BUFFER_BYTES];
-    assert(kern->mc * KC * a_unit <= sizeof ap);
-    // Row blocks as even as the tiles allow (so at least two tiles each, or the one of decode).
-    const size_t groups = tile_count(tiles, kern->mc / MR), group_max = tile_count(tiles, groups);
+    // Row blocks as even as the tiles allow (so at least two tiles each, or the one of decode), of
+    // at most MC rows and at most the tiles whose K block of x the buffer holds (q8_0's VNNI row,
+    // whose KC is 32, holds 11 tiles here, not 16).
+    const size_t block_tiles = min_size(kern->mc / MR, sizeof ap / (KC * MR * a_unit));
+    assert(block_tiles >= 1);
+    const size_t groups = tile_count(tiles, block_tiles), group_max = tile_count(tiles, groups);
     const size_t ldp = tiles == 1 ? rows : MR;
     const size_t chunk = sizeof ap / (group_max * ldp * a_unit) / KC * KC;
     for (size_t g = 0; g < groups; g++) {
