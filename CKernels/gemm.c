@@ -370,9 +370,9 @@ static int gemm_shared_x(const struct ck_gemm_kernel *kern, const float *x, cons
             }
             // Row blocks as in gemm_block; K chunks bounded by L2 rather than a stack buffer:
             // XP_CHUNK_BYTES of packed x per row block, all of K for every Qwen3 shape, so each
-            // panel's C tiles take all their K blocks while in cache. An item is one row block of
-            // one panel over every chunk, so the K chunks of an output are added in order by one
-            // thread.
+            // panel's C tiles take all their K blocks while in cache (256 KiB measured the same as
+            // 512). An item is one row block of one panel over every chunk, so the K chunks of an
+            // output are added in order by one thread.
             const size_t groups = tile_count(tiles, kern->mc / MR);
             const size_t group_max = tile_count(tiles, groups);
             const size_t chunk = XP_CHUNK_BYTES / (group_max * MR * a_unit) / KC * KC;
