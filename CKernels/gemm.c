@@ -11,6 +11,7 @@
 
 #include <assert.h>
 #include <omp.h>
+#include <stdatomic.h>
 #include <string.h>
 
 // ---------------------------------------------------------------------------------------------
@@ -87,6 +88,11 @@ static const struct ck_gemm_kernel kernels[] = {
     //   q4_0) stays in L1D with the A micro-panel (6 x 16 x 40 = 3.8 KiB). The AVX2 kernels'
     //   float accumulators start from C, so KC does not change their results; the VNNI ones add
     //   each K block's sum to C (gemm_q8_avx512.c says why), so KC is part of their results.
+    //   The q8_0 VNNI row takes KC = 32 (1024 k): its B micro-panel (34 KiB) no longer fits L1D
+    //   and every tile reads it from L2, but each tile's C is read and written half as often and
+    //   its float accumulators run twice as long; on two threads over the Qwen3-0.6B layer
+    //   sequence that measured 1.4% faster at M = 128 and 0.7% at M = 512 than KC = 16 (KC = 64
+    //   the same as 32; 8 was 1.5% slower).
     // MC = 96 (16 tiles): the packed row block of x (96 x 16 x 40 = 60 KiB) stays in L2.
     // One thread below four times the float threshold: four times the multiply-adds per cycle.
     [GEMM_Q8_0_AVX2] = {.mr = CK_Q_MR, .nr = CK_Q_NR, .kc = 16, .mc = 96, .k_unit = CK_QK,
@@ -97,7 +103,7 @@ static const struct ck_gemm_kernel kernels[] = {
                         .unit_bytes = CK_Q4_0_BLOCK_BYTES, .a_unit_bytes = 40,
                         .serial_below = 131072, .share_x = 1, .pack_b = ck_gemm_pack_q4_0,
                         .pack_a = ck_pack_a_q4_0, .tile = ck_q4gemm_avx2_6x32},
-    [GEMM_Q8_0_AVX512] = {.mr = CK_Q_MR, .nr = CK_Q_NR, .kc = 16, .mc = 96, .k_unit = CK_QK,
+    [GEMM_Q8_0_AVX512] = {.mr = CK_Q_MR, .nr = CK_Q_NR, .kc = 32, .mc = 96, .k_unit = CK_QK,
                           .unit_bytes = CK_Q8_0_BLOCK_BYTES, .a_unit_bytes = 40,
                           .serial_below = 131072, .share_x = 1, .pack_b = ck_gemm_pack_q8_0,
                           .pack_a = ck_pack_a_q8_0, .tile = ck_q8gemm_avx512_6x32},
@@ -108,9 +114,9 @@ static const struct ck_gemm_kernel kernels[] = {
 };
 
 // The packing buffer of x, on each calling thread's stack: the largest MC x KC x unit above
-// (84 KiB; the default thread stacks have room).
+// (84 KiB; the default thread stacks have room) but q8_0 VNNI's, whose row blocks it bounds.
 #define A_BUFFER_BYTES (168 * 128 * 4)
-// The packed x of one row block and K chunk when x is packed ahead and shared (gemm_block).
+// The packed x of one row block and K chunk when x is packed ahead and shared (gemm_shared_x).
 #define XP_CHUNK_BYTES ((size_t)512 << 10)
 
 // ---------------------------------------------------------------------------------------------
@@ -182,7 +188,42 @@ void ck_gemm_pack_panels(const struct ck_gemm_kernel *kern, const void *w, void 
 static size_t tile_count(size_t rows, size_t mr_max) { return (rows + mr_max - 1) / mr_max; }
 static size_t tile_start(size_t rows, size_t tiles, size_t t) { return rows * t / tiles; }
 
-// One thread's share of y: rows [m0, m1) x panels [p0, p1).
+// One panel of y over the units [q0, q1) of a K chunk, for row tiles [g0, g1) of the `tiles` tiles
+// of `rows` rows from c (c: y's first row and the panel's first column, row stride N): each K block
+// of the panel's B micro-panel (b, at unit q0) serves every row tile. Tile t's packed x at unit pc
+// is at a + (t - g0) * a_tile + (pc - q0) * ldp * a_unit_bytes. next: the first B micro-panel of
+// the panel that follows, or NULL.
+static void panel_chunk(const struct ck_gemm_kernel *kern, const unsigned char *b,
+                        const unsigned char *next_panel, float *c, size_t N, size_t nr,
+                        size_t rows, size_t tiles, size_t g0, size_t g1, size_t q0, size_t q1,
+                        const unsigned char *a, size_t a_tile, size_t ldp) {
+    const size_t KC = kern->kc, row_bytes = unit_row_bytes(kern), a_unit = kern->a_unit_bytes;
+    for (size_t pc = q0; pc < q1; pc += KC) {
+        const size_t kc = min_size(KC, q1 - pc);
+        const unsigned char *bk = b + (pc - q0) * row_bytes;
+        // The next B micro-panel (the next K block, or the first of the chunk in the next panel,
+        // a panel away, where the hardware prefetcher would only find it after some misses) goes
+        // into L2 while this one is used: each tile prefetches its share, one line per k step.
+        // Issued in a burst at the start of each tile instead, the prefetches overflow the miss
+        // queues, and M = 32 (three tiles per B micro-panel) ran 20% slower with AVX-512, 3-12%
+        // with AVX2. Decode streams W contiguously and leaves it to the hardware.
+        const unsigned char *next = tiles == 1     ? NULL
+                                    : pc + KC < q1 ? bk + kc * row_bytes
+                                                   : next_panel;
+        const size_t block_lines = kc * row_bytes / 64;
+        const size_t lines = tile_count(block_lines, g1 - g0);
+        for (size_t t = g0; t < g1; t++) {
+            const size_t r0 = tile_start(rows, tiles, t), r1 = tile_start(rows, tiles, t + 1);
+            const size_t l0 = min_size((t - g0) * lines, block_lines);
+            const size_t l1 = min_size(l0 + lines, block_lines);
+            kern->tile(r1 - r0, kc, a + (t - g0) * a_tile + (pc - q0) * ldp * a_unit, ldp, bk,
+                       c + r0 * N, N, nr, pc > 0, next ? next + l0 * 64 : NULL,
+                       next ? l1 - l0 : 0);
+        }
+    }
+}
+
+// One thread's share of y: rows [m0, m1) x panels [p0, p1), x packed by this thread.
 // x: (M, K)  packed: (ceil(N/NR), units, NR, k_unit)  y: (M, N)
 // The rows form row blocks of at most MC / MR row tiles. For each, x is packed for as many K
 // blocks as the buffer holds (a K chunk), then each panel is finished over the chunk's K
@@ -192,66 +233,37 @@ static size_t tile_start(size_t rows, size_t tiles, size_t t) { return rows * t 
 // tile (decode) reuses nothing; it is packed densely (row stride mr), so a decode row reads
 // 4 bytes of x per unit, not one line. Every output sums each K block and then adds it to C, at
 // the same block boundaries whatever the row block, chunk or tile, so all round identically.
-// xp: NULL, or x already packed for these rows (gemm_shared_x): row tile t's micro-panel over
-// every unit at xp + t * units * MR * a_unit_bytes, the tiles those of the rows. A K chunk is
-// then bounded by L2 rather than by the stack buffer: XP_CHUNK_BYTES of packed x per row block,
-// all of K for every Qwen3 shape, so each panel's C tiles take all their K blocks while in cache
-// instead of being read and written again for each chunk (256 KiB measured the same as 512).
 static void gemm_block(const struct ck_gemm_kernel *kern, const float *x,
                        const unsigned char *packed, float *y, size_t N, size_t K, size_t m0,
-                       size_t m1, size_t p0, size_t p1, const unsigned char *xp) {
+                       size_t m1, size_t p0, size_t p1) {
     const size_t MR = kern->mr, NR = kern->nr, KC = kern->kc, ku = kern->k_unit;
     const size_t units = k_units(kern, K), row_bytes = unit_row_bytes(kern);
     const size_t panel_bytes = units * row_bytes, a_unit = kern->a_unit_bytes;
     const size_t rows = m1 - m0, tiles = tile_count(rows, MR);
     _Alignas(64) unsigned char ap[A_BUFFER_BYTES];
-    assert(kern->mc * KC * a_unit <= sizeof ap);
-    // Row blocks as even as the tiles allow (so at least two tiles each, or the one of decode).
-    const size_t groups = tile_count(tiles, kern->mc / MR), group_max = tile_count(tiles, groups);
-    const size_t ldp = tiles == 1 && !xp ? rows : MR;  // xp is packed at stride MR
-    const size_t chunk = (xp ? XP_CHUNK_BYTES : sizeof ap) / (group_max * ldp * a_unit) / KC * KC;
+    // Row blocks as even as the tiles allow (so at least two tiles each, or the one of decode), of
+    // at most MC rows and at most the tiles whose K block of x the buffer holds (q8_0's VNNI row,
+    // whose KC is 32, holds 11 tiles here, not 16).
+    const size_t block_tiles = min_size(kern->mc / MR, sizeof ap / (KC * MR * a_unit));
+    assert(block_tiles >= 1);
+    const size_t groups = tile_count(tiles, block_tiles), group_max = tile_count(tiles, groups);
+    const size_t ldp = tiles == 1 ? rows : MR;
+    const size_t chunk = sizeof ap / (group_max * ldp * a_unit) / KC * KC;
     for (size_t g = 0; g < groups; g++) {
         const size_t g0 = tile_start(tiles, groups, g), g1 = tile_start(tiles, groups, g + 1);
         for (size_t q0 = 0; q0 < units; q0 += chunk) {
             const size_t q1 = min_size(units, q0 + chunk), q = q1 - q0;
-            for (size_t t = g0; t < g1 && !xp; t++) {
+            for (size_t t = g0; t < g1; t++) {
                 const size_t r0 = tile_start(rows, tiles, t);
                 const size_t r1 = tile_start(rows, tiles, t + 1);
                 kern->pack_a(x + (m0 + r0) * K + q0 * ku, K, r1 - r0, q, K - q0 * ku,
                              ap + (t - g0) * q * ldp * a_unit, ldp);
             }
             for (size_t p = p0; p < p1; p++) {
-                const size_t nr = min_size(NR, N - p * NR);
-                for (size_t pc = q0; pc < q1; pc += KC) {
-                    const size_t kc = min_size(KC, q1 - pc);
-                    const unsigned char *b = packed + p * panel_bytes + pc * row_bytes;
-                    // The next B micro-panel (the next K block, or the first of the chunk in the
-                    // next panel, a panel away, where the hardware prefetcher would only find it
-                    // after some misses) goes into L2 while this one is used: each tile
-                    // prefetches its share, one line per k step. Issued in a burst at the start
-                    // of each tile instead, the prefetches overflow the miss queues, and M = 32
-                    // (three tiles per B micro-panel) ran 20% slower with AVX-512, 3-12% with
-                    // AVX2. Decode streams W contiguously and leaves it to the hardware.
-                    const unsigned char *next_panel = b + panel_bytes - (pc - q0) * row_bytes;
-                    const unsigned char *next = tiles == 1       ? NULL
-                                                : pc + KC < q1 ? b + kc * row_bytes
-                                                : p + 1 < p1   ? next_panel
-                                                               : NULL;
-                    const size_t block_lines = kc * row_bytes / 64;
-                    const size_t lines = tile_count(block_lines, g1 - g0);
-                    for (size_t t = g0; t < g1; t++) {
-                        const size_t r0 = tile_start(rows, tiles, t);
-                        const size_t r1 = tile_start(rows, tiles, t + 1);
-                        const size_t l0 = min_size((t - g0) * lines, block_lines);
-                        const size_t l1 = min_size(l0 + lines, block_lines);
-                        const unsigned char *a =
-                            xp ? xp + (t * units + pc) * MR * a_unit
-                               : ap + ((t - g0) * q + pc - q0) * ldp * a_unit;
-                        kern->tile(r1 - r0, kc, a, ldp,
-                                   b, y + (m0 + r0) * N + p * NR, N, nr, pc > 0,
-                                   next ? next + l0 * 64 : NULL, next ? l1 - l0 : 0);
-                    }
-                }
+                const unsigned char *b = packed + p * panel_bytes + q0 * row_bytes;
+                panel_chunk(kern, b, p + 1 < p1 ? b + panel_bytes : NULL, y + m0 * N + p * NR, N,
+                            min_size(NR, N - p * NR), rows, tiles, g0, g1, q0, q1, ap,
+                            q * ldp * a_unit, ldp);
             }
         }
     }
@@ -298,38 +310,103 @@ static void thread_share(int nth, int tid, int gm, size_t tiles_m, size_t panels
 // threads pack disjoint row tiles of a slab of rows into one buffer, meet at a barrier, and each
 // runs its panels over the whole slab from there. A slab is the rows whose packed x fits
 // SHARED_X_BYTES (at least two row tiles), so the buffer is bounded at any M. It belongs to the
-// calling thread (ck_thread_scratch). With the L2-bounded K chunks of gemm_block, q8_0 on two
+// calling thread (ck_thread_scratch). With the L2-bounded K chunks below, q8_0 on two
 // threads measured 2-5% faster than per-thread packing on the Qwen3-0.6B projections at M = 128
 // and 512 (the two alternating call by call).
 #define SHARED_X_BYTES ((size_t)4 << 20)
 
+// A thread's items (below) not yet taken: [front, back) in one word, so that its owner taking
+// from the front and another thread taking from the back never both get the same item. One per
+// cache line.
+struct item_range {
+    _Alignas(64) _Atomic uint64_t bounds;  // front | back << 32
+};
+
+static int take_item(struct item_range *r, int from_back, size_t *item) {
+    uint64_t v = atomic_load_explicit(&r->bounds, memory_order_relaxed);
+    for (;;) {
+        const uint32_t front = (uint32_t)v, back = (uint32_t)(v >> 32);
+        if (front >= back) return 0;
+        const uint64_t taken = from_back ? (uint64_t)(back - 1) << 32 | front : v + 1;
+        if (atomic_compare_exchange_weak_explicit(&r->bounds, &v, taken, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+            *item = from_back ? back - 1 : front;
+            return 1;
+        }
+    }
+}
+
 // x: (M, K) float  packed: from kern->pack_b  y: (M, N); at least two row tiles and nt threads
 // in one row group. Returns 0, having done nothing, if the buffer cannot be had.
+// The work of a slab, once x is packed, is (row block, panel) items: thread t owns those of its
+// panels [p0, p1), takes them from the front in gemm_block's order (row block by row block), and
+// when it has none left takes other threads' last items. The split is even, but on this shared
+// 2-core host one thread often finishes a call 1-3% later than the other (interrupts, the other
+// core's memory traffic), and without stealing the first one waited for it at the barrier. Results
+// do not change: each output is still computed whole by one thread, K blocks in order.
 static int gemm_shared_x(const struct ck_gemm_kernel *kern, const float *x, const void *packed,
                          float *y, size_t M, size_t N, size_t K, size_t nt) {
-    const size_t MR = kern->mr, units = k_units(kern, K);
-    const size_t tile_bytes = units * MR * kern->a_unit_bytes;
-    const size_t tiles_m = tile_count(M, MR), panels = (N + kern->nr - 1) / kern->nr;
+    const size_t MR = kern->mr, NR = kern->nr, KC = kern->kc, units = k_units(kern, K);
+    const size_t a_unit = kern->a_unit_bytes, tile_bytes = units * MR * a_unit;
+    const size_t row_bytes = unit_row_bytes(kern), panel_bytes = units * row_bytes;
+    const size_t tiles_m = tile_count(M, MR), panels = (N + NR - 1) / NR;
     size_t slab_cap = SHARED_X_BYTES / tile_bytes;
     if (slab_cap < 2) slab_cap = 2;
     const size_t slabs = tile_count(tiles_m, slab_cap), slab_tiles = tile_count(tiles_m, slabs);
     unsigned char *xp = ck_thread_scratch(CK_SCRATCH_GEMM_X, slab_tiles * tile_bytes);
     if (!xp) return 0;
+    struct item_range ranges[nt];
 #pragma omp parallel num_threads((int)nt)
     {
         const size_t nth = (size_t)omp_get_num_threads(), tid = (size_t)omp_get_thread_num();
-        const size_t p0 = panels * tid / nth, p1 = panels * (tid + 1) / nth;
         for (size_t s = 0; s < slabs; s++) {
             const size_t m0 = tile_start(tiles_m, slabs, s) * MR;
             const size_t m1 = min_size(tile_start(tiles_m, slabs, s + 1) * MR, M);
-            // The row tiles of gemm_block over rows [m0, m1), split between the threads.
+            // The row tiles over rows [m0, m1), split between the threads to pack.
             const size_t rows = m1 - m0, tiles = tile_count(rows, MR);
             for (size_t t = tiles * tid / nth; t < tiles * (tid + 1) / nth; t++) {
                 const size_t r0 = tile_start(rows, tiles, t), r1 = tile_start(rows, tiles, t + 1);
                 kern->pack_a(x + (m0 + r0) * K, K, r1 - r0, units, K, xp + t * tile_bytes, MR);
             }
+            // Row blocks as in gemm_block; K chunks bounded by L2 rather than a stack buffer:
+            // XP_CHUNK_BYTES of packed x per row block, all of K for every Qwen3 shape, so each
+            // panel's C tiles take all their K blocks while in cache (256 KiB measured the same as
+            // 512). An item is one row block of one panel over every chunk, so the K chunks of an
+            // output are added in order by one thread.
+            const size_t groups = tile_count(tiles, kern->mc / MR);
+            const size_t group_max = tile_count(tiles, groups);
+            const size_t chunk = XP_CHUNK_BYTES / (group_max * MR * a_unit) / KC * KC;
+            atomic_store_explicit(&ranges[tid].bounds,
+                                  (uint64_t)(panels * (tid + 1) / nth * groups) << 32 |
+                                      panels * tid / nth * groups,
+                                  memory_order_relaxed);
 #pragma omp barrier
-            if (p0 < p1) gemm_block(kern, x, packed, y, N, K, m0, m1, p0, p1, xp);
+            // Thread t's items are [p0 * groups, p1 * groups) for its panels [p0, p1), row block
+            // by row block: item p0 * groups + g * (p1 - p0) + (p - p0) is panel p of row block g.
+            for (size_t v = 0; v < nth; v++) {
+                const size_t owner = (tid + v) % nth;
+                const size_t p0 = panels * owner / nth, p1 = panels * (owner + 1) / nth;
+                size_t item;
+                while (take_item(&ranges[owner], owner != tid, &item)) {
+                    const size_t i = item - p0 * groups, g = i / (p1 - p0), p = p0 + i % (p1 - p0);
+                    const size_t g0 = tile_start(tiles, groups, g);
+                    const size_t g1 = tile_start(tiles, groups, g + 1);
+                    for (size_t q0 = 0; q0 < units; q0 += chunk) {
+                        const size_t q1 = min_size(units, q0 + chunk);
+                        const unsigned char *panel = (const unsigned char *)packed +
+                                                     p * panel_bytes;
+                        // What this thread reads next: the panel's next chunk, else the next
+                        // panel's first (its next item, unless another thread takes it).
+                        const unsigned char *next = q1 < units  ? panel + q1 * row_bytes
+                                                    : p + 1 < p1 ? panel + panel_bytes
+                                                                 : NULL;
+                        panel_chunk(kern, panel + q0 * row_bytes, next,
+                                    y + m0 * N + p * NR, N, min_size(NR, N - p * NR), rows,
+                                    tiles, g0, g1, q0, q1, xp + (g0 * units + q0) * MR * a_unit,
+                                    tile_bytes, MR);
+                    }
+                }
+            }
 #pragma omp barrier
         }
     }
@@ -364,7 +441,7 @@ static void gemm(const struct ck_gemm_kernel *kern, const float *x, const void *
                      &t0, &t1, &p0, &p1);
         if (t0 < t1 && p0 < p1)
             gemm_block(kern, x, packed, y, N, K, t0 * kern->mr, min_size(t1 * kern->mr, M), p0,
-                       p1, NULL);
+                       p1);
     }
 }
 
