@@ -644,8 +644,8 @@ AVX512BF16_INLINE void dots_t_bf16(const int nk, const int ng, const uint32_t *q
     }
 }
 
-// st[c][0 .. 16 ng) = those dot products, and mx the lanes' maxima over them and mx: the shape of
-// scores_t_avx512 with half the steps over D.  st: (nk, lanes)
+// st[c][0 .. 16 ng) = those dot products, and each lane of mx raised to its maximum over them:
+// the shape of scores_t_avx512 with half the steps over D.  st: (nk, lanes)  mx: (16 ng)
 AVX512BF16_INLINE void scores_t_bf16(const int nk, const int ng, const uint32_t *qp, size_t lanes,
                                      const uint16_t *k, size_t D, float *st, float *mx) {
     __m512 a[TILE_KEYS][2];
