@@ -30,6 +30,13 @@ AVX512 static void tile_rows_f32_avx512(const struct attn_tile *w);
 // Rows of one P·V micro-tile: 6 rows x 64 output columns = 24 accumulators plus 4 vectors of V.
 #define TILE_ROWS 6
 
+// Rows of P·V group g of `groups` = ceil(nr / TILE_ROWS): the tile's rows split as evenly as the
+// groups allow (32 rows as 6, 6, 5, 5, 5, 5, not five 6s and a 2, whose micro-tile loads V's
+// columns for two rows' products only). Each group reads V once either way.
+static inline size_t pv_group_rows(size_t nr, size_t groups, size_t g) {
+    return nr / groups + (g < nr % groups);
+}
+
 // The first `n` lanes (n clamped to 0 .. 16).
 AVX512_INLINE __mmask16 first_lanes(long n) {
     if (n <= 0) return 0;
@@ -381,23 +388,24 @@ AVX512 __attribute__((noinline)) static void pv_block_avx512(const struct attn_t
                                                              size_t j0, size_t jn,
                                                              const float *v) {
     const size_t D = w->D, lanes = attn_lanes(w->q_block), nr = w->nr;
-    for (size_t d = 0; d < D; d += 64) {
-        size_t i = 0;
-        for (; i + TILE_ROWS <= nr; i += TILE_ROWS)
-            pv_t_avx512(TILE_ROWS, b->acc + i * D, b->alpha + i, b->s + i, lanes,
-                        attn_row_keys(w, i + TILE_ROWS - 1, j0, jn), v, D, d);
-        const size_t n = attn_row_keys(w, nr - 1, j0, jn);
-        float *acc = b->acc + i * D;
-        const float *alpha = b->alpha + i, *pt = b->s + i;
-        switch (nr - i) {
-        case 5: pv_t_avx512(5, acc, alpha, pt, lanes, n, v, D, d); break;
-        case 4: pv_t_avx512(4, acc, alpha, pt, lanes, n, v, D, d); break;
-        case 3: pv_t_avx512(3, acc, alpha, pt, lanes, n, v, D, d); break;
-        case 2: pv_t_avx512(2, acc, alpha, pt, lanes, n, v, D, d); break;
-        case 1: pv_t_avx512(1, acc, alpha, pt, lanes, n, v, D, d); break;
-        default: break;
+    const size_t groups = (nr + TILE_ROWS - 1) / TILE_ROWS;
+    for (size_t d = 0; d < D; d += 64)
+        for (size_t g = 0, i = 0; g < groups; g++) {
+            const size_t rows = pv_group_rows(nr, groups, g);
+            const size_t n = attn_row_keys(w, i + rows - 1, j0, jn);
+            float *acc = b->acc + i * D;
+            const float *alpha = b->alpha + i, *pt = b->s + i;
+            switch (rows) {
+            case 6: pv_t_avx512(6, acc, alpha, pt, lanes, n, v, D, d); break;
+            case 5: pv_t_avx512(5, acc, alpha, pt, lanes, n, v, D, d); break;
+            case 4: pv_t_avx512(4, acc, alpha, pt, lanes, n, v, D, d); break;
+            case 3: pv_t_avx512(3, acc, alpha, pt, lanes, n, v, D, d); break;
+            case 2: pv_t_avx512(2, acc, alpha, pt, lanes, n, v, D, d); break;
+            case 1: pv_t_avx512(1, acc, alpha, pt, lanes, n, v, D, d); break;
+            default: break;
+            }
+            i += rows;
         }
-    }
 }
 
 AVX512 void ck_attn_tile_avx512(const struct attn_tile *w) {
@@ -934,24 +942,25 @@ AVX512BF16 __attribute__((noinline)) static void pv_block_bf16(const struct attn
                                                                size_t j0, size_t jn,
                                                                const uint32_t *vi) {
     const size_t D = w->D, lanes = attn_lanes(w->q_block), nr = w->nr;
-    for (size_t d = 0; d < D; d += 64) {
-        size_t i = 0;
-        for (; i + TILE_ROWS <= nr; i += TILE_ROWS)
-            pv_t_bf16(TILE_ROWS, b->acc + i * D, b->alpha + i, b->pp + i, lanes,
-                      (attn_row_keys(w, i + TILE_ROWS - 1, j0, jn) + 1) / 2, vi, D, d);
-        const size_t np = (attn_row_keys(w, nr - 1, j0, jn) + 1) / 2;
-        float *acc = b->acc + i * D;
-        const float *alpha = b->alpha + i;
-        const uint32_t *pp = b->pp + i;
-        switch (nr - i) {
-        case 5: pv_t_bf16(5, acc, alpha, pp, lanes, np, vi, D, d); break;
-        case 4: pv_t_bf16(4, acc, alpha, pp, lanes, np, vi, D, d); break;
-        case 3: pv_t_bf16(3, acc, alpha, pp, lanes, np, vi, D, d); break;
-        case 2: pv_t_bf16(2, acc, alpha, pp, lanes, np, vi, D, d); break;
-        case 1: pv_t_bf16(1, acc, alpha, pp, lanes, np, vi, D, d); break;
-        default: break;
+    const size_t groups = (nr + TILE_ROWS - 1) / TILE_ROWS;
+    for (size_t d = 0; d < D; d += 64)
+        for (size_t g = 0, i = 0; g < groups; g++) {
+            const size_t rows = pv_group_rows(nr, groups, g);
+            const size_t np = (attn_row_keys(w, i + rows - 1, j0, jn) + 1) / 2;
+            float *acc = b->acc + i * D;
+            const float *alpha = b->alpha + i;
+            const uint32_t *pp = b->pp + i;
+            switch (rows) {
+            case 6: pv_t_bf16(6, acc, alpha, pp, lanes, np, vi, D, d); break;
+            case 5: pv_t_bf16(5, acc, alpha, pp, lanes, np, vi, D, d); break;
+            case 4: pv_t_bf16(4, acc, alpha, pp, lanes, np, vi, D, d); break;
+            case 3: pv_t_bf16(3, acc, alpha, pp, lanes, np, vi, D, d); break;
+            case 2: pv_t_bf16(2, acc, alpha, pp, lanes, np, vi, D, d); break;
+            case 1: pv_t_bf16(1, acc, alpha, pp, lanes, np, vi, D, d); break;
+            default: break;
+            }
+            i += rows;
         }
-    }
 }
 
 AVX512BF16 static void tile_rows_bf16_avx512(const struct attn_tile *w);
