@@ -256,24 +256,14 @@ struct Kernels {
         }
     }
 
-    /// Lays out a linear layer's weight W[N, K] (float32, checkpoint layout) the way `matmul` reads it:
-    /// `rows(...)`, packed for the ISA's micro-kernels unless baseline.
-    func prepare(weight: FloatBuffer, outFeatures n: Int, inFeatures k: Int) throws -> WeightStorage {
-        let rows = try rows(weight: weight, outFeatures: n, inFeatures: k)
-        if isa == .baseline { return rows }
-        switch rows {
-        case .quantized(let blocks):
-            let q8 = precision == .q8_0
-            let packed = try AlignedBuffer<UInt8>(count: q8 ? ck_pack_q8_0_size(n, k) : ck_pack_q4_0_size(n, k))
-            if q8 { ck_pack_q8_0(blocks.pointer, packed.pointer, n, k) } else { ck_pack_q4_0(blocks.pointer, packed.pointer, n, k) }
-            return .quantized(packed)
-        case .bf16(let halves):
-            let packed = try BFloat16Buffer(count: ck_pack_bf16_size(n, k))
-            ck_pack_bf16(halves.pointer, packed.pointer, n, k)
-            return .bf16(packed)
-        case .f32:
-            return try prepareF32(weight: weight, outFeatures: n, inFeatures: k)
-        }
+    /// Writes rows `rows` of a weight W[N, K] to dst (rows.count, K) as float32 in checkpoint
+    /// layout, refusing NaN and infinity: where `prepare` and `rows` read a weight from.
+    typealias WeightRows = (_ rows: Range<Int>, _ dst: UnsafeMutablePointer<Float>) throws -> Void
+
+    /// Lays out a linear layer's weight W[N, K] the way `matmul` reads it: `rows(...)`, packed for
+    /// the ISA's micro-kernels unless baseline.
+    func prepare(outFeatures n: Int, inFeatures k: Int, scratch: WeightScratch, rows: WeightRows) throws -> WeightStorage {
+        try layout(outFeatures: n, inFeatures: k, packed: isa != .baseline, scratch: scratch, rows: rows)
     }
 
     /// W[N, K] in `precision`'s elements, row-major, unpacked: what baseline multiplies and what an
@@ -282,34 +272,112 @@ struct Kernels {
     /// along K: a layer whose input dimension is not a multiple of 32 (a small test model, an o_proj
     /// shard of heads narrower than 32) keeps float32 weights and the ISA's float32 matmul, exact
     /// where it cannot be blocked (`Linear.apply` picks the matmul from the storage).
-    func rows(weight: FloatBuffer, outFeatures n: Int, inFeatures k: Int) throws -> WeightStorage {
-        if precision.isQuantized, k % precision.blockSize == 0 {
-            let q8 = precision == .q8_0
-            let blocks = try AlignedBuffer<UInt8>(count: n * k / Int(CK_QK) * Int(q8 ? CK_Q8_0_BLOCK_BYTES : CK_Q4_0_BLOCK_BYTES))
-            if q8 { ck_quantize_q8_0(weight.pointer, blocks.pointer, n, k) } else { ck_quantize_q4_0(weight.pointer, blocks.pointer, n, k) }
-            return .quantized(blocks)
-        }
-        if precision == .bf16 {
-            let halves = try BFloat16Buffer(count: n * k)
-            ck_convert_f32_to_bf16(weight.pointer, halves.pointer, n * k)
-            return .bf16(halves)
-        }
-        return .f32(weight)
+    func rows(outFeatures n: Int, inFeatures k: Int, scratch: WeightScratch, rows: WeightRows) throws -> WeightStorage {
+        try layout(outFeatures: n, inFeatures: k, packed: false, scratch: scratch, rows: rows)
     }
 
-    private func prepareF32(weight: FloatBuffer, outFeatures n: Int, inFeatures k: Int) throws -> WeightStorage {
-        switch isa {
-        case .baseline:
-            return .f32(weight)
-        case .avx2:
-            let packed = try FloatBuffer(count: ck_pack_f32_avx2_size(n, k))
-            ck_pack_f32_avx2(weight.pointer, packed.pointer, n, k)
-            return .f32(packed)
-        case .avx512:
-            let packed = try FloatBuffer(count: ck_pack_f32_avx512_size(n, k))
-            ck_pack_f32_avx512(weight.pointer, packed.pointer, n, k)
-            return .f32(packed)
+    /// `rows(...)`, packed or not, made `scratch.chunkRows` output rows at a time: a chunk is read
+    /// into the scratch's float32 rows, rounded or quantized into its halves or blocks, and written
+    /// at its place in the final buffer, so no temporary holds the whole tensor (the tied lm_head of
+    /// Qwen3-0.6B took 622 MB of float32 and up to 311 MB of halves or blocks). Every packed layout
+    /// is panel-major with panels of 32 rows (CK_Q_NR, CK_BF16_NR, CK_AVX512_NR) or 16
+    /// (CK_AVX2_NR), a panel's bytes independent of N: a chunk starting at row r, a multiple of 32,
+    /// packed at size(r, K) writes the bytes the whole tensor's pack writes there, and only the
+    /// last chunk pads its last panel, as the whole tensor's pack does.
+    private func layout(outFeatures n: Int, inFeatures k: Int, packed: Bool, scratch: WeightScratch,
+                        rows read: WeightRows) throws -> WeightStorage {
+        let quantized = precision.isQuantized && k % precision.blockSize == 0
+        if !quantized, precision != .bf16, !packed {  // float32 rows are the weight itself
+            let w = try FloatBuffer(count: n * k)
+            try read(0..<n, w.pointer)
+            return .f32(w)
         }
+        let storage: WeightStorage
+        let write: (UnsafeMutablePointer<Float>, Range<Int>) throws -> Void  // (a chunk's float32 rows, their rows of W)
+        if quantized {
+            let q8 = precision == .q8_0
+            let rowBytes = k / Int(CK_QK) * Int(q8 ? CK_Q8_0_BLOCK_BYTES : CK_Q4_0_BLOCK_BYTES)
+            let quantize = q8 ? ck_quantize_q8_0 : ck_quantize_q4_0
+            if packed {
+                let (size, pack) = q8 ? (ck_pack_q8_0_size, ck_pack_q8_0) : (ck_pack_q4_0_size, ck_pack_q4_0)
+                let out = try AlignedBuffer<UInt8>(count: size(n, k))
+                write = { src, rows in
+                    let blocks = try scratch.bytes(rows.count * rowBytes)
+                    quantize(src, blocks, rows.count, k)
+                    pack(blocks, out.pointer + size(rows.lowerBound, k), rows.count, k)
+                }
+                storage = .quantized(out)
+            } else {
+                let out = try AlignedBuffer<UInt8>(count: n * rowBytes)
+                write = { src, rows in quantize(src, out.pointer + rows.lowerBound * rowBytes, rows.count, k) }
+                storage = .quantized(out)
+            }
+        } else if precision == .bf16 {
+            if packed {
+                let out = try BFloat16Buffer(count: ck_pack_bf16_size(n, k))
+                write = { src, rows in
+                    let halves = try scratch.bytes(rows.count * k * 2).assumingMemoryBound(to: UInt16.self)
+                    ck_convert_f32_to_bf16(src, halves, rows.count * k)
+                    ck_pack_bf16(halves, out.pointer + ck_pack_bf16_size(rows.lowerBound, k), rows.count, k)
+                }
+                storage = .bf16(out)
+            } else {
+                let out = try BFloat16Buffer(count: n * k)
+                write = { src, rows in ck_convert_f32_to_bf16(src, out.pointer + rows.lowerBound * k, rows.count * k) }
+                storage = .bf16(out)
+            }
+        } else {  // float32, packed for avx2 or avx512
+            let (size, pack) = isa == .avx512 ? (ck_pack_f32_avx512_size, ck_pack_f32_avx512)
+                                              : (ck_pack_f32_avx2_size, ck_pack_f32_avx2)
+            let out = try FloatBuffer(count: size(n, k))
+            write = { src, rows in pack(src, out.pointer + size(rows.lowerBound, k), rows.count, k) }
+            storage = .f32(out)
+        }
+        let chunk = scratch.chunkRows(inFeatures: k)
+        for start in stride(from: 0, to: n, by: chunk) {
+            let rows = start ..< min(n, start + chunk)
+            let src = try scratch.floats(rows.count * k)
+            try read(rows, src)
+            try write(src, rows)
+        }
+        return storage
+    }
+}
+
+/// The reusable buffers a load prepares weights through, a chunk of output rows at a time: the
+/// chunk's float32 rows and their bf16 halves or q8_0 / q4_0 blocks. Whole-tensor temporaries
+/// (hundreds of MB for an lm_head) were returned to the OS when freed, and this VM's free page
+/// reporting hands such memory to the host about 2 s later, stalling the vCPUs while the first
+/// timed iterations after the load ran.
+final class WeightScratch {
+    /// 4 MiB of float32 rows: chunks big enough that the converters and packers run in parallel
+    /// with little overhead, small next to any layer of a real model.
+    static let defaultChunkFloats = 1 << 20
+    /// Float32 elements a chunk holds at most, unless 32 rows are more.
+    let chunkFloats: Int
+    private var floatRows: FloatBuffer?
+    private var converted: AlignedBuffer<UInt8>?
+
+    init(chunkFloats: Int = defaultChunkFloats) { self.chunkFloats = chunkFloats }
+
+    /// Output rows per chunk of a weight with `k` inputs: a multiple of 32 (the panel height of every
+    /// packed layout, so each chunk starts on a panel), at least 32.
+    func chunkRows(inFeatures k: Int) -> Int { max(32, chunkFloats / max(k, 1) / 32 * 32) }
+
+    /// Room for `count` float32 values, kept for the next chunk.
+    func floats(_ count: Int) throws -> UnsafeMutablePointer<Float> {
+        if let b = floatRows, b.count >= count { return b.pointer }
+        floatRows = nil
+        floatRows = try FloatBuffer(count: count)
+        return floatRows!.pointer
+    }
+
+    /// Room for `count` bytes of halves or blocks, kept for the next chunk.
+    func bytes(_ count: Int) throws -> UnsafeMutableRawPointer {
+        if let b = converted, b.count >= count { return UnsafeMutableRawPointer(b.pointer) }
+        converted = nil
+        converted = try AlignedBuffer<UInt8>(count: count)
+        return UnsafeMutableRawPointer(converted!.pointer)
     }
 }
 

@@ -44,9 +44,9 @@ public final class Qwen3Model {
         let checkpoint = try SafetensorsCheckpoint(path: path)
         weights = try WeightLoader(checkpoint: checkpoint, config: config, plan: plan.shard, kernels: kernels,
                                    path: path).load()
-        // Loading converts each tensor through float32 temporaries (to pack, round or quantize it);
-        // freed, they stay in the heap unless returned, and the resident memory of a q8_0 model
-        // carried 378 MiB of them over its weights (q4_0: 100 MiB).
+        // Loading frees temporaries (the chunk scratch, bias and norm rows); freed, they stay in the
+        // heap unless returned. When whole tensors went through float32, the resident memory of a
+        // q8_0 model carried 378 MiB of them over its weights (q4_0: 100 MiB).
         ck_release_free_memory()
     }
 

@@ -1,4 +1,4 @@
-// Weights.swift — binds checkpoint tensor names to this rank's shard of every layer, converted to float32.
+// Weights.swift — binds checkpoint tensor names to this rank's shard of every layer, prepared in the kernels' layout.
 import CKernels
 import Foundation
 
@@ -107,6 +107,8 @@ struct WeightLoader {
     let plan: ShardPlan
     let kernels: Kernels
     let path: String
+    /// What the linear layers and the embedding table are prepared through, a chunk of rows at a time.
+    var scratch = WeightScratch()
 
     func load() throws -> ModelWeights {
         try checkNames()
@@ -158,8 +160,11 @@ struct WeightLoader {
         // A table of its own (an untied model, or a tied one whose lm_head is split over the
         // ranks), in the lm_head's elements: bfloat16, GGUF blocks quantized as the linear layers
         // are, or float32 where those stay float32 (a hidden size that is not a multiple of 32).
-        let table = try full(name, shape: shape)
-        return (.own(try kernels.rows(weight: table, outFeatures: shape[0], inFeatures: shape[1]), precision), lmHead)
+        let t = try tensor(name, shape: shape), k = shape[1]
+        let table = try kernels.rows(outFeatures: shape[0], inFeatures: k, scratch: scratch) { rows, dst in
+            try Self.convert(t, from: rows.lowerBound * k, count: rows.count * k, into: dst)
+        }
+        return (.own(table, precision), lmHead)
     }
 
     /// Every tensor the config implies is present, and nothing else is.
@@ -222,34 +227,44 @@ struct WeightLoader {
     private func columnParallel(_ parts: [(prefix: String, rows: [Range<Int>], total: Int)], bias: Bool) throws -> Linear {
         let k = config.hiddenSize
         let n = parts.reduce(0) { $0 + $1.rows.reduce(0) { $0 + $1.count } }
-        let raw = try FloatBuffer(count: n * k)
         let biasBuffer = bias ? try FloatBuffer(count: n) : nil
+        var pieces: [(tensor: TensorView, rows: Range<Int>)] = []  // the layer's rows, in order
         var at = 0
         for part in parts {
             let t = try tensor(part.prefix + ".weight", shape: [part.total, k])
             let b = bias ? try tensor(part.prefix + ".bias", shape: [part.total]) : nil
             for range in part.rows {
-                try Self.convert(t, from: range.lowerBound * k, count: range.count * k, into: raw.pointer + at * k)
                 if let b, let biasBuffer {
                     try Self.convert(b, from: range.lowerBound, count: range.count, into: biasBuffer.pointer + at)
                 }
+                pieces.append((t, range))
                 at += range.count
             }
         }
-        return Linear(outFeatures: n, inFeatures: k,
-                      weight: try kernels.prepare(weight: raw, outFeatures: n, inFeatures: k), bias: biasBuffer)
+        let weight = try kernels.prepare(outFeatures: n, inFeatures: k, scratch: scratch) { rows, dst in
+            var first = 0  // the layer's row where the piece starts
+            for piece in pieces {
+                let lo = max(rows.lowerBound, first), hi = min(rows.upperBound, first + piece.rows.count)
+                if lo < hi {
+                    try Self.convert(piece.tensor, from: (piece.rows.lowerBound + lo - first) * k, count: (hi - lo) * k,
+                                     into: dst + (lo - rows.lowerBound) * k)
+                }
+                first += piece.rows.count
+            }
+        }
+        return Linear(outFeatures: n, inFeatures: k, weight: weight, bias: biasBuffer)
     }
 
     /// Input columns `columns` of a (hidden, total) weight: this rank's partial sum of the output.
     private func rowParallel(_ name: String, columns: Range<Int>, total: Int) throws -> Linear {
         let n = config.hiddenSize, k = columns.count
         let t = try tensor(name, shape: [n, total])
-        let raw = try FloatBuffer(count: n * k)
-        for row in 0..<n {
-            try Self.convert(t, from: row * total + columns.lowerBound, count: k, into: raw.pointer + row * k)
+        let weight = try kernels.prepare(outFeatures: n, inFeatures: k, scratch: scratch) { rows, dst in
+            for row in rows {
+                try Self.convert(t, from: row * total + columns.lowerBound, count: k, into: dst + (row - rows.lowerBound) * k)
+            }
         }
-        return Linear(outFeatures: n, inFeatures: k,
-                      weight: try kernels.prepare(weight: raw, outFeatures: n, inFeatures: k), bias: nil)
+        return Linear(outFeatures: n, inFeatures: k, weight: weight, bias: nil)
     }
 
     /// This rank's vocabulary rows of the output projection. A tied baseline run on one rank reads
@@ -262,14 +277,15 @@ struct WeightLoader {
         if let embedding, rows.count == v, kernels.isa == .baseline, kernels.precision == .f32 {
             return Linear(outFeatures: v, inFeatures: k, weight: .f32(embedding), bias: nil)
         }
-        let raw = try FloatBuffer(count: rows.count * k)
-        if let embedding {
-            (raw.pointer).update(from: embedding.pointer + rows.lowerBound * k, count: rows.count * k)
-        } else {
-            try Self.convert(t, from: rows.lowerBound * k, count: rows.count * k, into: raw.pointer)
+        let weight = try kernels.prepare(outFeatures: rows.count, inFeatures: k, scratch: scratch) { chunk, dst in
+            let first = rows.lowerBound + chunk.lowerBound  // the chunk's first vocabulary row
+            if let embedding {
+                dst.update(from: embedding.pointer + first * k, count: chunk.count * k)
+            } else {
+                try Self.convert(t, from: first * k, count: chunk.count * k, into: dst)
+            }
         }
-        return Linear(outFeatures: rows.count, inFeatures: k,
-                      weight: try kernels.prepare(weight: raw, outFeatures: rows.count, inFeatures: k), bias: nil)
+        return Linear(outFeatures: rows.count, inFeatures: k, weight: weight, bias: nil)
     }
 
     /// Converts `count` elements starting at element `from` of a tensor to float32, refusing
