@@ -295,7 +295,9 @@ struct WeightLoader {
         convertUnchecked(t, from: from, count: count, into: dst)
         let bad = ck_count_nonfinite_f32(dst, count)
         if bad > 0 {
-            throw ModelLoadError(t.path, "tensor \(t.name) holds \(bad) NaN or infinite values; refusing to run a model that computes garbage")
+            // Loading reads a tensor a chunk at a time and stops at the first bad one: the count is
+            // that range's, not the tensor's.
+            throw ModelLoadError(t.path, "tensor \(t.name) holds NaN or infinite values (\(bad) among elements \(from)..<\(from + count), the first range read that has any); refusing to run a model that computes garbage")
         }
     }
 

@@ -87,7 +87,7 @@ final class LoaderErrorTests: XCTestCase {
             if offset == 0 { values[3] = .nan; values[5] = .infinity }
         }
         try SafetensorsWriter.write(specs, to: file)
-        assertLoadFails(file, containing: "tensor model.layers.1.mlp.down_proj.weight holds 2 NaN or infinite values")
+        assertLoadFails(file, containing: "tensor model.layers.1.mlp.down_proj.weight holds NaN or infinite values (2 among elements 0..<")
     }
 
     func testModelLargerThanMemoryIsRefusedBeforeLoading() throws {
