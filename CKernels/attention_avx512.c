@@ -8,6 +8,7 @@
 // Shapes as in attention.c: q, out: (T, Hq, D)  k, v: (Hkv, cap, D).
 #include "attention_internal.h"
 #include "ckernels.h"
+#include "simd_avx512.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -37,34 +38,25 @@ static inline size_t pv_group_rows(size_t nr, size_t groups, size_t g) {
     return nr / groups + (g < nr % groups);
 }
 
+// CALL(R) with the constant R = rows (1 .. TILE_ROWS), so that each P·V micro-tile is compiled
+// for its row count.
+#define PV_ROWS_CASES(rows, CALL)                                                          \
+    switch (rows) {                                                                        \
+    case 6: CALL(6); break;                                                                \
+    case 5: CALL(5); break;                                                                \
+    case 4: CALL(4); break;                                                                \
+    case 3: CALL(3); break;                                                                \
+    case 2: CALL(2); break;                                                                \
+    case 1: CALL(1); break;                                                                \
+    default: break;                                                                        \
+    }
+_Static_assert(TILE_ROWS == 6, "PV_ROWS_CASES has a case for every row count up to TILE_ROWS");
+
 // The first `n` lanes (n clamped to 0 .. 16).
 AVX512_INLINE __mmask16 first_lanes(long n) {
     if (n <= 0) return 0;
     if (n >= 16) return 0xffff;
     return (__mmask16)((1u << n) - 1u);
-}
-
-// exp(x) for 16 floats x in [-104, 89]: the reduction and polynomial of exp256 in simd_avx2.h,
-// then vscalefps multiplies by 2^n with correct gradual underflow.
-AVX512_INLINE __m512 exp512_in_range(__m512 x) {
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    return _mm512_scalef_ps(p, n);
-}
-
-// exp(x) for 16 floats, x clamped to [-104, 89], so -inf (a masked score) gives exactly +0.
-AVX512_INLINE __m512 exp512(__m512 x) {
-    return exp512_in_range(
-        _mm512_min_ps(_mm512_set1_ps(89.0f), _mm512_max_ps(_mm512_set1_ps(-104.0f), x)));
 }
 
 // exp512 of x <= 0 or -inf, as the online softmax's s - m' and m - m' are: only the lower clamp
@@ -395,15 +387,9 @@ AVX512 __attribute__((noinline)) static void pv_block_avx512(const struct attn_t
             const size_t n = attn_row_keys(w, i + rows - 1, j0, jn);
             float *acc = b->acc + i * D;
             const float *alpha = b->alpha + i, *pt = b->s + i;
-            switch (rows) {
-            case 6: pv_t_avx512(6, acc, alpha, pt, lanes, n, v, D, d); break;
-            case 5: pv_t_avx512(5, acc, alpha, pt, lanes, n, v, D, d); break;
-            case 4: pv_t_avx512(4, acc, alpha, pt, lanes, n, v, D, d); break;
-            case 3: pv_t_avx512(3, acc, alpha, pt, lanes, n, v, D, d); break;
-            case 2: pv_t_avx512(2, acc, alpha, pt, lanes, n, v, D, d); break;
-            case 1: pv_t_avx512(1, acc, alpha, pt, lanes, n, v, D, d); break;
-            default: break;
-            }
+#define PV(R) pv_t_avx512(R, acc, alpha, pt, lanes, n, v, D, d)
+            PV_ROWS_CASES(rows, PV);
+#undef PV
             i += rows;
         }
 }
@@ -950,15 +936,9 @@ AVX512BF16 __attribute__((noinline)) static void pv_block_bf16(const struct attn
             float *acc = b->acc + i * D;
             const float *alpha = b->alpha + i;
             const uint32_t *pp = b->pp + i;
-            switch (rows) {
-            case 6: pv_t_bf16(6, acc, alpha, pp, lanes, np, vi, D, d); break;
-            case 5: pv_t_bf16(5, acc, alpha, pp, lanes, np, vi, D, d); break;
-            case 4: pv_t_bf16(4, acc, alpha, pp, lanes, np, vi, D, d); break;
-            case 3: pv_t_bf16(3, acc, alpha, pp, lanes, np, vi, D, d); break;
-            case 2: pv_t_bf16(2, acc, alpha, pp, lanes, np, vi, D, d); break;
-            case 1: pv_t_bf16(1, acc, alpha, pp, lanes, np, vi, D, d); break;
-            default: break;
-            }
+#define PV(R) pv_t_bf16(R, acc, alpha, pp, lanes, np, vi, D, d)
+            PV_ROWS_CASES(rows, PV);
+#undef PV
             i += rows;
         }
 }

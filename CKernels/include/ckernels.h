@@ -206,10 +206,12 @@ void ck_rope_f32_avx2(float *x, size_t T, size_t H, size_t D, const int32_t *pos
 // gate, up, out: (n); out may alias gate or up.
 void ck_silu_mul_f32_ref(const float *gate, const float *up, float *out, size_t n);
 void ck_silu_mul_f32_avx2(const float *gate, const float *up, float *out, size_t n);
+void ck_silu_mul_f32_avx512(const float *gate, const float *up, float *out, size_t n);  // AVX-512F
 // The same over the rows of the fused gate/up projection: out[r] = silu(gate_up[r, :n]) * gate_up[r, n:].
 // gate_up: (rows, 2n)  out: (rows, n)
 void ck_swiglu_f32_ref(const float *gate_up, float *out, size_t rows, size_t n);
 void ck_swiglu_f32_avx2(const float *gate_up, float *out, size_t rows, size_t n);
+void ck_swiglu_f32_avx512(const float *gate_up, float *out, size_t rows, size_t n);  // AVX-512F
 
 // y[n] += x[n]   (residual connection)
 void ck_add_f32_ref(float *y, const float *x, size_t n);

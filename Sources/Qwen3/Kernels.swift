@@ -240,7 +240,7 @@ struct Kernels {
             rmsnorm = ck_rmsnorm_f32_avx2
             rope = ck_rope_f32_avx2
             rmsnormHeads = ck_rmsnorm_heads_f32_avx2
-            swiglu = ck_swiglu_f32_avx2
+            swiglu = isa == .avx512 ? ck_swiglu_f32_avx512 : ck_swiglu_f32_avx2
             add = ck_add_f32_avx2
             standardAttention = isa == .avx512 ? ck_attention_standard_f32_avx512
                                                : ck_attention_standard_f32_avx2

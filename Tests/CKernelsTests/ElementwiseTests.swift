@@ -6,6 +6,7 @@ import XCTest
 
 final class ElementwiseTests: XCTestCase {
     private var avx2: Bool { ck_cpu_has_avx2_fma() != 0 }
+    private var avx512: Bool { ck_cpu_has_avx512() != 0 }
 
     // MARK: RMSNorm
 
@@ -136,6 +137,7 @@ final class ElementwiseTests: XCTestCase {
     func testSiluMulAgainstDouble() {
         var kernels: [(String, SiluMul)] = [("ref", ck_silu_mul_f32_ref)]
         if avx2 { kernels.append(("avx2", ck_silu_mul_f32_avx2)) }
+        if avx512 { kernels.append(("avx512", ck_silu_mul_f32_avx512)) }
         var rng = Rng(44)
         let extremes: [Float] = [0, -0.0, 1e-30, -1e-30, 20, -20, 87, -87, 88.5, -88.5, 89, -89,
                                  100, -100, 104, -104, 1e4, -1e4, 1e30, -1e30,
@@ -180,6 +182,7 @@ final class ElementwiseTests: XCTestCase {
         typealias SwiGLU = (UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, Int, Int) -> Void
         var kernels: [(String, SwiGLU, SiluMul)] = [("ref", ck_swiglu_f32_ref, ck_silu_mul_f32_ref)]
         if avx2 { kernels.append(("avx2", ck_swiglu_f32_avx2, ck_silu_mul_f32_avx2)) }
+        if avx512 { kernels.append(("avx512", ck_swiglu_f32_avx512, ck_silu_mul_f32_avx512)) }
         var rng = Rng(45)
         for (name, swiglu, siluMul) in kernels {
             for (rows, n) in [(1, 1), (1, 9), (3, 17), (1, 9000), (40, 3072), (7, 5000)] {
