@@ -59,7 +59,7 @@ struct BenchmarkQwen3: ParsableCommand {
     @Option(help: "Phase to time: prefill or decode (or both: prefill,decode).")
     var phase: String = "prefill"
 
-    @Option(help: "baseline (plain OpenMP loops), avx2 (AVX2+FMA kernels), avx512 (AVX-512 matmul), or mpi, mpi+avx2, mpi+avx512 (the same, split over the processes of mpirun); a comma-separated list runs each. Default: the fastest this CPU supports.")
+    @Option(help: "baseline (plain OpenMP loops), avx2 (AVX2+FMA kernels), avx512 (AVX-512 matmul, attention and SwiGLU), or mpi, mpi+avx2, mpi+avx512 (the same, split over the processes of mpirun); a comma-separated list runs each. Default: the fastest this CPU supports.")
     var method: String?
 
     @Option(help: "Linear-layer weights in memory: f32 (converted at load; all math in float32), bf16 (half the memory; activations rounded to bfloat16 at each matmul input, float32 sums; needs --method avx512 on a CPU with AVX512_BF16, or baseline), q8_0 or q4_0 (GGUF's blocks of 32 weights with a float16 scale, quantized at load, 1.0625 / 0.5625 bytes per weight; activations quantized to int8 per block of 32 at each matmul input, exact int32 block sums; avx512 needs AVX512_VNNI); or a list.")
