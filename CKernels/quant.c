@@ -5,6 +5,17 @@
 
 #include <math.h>
 
+// x rounded to the nearest integer, ties to even, for |x| < 2^22: adding 1.5 * 2^23 leaves no
+// fraction bits, so the sum rounds as the default mode does, and the subtraction is exact. The
+// same result as nearbyintf here (the quantizers' x is at most 2 x 127 in magnitude) without a
+// libm call per weight, so the block loops vectorize: loading a q8_0 model called nearbyintf
+// 600 million times. Needs strict float semantics (no -ffast-math, which could fold the two
+// additions away), as every build of the package compiles.
+static inline float round_even_small(float x) {
+    const float magic = 12582912.0f;  // 1.5 * 2^23
+    return (x + magic) - magic;
+}
+
 // d = max|w| / 127 stored as float16; q from the stored d, so w ~ q * d holds for the d that is
 // used; clamped because the float16 rounding of d can make max|w| / d a hair above 127.
 static void quantize_block_q8_0(const float *src, void *out) {
@@ -14,7 +25,7 @@ static void quantize_block_q8_0(const float *src, void *out) {
     blk->d = ck_f32_to_f16(amax / 127.0f);
     const float d = ck_f16_to_f32(blk->d), id = d != 0.0f ? 1.0f / d : 0.0f;
     for (int j = 0; j < CK_QK; j++)
-        blk->q[j] = (int8_t)fminf(127.0f, fmaxf(-127.0f, nearbyintf(src[j] * id)));
+        blk->q[j] = (int8_t)fminf(127.0f, fmaxf(-127.0f, round_even_small(src[j] * id)));
 }
 
 // GGUF's rule: d = m / -8 with m the weight of largest magnitude (sign kept), so m itself is
@@ -29,7 +40,7 @@ static void quantize_block_q4_0(const float *src, void *out) {
     const float d = ck_f16_to_f32(blk->d), id = d != 0.0f ? 1.0f / d : 0.0f;
     uint8_t q[CK_QK];
     for (int j = 0; j < CK_QK; j++)
-        q[j] = (uint8_t)fminf(15.0f, fmaxf(0.0f, nearbyintf(src[j] * id) + 8.0f));
+        q[j] = (uint8_t)fminf(15.0f, fmaxf(0.0f, round_even_small(src[j] * id) + 8.0f));
     for (int j = 0; j < 16; j++) blk->q[j] = (uint8_t)(q[j] | (q[j + 16] << 4));
 }
 

@@ -92,6 +92,24 @@ final class QuantMatmulTests: XCTestCase {
         }
     }
 
+    /// Halfway cases round to even, as nearbyintf does: blocks whose scale comes out exactly 1
+    /// (q8_0: max |w| = 127; q4_0: the extreme weight -8) holding every k + 0.5 in range.
+    func testQuantizeRoundsHalfwayToEven() {
+        for format in Format.allCases {
+            let extreme: Float = format == .q8_0 ? 127 : -8
+            let halves: [Float] = format == .q8_0 ? (-126..<126).map { Float($0) + 0.5 } : (-8..<7).map { Float($0) + 0.5 }
+            var w: [Float] = []
+            for start in stride(from: 0, to: halves.count, by: 31) {
+                let part = halves[start..<min(start + 31, halves.count)]
+                w += [extreme] + part + [Float](repeating: 0, count: 31 - part.count)
+            }
+            let back = format.dequantize(format.quantize(w, 1, w.count), 1, w.count)
+            for (x, y) in zip(w, back) {
+                XCTAssertEqual(y, x.rounded(.toNearestOrEven), "\(format): \(x)")
+            }
+        }
+    }
+
     /// Integers with unit block scales: x blocks each hold ±127 (d_x = 1), q8_0 weight blocks ±127,
     /// q4_0 weight blocks -8 (d_w = 1). Every product, block sum and float sum is then an exact
     /// integer below 2^24, so the reference and both kernels must give the exact product.
