@@ -33,6 +33,8 @@ struct BenchmarkRun {
         var rows: [ResultRow] = []
         var index = 0
         var references: [String: [Float]] = [:]  // --accuracy: float32 logits per method and prompt
+        let reporting = FreePageReporting.system, silent = plan.quiet || rank != 0
+        var released = 0  // bytes of weights the previous group freed (its model), before this group loads
         for group in plan.modelGroups {
             let first = group[0]
             let comm: Communicator = first.method.isDistributed ? world! : SingleProcessCommunicator()
@@ -42,6 +44,8 @@ struct BenchmarkRun {
                 try Qwen3Model(path: path, config: config, isa: first.method.isa, precision: first.weights, communicator: comm,
                                parallelism: first.parallelism)
             }
+            reporting.settle(afterReleasing: released, what: "the previous model", quiet: silent)
+            released = model.weightBytes
             for var settings in group {
                 index += 1
                 settings.binding = binding
@@ -63,11 +67,16 @@ struct BenchmarkRun {
                 if plan.accuracy {
                     let key = "\(settings.method.rawValue) \(settings.parallelism.rawValue) \(Self.promptHash(settings.prompt))"
                     if references[key] == nil {
-                        let f32 = try agree(comm) {
-                            try Qwen3Model(path: path, config: config, isa: settings.method.isa, precision: .f32,
-                                           communicator: comm, parallelism: settings.parallelism)
+                        var referenceBytes = 0
+                        do {
+                            let f32 = try agree(comm) {
+                                try Qwen3Model(path: path, config: config, isa: settings.method.isa, precision: .f32,
+                                               communicator: comm, parallelism: settings.parallelism)
+                            }
+                            referenceBytes = f32.weightBytes
+                            references[key] = try allLogits(model: f32, settings: settings, decodeFrom: settings.prompt.count)
                         }
-                        references[key] = try allLogits(model: f32, settings: settings, decodeFrom: settings.prompt.count)
+                        reporting.settle(afterReleasing: referenceBytes, what: "the float32 reference model", quiet: silent)
                     }
                     let logits = try allLogits(model: model, settings: settings, decodeFrom: settings.prompt.count)
                     agreement = LogitAgreement(reference: references[key]!, logits: logits, vocab: config.vocabSize)
