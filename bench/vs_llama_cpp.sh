@@ -16,7 +16,9 @@
 # keeps it in f16 (its default), so KV=bf16 is the like-for-like 16-bit cache. Our q4_0 is compared
 # with llama.cpp's Q4_0 --pure (every matrix q4_0, as ours) and its default mix (output q6_K).
 # LOCK=/tmp/cpu.lock runs each command under flock on that file, so that on a shared machine other
-# timed jobs wait for the command in flight rather than for the whole comparison.
+# timed jobs wait for the command in flight rather than for the whole comparison. Each command
+# starts once the memory the last one freed has been reported to the hypervisor (bench/settle.sh),
+# so neither engine is timed while the other's model is being taken back.
 set -euo pipefail
 out=${1:?usage: bench/vs_llama_cpp.sh OUT [benchmark_qwen3]}
 tool=${2:-"$(dirname "$0")/../.build/release/benchmark_qwen3"}
@@ -41,10 +43,12 @@ ggufs_of() {  # our weight format -> the llama.cpp files it is compared with
         *) echo "$1" ;;
     esac
 }
+source "$(dirname "$0")/settle.sh"
 run() {  # log the command, then run it with stdout appended to the file given first
     local file=$1
     shift
     echo "$*" >> "$out/commands"
+    settle_freed_memory  # the last command freed its model as it exited (settle.sh)
     if [ -n "${LOCK:-}" ]; then set -- flock "$LOCK" "$@"; fi
     if ! "$@" >> "$file" 2>> "$out/stderr.log"; then
         tail -5 "$out/stderr.log" >&2
