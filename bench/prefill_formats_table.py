@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Prints prefill tokens/s per weight format from bench/prefill_formats.sh's rows: the median over
-rounds (min-max), and the median over rounds of each round's ratio to the first format listed."""
+rounds (min-max), and the median over rounds of each round's ratio to the first format listed.
+Several OUT folders pool their rounds: prefill_formats_table.py OUT [OUT ...]"""
 import collections
 import json
 import statistics
 import sys
 
-out = sys.argv[1]
-rows = [json.loads(line) for line in open(f"{out}/rows.jsonl")]
+rows = [json.loads(line) for out in sys.argv[1:] for line in open(f"{out}/rows.jsonl")]
 formats = list(dict.fromkeys(r["weights"] for r in rows))
 tests = list(dict.fromkeys((r["kv_dtype"], r["prompt_len"]) for r in rows))
 speed = collections.defaultdict(list)  # (format, kv, len) -> tokens/s per round, in round order
