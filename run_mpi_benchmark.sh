@@ -47,7 +47,11 @@ args=(--method "$METHOD" --weights "$WEIGHTS" --parallel "$PARALLEL" --phase "$P
 median() { awk '/^Per iteration: median/ { print $4 }' "$1"; }
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
+source bench/settle.sh
 for attention in standard streaming; do
+  # The run before (or the build) freed its memory as it exited; wait until the host has taken it
+  # back, or the next run's first iterations are timed while the vCPUs stall (bench/settle.sh).
+  settle_freed_memory
   echo "== $attention attention: ${launcher[*]} $tool ${args[*]} --attention $attention"
   "${launcher[@]}" "$tool" "${args[@]}" --attention "$attention" | tee "$out/$attention.txt"
   echo
