@@ -40,7 +40,9 @@ struct BenchmarkQwen3: ParsableCommand {
         combination (block sizes only with streaming, --gen-len only with decode); the model is loaded \
         once per method, weights and parallel mode. Every combination is checked before anything runs. \
         Each test is one row (pp128: prefill of 128 tokens; tg32: 32 decode steps after the prompt) \
-        with the mean, median, stddev, min, max and every sample of the timed iterations.
+        with the mean, median, stddev, min, max and every sample of the timed iterations. After freeing \
+        a model of 256 MiB or more, a sweep waits (30 s at most, with a note on stderr) until a VM's \
+        kernel has reported the freed memory to the hypervisor, which stalls the vCPUs while it runs.
 
         Text prompts: --prompt TEXT or --prompt-file F replaces the synthetic ids with the text's tokens \
         (the model folder needs tokenizer.json); rows record their count (prompt_len), a hash of the \
