@@ -322,6 +322,11 @@ struct item_range {
     _Alignas(64) _Atomic uint64_t bounds;  // front | back << 32
 };
 
+// Items [lo, hi) become a thread's own.
+static void own_items(struct item_range *r, size_t lo, size_t hi) {
+    atomic_store_explicit(&r->bounds, (uint64_t)hi << 32 | lo, memory_order_relaxed);
+}
+
 static int take_item(struct item_range *r, int from_back, size_t *item) {
     uint64_t v = atomic_load_explicit(&r->bounds, memory_order_relaxed);
     for (;;) {
@@ -334,6 +339,18 @@ static int take_item(struct item_range *r, int from_back, size_t *item) {
             return 1;
         }
     }
+}
+
+// The next item thread tid of nth runs, and whose it was: its own from the front, then each other
+// thread's from the back, in turn. *v, zero at the start, is how far along that order it is.
+// Returns 0 when no thread has any left.
+static int next_item(struct item_range *ranges, size_t nth, size_t tid, size_t *v, size_t *owner,
+                     size_t *item) {
+    for (; *v < nth; ++*v) {
+        *owner = (tid + *v) % nth;
+        if (take_item(&ranges[*owner], *owner != tid, item)) return 1;
+    }
+    return 0;
 }
 
 // x: (M, K) float  packed: from kern->pack_b  y: (M, N); at least two row tiles and nt threads
@@ -376,35 +393,29 @@ static int gemm_shared_x(const struct ck_gemm_kernel *kern, const float *x, cons
             const size_t groups = tile_count(tiles, kern->mc / MR);
             const size_t group_max = tile_count(tiles, groups);
             const size_t chunk = XP_CHUNK_BYTES / (group_max * MR * a_unit) / KC * KC;
-            atomic_store_explicit(&ranges[tid].bounds,
-                                  (uint64_t)(panels * (tid + 1) / nth * groups) << 32 |
-                                      panels * tid / nth * groups,
-                                  memory_order_relaxed);
+            own_items(&ranges[tid], panels * tid / nth * groups, panels * (tid + 1) / nth * groups);
 #pragma omp barrier
             // Thread t's items are [p0 * groups, p1 * groups) for its panels [p0, p1), row block
             // by row block: item p0 * groups + g * (p1 - p0) + (p - p0) is panel p of row block g.
-            for (size_t v = 0; v < nth; v++) {
-                const size_t owner = (tid + v) % nth;
+            size_t v = 0, owner, item;
+            while (next_item(ranges, nth, tid, &v, &owner, &item)) {
                 const size_t p0 = panels * owner / nth, p1 = panels * (owner + 1) / nth;
-                size_t item;
-                while (take_item(&ranges[owner], owner != tid, &item)) {
-                    const size_t i = item - p0 * groups, g = i / (p1 - p0), p = p0 + i % (p1 - p0);
-                    const size_t g0 = tile_start(tiles, groups, g);
-                    const size_t g1 = tile_start(tiles, groups, g + 1);
-                    for (size_t q0 = 0; q0 < units; q0 += chunk) {
-                        const size_t q1 = min_size(units, q0 + chunk);
-                        const unsigned char *panel = (const unsigned char *)packed +
-                                                     p * panel_bytes;
-                        // What this thread reads next: the panel's next chunk, else the next
-                        // panel's first (its next item, unless another thread takes it).
-                        const unsigned char *next = q1 < units  ? panel + q1 * row_bytes
-                                                    : p + 1 < p1 ? panel + panel_bytes
-                                                                 : NULL;
-                        panel_chunk(kern, panel + q0 * row_bytes, next,
-                                    y + m0 * N + p * NR, N, min_size(NR, N - p * NR), rows,
-                                    tiles, g0, g1, q0, q1, xp + (g0 * units + q0) * MR * a_unit,
-                                    tile_bytes, MR);
-                    }
+                const size_t i = item - p0 * groups, g = i / (p1 - p0), p = p0 + i % (p1 - p0);
+                const size_t g0 = tile_start(tiles, groups, g);
+                const size_t g1 = tile_start(tiles, groups, g + 1);
+                for (size_t q0 = 0; q0 < units; q0 += chunk) {
+                    const size_t q1 = min_size(units, q0 + chunk);
+                    const unsigned char *panel = (const unsigned char *)packed +
+                                                 p * panel_bytes;
+                    // What this thread reads next: the panel's next chunk, else the next
+                    // panel's first (its next item, unless another thread takes it).
+                    const unsigned char *next = q1 < units  ? panel + q1 * row_bytes
+                                                : p + 1 < p1 ? panel + panel_bytes
+                                                             : NULL;
+                    panel_chunk(kern, panel + q0 * row_bytes, next,
+                                y + m0 * N + p * NR, N, min_size(NR, N - p * NR), rows,
+                                tiles, g0, g1, q0, q1, xp + (g0 * units + q0) * MR * a_unit,
+                                tile_bytes, MR);
                 }
             }
 #pragma omp barrier
@@ -413,17 +424,17 @@ static int gemm_shared_x(const struct ck_gemm_kernel *kern, const float *x, cons
     return 1;
 }
 
-// Decode, one row tile (M <= MR): each thread packs the rows of x once (densely, row stride M)
-// and owns a contiguous run of items of `grain` panels (about eight per thread), which it takes
-// from the front; when its own are done it takes the other threads' last ones. With a fixed half
-// each and no taking, the first thread done waited for the other at the join: two threads
-// streaming W through one memory bus do not keep the same pace call by call, and the q8_0 decode
-// GEMVs' parallel regions ran 6-10% longer than either thread's own work (timed with rdtsc over
-// 14468 calls). Taking from one shared counter instead (no runs of one's own) was 5-8% slower
-// when the host's bandwidth was high: the threads' streams interleave. bench/gemm_ab at M = 1 over
-// 28 layers: 0.3-8.5% faster than the fixed halves in four runs. Each output is still computed
-// whole by one thread, K blocks in order, so results do not change. Returns 0, having done
-// nothing, if x does not fit the buffer.
+// Decode, one row tile (M <= MR): each thread packs the rows of x once (densely, row stride M) and
+// owns a contiguous run of items of `grain` panels (about eight per thread), which it takes from
+// the front; when its own are done it takes the other threads' last ones. With a fixed half each
+// and no taking, the first thread done waited for the other at the join: two threads streaming W
+// through one memory bus do not keep the same pace call by call, and the q8_0 decode GEMVs'
+// parallel regions ran 6-10% longer than either thread's own work (a temporary rdtsc probe around
+// the region and inside it, 14468 calls). Taking from one shared counter instead (no runs of one's
+// own) was 5-8% slower when the host's bandwidth was high: the threads' streams interleave.
+// bench/gemm_ab at M = 1 over 28 layers: 0.3-8.5% faster than the fixed halves in four runs. Each
+// output is still computed whole by one thread, K blocks in order, so results do not change.
+// Returns 0, having done nothing, if x does not fit the buffer.
 static int gemm_one_tile(const struct ck_gemm_kernel *kern, const float *x, const void *packed,
                          float *y, size_t M, size_t N, size_t K, size_t nt) {
     const size_t NR = kern->nr, units = k_units(kern, K), a_unit = kern->a_unit_bytes;
@@ -435,21 +446,16 @@ static int gemm_one_tile(const struct ck_gemm_kernel *kern, const float *x, cons
 #pragma omp parallel num_threads((int)nt)
     {
         const size_t nth = (size_t)omp_get_num_threads(), tid = (size_t)omp_get_thread_num();
-        atomic_store_explicit(&ranges[tid].bounds,
-                              (uint64_t)(items * (tid + 1) / nth) << 32 | items * tid / nth,
-                              memory_order_relaxed);
+        own_items(&ranges[tid], items * tid / nth, items * (tid + 1) / nth);
         _Alignas(64) unsigned char ap[A_BUFFER_BYTES];
         kern->pack_a(x, K, M, units, K, ap, M);
 #pragma omp barrier
-        for (size_t v = 0; v < nth; v++) {
-            const size_t owner = (tid + v) % nth;
-            size_t item;
-            while (take_item(&ranges[owner], owner != tid, &item))
-                for (size_t p = item * grain; p < min_size(panels, (item + 1) * grain); p++)
-                    panel_chunk(kern, (const unsigned char *)packed + p * panel_bytes, NULL,
-                                y + p * NR, N, min_size(NR, N - p * NR), M, 1, 0, 1, 0, units, ap,
-                                units * M * a_unit, M);
-        }
+        size_t v = 0, owner, item;
+        while (next_item(ranges, nth, tid, &v, &owner, &item))
+            for (size_t p = item * grain; p < min_size(panels, (item + 1) * grain); p++)
+                panel_chunk(kern, (const unsigned char *)packed + p * panel_bytes, NULL,
+                            y + p * NR, N, min_size(NR, N - p * NR), M, 1, 0, 1, 0, units, ap,
+                            units * M * a_unit, M);
     }
     return 1;
 }
